@@ -50,9 +50,7 @@ MARKET_TICKS_SCHEMA: dict[str, Any] = {
         "event_type": "VARCHAR(20) NOT NULL DEFAULT 'quote'",
     },
     "primary_key": ["timestamp", "symbol"],
-    "indexes": [
-        {"name": "idx_symbol_time", "columns": ["symbol", "timestamp DESC"], "method": "BTREE"}
-    ],
+    "indexes": [{"name": "idx_symbol_time", "columns": ["symbol", "timestamp DESC"], "method": "BTREE"}],
 }
 
 MARKET_CANDLES_SCHEMA: dict[str, Any] = {
@@ -147,9 +145,7 @@ _INDEX_METHODS = {"BTREE", "HASH", "BRIN", "GIN", "GIST", "SPGIST"}
 
 def _ident(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _IDENT.match(value):
-        raise ValueError(
-            f"{what}: {value!r} is not a valid SQL identifier ([A-Za-z_][A-Za-z0-9_]*)"
-        )
+        raise ValueError(f"{what}: {value!r} is not a valid SQL identifier ([A-Za-z_][A-Za-z0-9_]*)")
     return value
 
 

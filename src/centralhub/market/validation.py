@@ -155,9 +155,7 @@ class DataValidator:
                 "optionally one '/', '.', '_' or '-' separator, e.g. 'EURUSD', 'BTC/USDT')"
             )
 
-    def _timestamps(
-        self, d: Mapping[str, Any], errors: list[str], *, allow_future: bool = False
-    ) -> None:
+    def _timestamps(self, d: Mapping[str, Any], errors: list[str], *, allow_future: bool = False) -> None:
         ts, ts_ms = d.get("timestamp"), d.get("timestamp_ms")
         if ts is None and ts_ms is None:
             errors.append("timestamp: required (Unix seconds, or timestamp_ms in milliseconds)")

@@ -1,0 +1,311 @@
+"""DataRouter: validated tick/candle writes to PostgreSQL, latest tick written through to the cache.
+
+Writes validate first and reject the whole call with every error (``ValidationError.errors``),
+so a batch with one bad tick writes nothing. A batch is one ``INSERT ... SELECT FROM unnest(...)``
+statement per chunk inside one transaction: one round trip per chunk, all-or-nothing. A repeated
+``(timestamp, symbol)`` keeps the last write. After the database commit, the newest tick per
+symbol is written to the :class:`MultiLevelCache`; cache trouble never fails a write.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from centralhub.kit.cache import MultiLevelCache
+from centralhub.market.exceptions import (
+    DatabaseConnectionError,
+    QueryExecutionError,
+    QueryTimeoutError,
+    ValidationError,
+)
+from centralhub.market.migrator import SchemaMigrator
+from centralhub.market.models import CandleData, TickData, datetime_to_ms, ms_to_datetime
+from centralhub.market.pools import DatabasePoolManager, normalize_pg_url
+from centralhub.market.schemas import MARKET_CANDLES_SCHEMA, MARKET_TICKS_SCHEMA, qualified_name
+from centralhub.market.validation import DataValidator
+
+__all__ = ["DataRouter"]
+
+_TICK_COLS = ("timestamp", "symbol", "bid", "ask", "volume", "source", "exchange", "event_type")
+_TICK_TYPES = ("timestamptz", "text", "float8", "float8", "float8", "text", "text", "text")
+_CANDLE_COLS = (
+    "timestamp", "symbol", "timeframe", "open", "high", "low", "close",
+    "volume", "vwap", "num_trades", "source",
+)  # fmt: skip
+_CANDLE_TYPES = (
+    "timestamptz", "text", "text", "float8", "float8", "float8", "float8",
+    "float8", "float8", "int4", "text",
+)  # fmt: skip
+
+
+def _upsert_sql(table: str, cols: Sequence[str], types: Sequence[str], key: Sequence[str]) -> str:
+    params = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM unnest({params}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+class DataRouter:
+    """Market data access: ``await initialize()``, save/read ticks and candles, ``await close()``.
+
+    ``database_url`` defaults to ``$DATABASE_URL`` and ``cache_url`` to ``$CACHE_URL`` (no cache
+    URL → an in-process L1-only cache). Tables are created by :class:`SchemaMigrator` unless
+    ``auto_migrate=False``.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        cache_url: str | None = None,
+        *,
+        db_schema: str = "public",
+        ticks_table: str = "market_ticks",
+        candles_table: str = "market_candles",
+        cache: MultiLevelCache | None = None,
+        cache_namespace: str | None = None,
+        latest_tick_ttl: float = 3600,
+        pool_min_size: int = 1,
+        pool_max_size: int = 10,
+        query_timeout: float = 30.0,
+        batch_chunk_size: int = 10_000,
+        auto_migrate: bool = True,
+    ) -> None:
+        url = database_url or os.environ.get("DATABASE_URL")
+        if not url:
+            raise ValueError("DataRouter needs database_url= or the DATABASE_URL env variable")
+        self.database_url = normalize_pg_url(url)
+        self.cache_url = cache_url or os.environ.get("CACHE_URL")
+        self.db_schema = db_schema
+        self.ticks_table = ticks_table
+        self.candles_table = candles_table
+        self._ticks = qualified_name(ticks_table, db_schema)
+        self._candles = qualified_name(candles_table, db_schema)
+        self.latest_tick_ttl = latest_tick_ttl
+        self.query_timeout = query_timeout
+        self.batch_chunk_size = batch_chunk_size
+        self.auto_migrate = auto_migrate
+        self.validator = DataValidator()
+        self.pools = DatabasePoolManager.from_url(
+            self.database_url, min_size=pool_min_size, max_size=pool_max_size
+        )
+        self._own_cache = cache is None
+        self.cache = cache or MultiLevelCache(
+            redis_url=self.cache_url,
+            namespace=cache_namespace or f"market:{db_schema}.{ticks_table}",
+            l2_ttl=latest_tick_ttl,
+        )
+        self._tick_sql = _upsert_sql(self._ticks, _TICK_COLS, _TICK_TYPES, ("timestamp", "symbol"))
+        self._candle_sql = _upsert_sql(
+            self._candles, _CANDLE_COLS, _CANDLE_TYPES, ("timestamp", "symbol", "timeframe")
+        )
+        self._initialized = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def initialize(self) -> None:
+        """Open the pool and (unless disabled) create/upgrade the tables."""
+        if self._initialized:
+            return
+        await self.pools.initialize()
+        if self.auto_migrate:
+            migrator = SchemaMigrator(
+                self.pools.get_pool(),
+                db_schema=self.db_schema,
+                table_names={
+                    MARKET_TICKS_SCHEMA["name"]: self.ticks_table,
+                    MARKET_CANDLES_SCHEMA["name"]: self.candles_table,
+                },
+            )
+            await migrator.initialize_all_schemas([MARKET_TICKS_SCHEMA, MARKET_CANDLES_SCHEMA])
+        self._initialized = True
+
+    async def close(self) -> None:
+        await self.pools.close()
+        if self._own_cache:
+            await self.cache.close()
+        self._initialized = False
+
+    async def __aenter__(self) -> DataRouter:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def health_check(self) -> dict[str, Any]:
+        return {"database": await self.pools.health_check(), "cache": await self.cache.get_stats()}
+
+    # -- writes -------------------------------------------------------------------------------
+    async def save_tick(self, tick: TickData) -> None:
+        """Validate, store and cache one tick; raises ValidationError listing every problem."""
+        await self.save_ticks([tick])
+
+    async def save_ticks(self, ticks: Iterable[TickData]) -> int:
+        """Store a batch atomically (one bad tick → nothing written); returns rows written."""
+        ticks = list(ticks)
+        errors = self._collect_errors("ticks", ticks, TickData, self.validator.check_tick)
+        if errors:
+            raise ValidationError(errors, "tick batch" if len(ticks) > 1 else "tick")
+        if not ticks:
+            return 0
+        # Last write wins for a repeated key; ON CONFLICT cannot touch one row twice per statement.
+        unique = list({(t.timestamp_ms, t.symbol): t for t in ticks}.values())
+        columns: list[list[Any]] = [[] for _ in _TICK_COLS]
+        for t in unique:
+            row = (ms_to_datetime(t.timestamp_ms), t.symbol, t.bid, t.ask, t.volume,
+                   t.source, t.exchange, t.event_type)  # fmt: skip
+            for col, value in zip(columns, row, strict=True):
+                col.append(value)
+        await self._write_columns(self._tick_sql, columns, len(unique))
+        await self._cache_latest(unique)
+        return len(unique)
+
+    async def save_candle(self, candle: CandleData) -> None:
+        await self.save_candles([candle])
+
+    async def save_candles(self, candles: Iterable[CandleData]) -> int:
+        """Store candles atomically (one bad candle → nothing written); returns rows written."""
+        candles = list(candles)
+        errors = self._collect_errors("candles", candles, CandleData, self.validator.check_candle)
+        if errors:
+            raise ValidationError(errors, "candle batch" if len(candles) > 1 else "candle")
+        if not candles:
+            return 0
+        unique = list({(c.timestamp_ms, c.symbol, c.timeframe): c for c in candles}.values())
+        columns: list[list[Any]] = [[] for _ in _CANDLE_COLS]
+        for c in unique:
+            row = (ms_to_datetime(c.timestamp_ms), c.symbol, c.timeframe, c.open, c.high, c.low,
+                   c.close, c.volume, c.vwap, c.num_trades, c.source)  # fmt: skip
+            for col, value in zip(columns, row, strict=True):
+                col.append(value)
+        await self._write_columns(self._candle_sql, columns, len(unique))
+        return len(unique)
+
+    @staticmethod
+    def _collect_errors(what: str, items: list[Any], model: type, check: Any) -> list[str]:
+        errors: list[str] = []
+        for i, item in enumerate(items):
+            if not isinstance(item, model):
+                errors.append(f"{what}[{i}]: expected {model.__name__}, got {type(item).__name__}")
+                continue
+            prefix = f"{what}[{i}]." if len(items) > 1 else ""
+            errors.extend(prefix + e for e in check(item))
+        return errors
+
+    async def _write_columns(self, sql: str, columns: list[list[Any]], n: int) -> None:
+        step = self.batch_chunk_size
+        async with self._connection() as conn, conn.transaction():
+            for start in range(0, n, step):
+                await self._run(conn.execute, sql, *(c[start : start + step] for c in columns))
+
+    async def _cache_latest(self, ticks: Sequence[TickData]) -> None:
+        newest: dict[str, TickData] = {}
+        for t in ticks:
+            if t.symbol not in newest or t.timestamp_ms >= newest[t.symbol].timestamp_ms:
+                newest[t.symbol] = t
+        for symbol, tick in newest.items():
+            cached = await self.cache.get(self._latest_key(symbol))
+            # Out-of-order arrivals must not replace a newer cached tick.
+            if cached is None or tick.timestamp_ms >= cached.get("timestamp_ms", 0):
+                await self.cache.set(self._latest_key(symbol), tick.to_dict(), l2_ttl=self.latest_tick_ttl)
+
+    @staticmethod
+    def _latest_key(symbol: str) -> str:
+        return f"latest_tick:{symbol}"
+
+    # -- reads --------------------------------------------------------------------------------
+    async def get_latest_tick(self, symbol: str) -> TickData | None:
+        """Newest tick for ``symbol``: from the cache, falling back to (and refilling from) the DB."""
+        if cached := await self.cache.get(self._latest_key(symbol)):
+            return TickData.from_dict(cached)
+        async with self._connection() as conn:
+            row = await self._run(
+                conn.fetchrow,
+                f"SELECT {', '.join(_TICK_COLS)} FROM {self._ticks} "
+                "WHERE symbol = $1 ORDER BY timestamp DESC LIMIT 1",
+                symbol,
+            )
+        if row is None:
+            return None
+        tick = _row_to_tick(row)
+        await self.cache.set(self._latest_key(symbol), tick.to_dict(), l2_ttl=self.latest_tick_ttl)
+        return tick
+
+    async def get_ticks(
+        self, symbol: str, start: datetime, end: datetime, *, limit: int | None = None
+    ) -> list[TickData]:
+        """Ticks with ``start <= timestamp < end`` in time order, from the database."""
+        _check_range(start, end)
+        async with self._connection() as conn:
+            rows = await self._run(
+                conn.fetch,
+                f"SELECT {', '.join(_TICK_COLS)} FROM {self._ticks} WHERE symbol = $1 "
+                "AND timestamp >= $2 AND timestamp < $3 ORDER BY timestamp LIMIT $4",
+                symbol,
+                start,
+                end,
+                limit,
+            )
+        return [_row_to_tick(r) for r in rows]
+
+    async def get_candles(
+        self, symbol: str, timeframe: str, start: datetime, end: datetime
+    ) -> list[CandleData]:
+        """Candles with open time in ``[start, end)`` in time order, from the database."""
+        _check_range(start, end)
+        async with self._connection() as conn:
+            rows = await self._run(
+                conn.fetch,
+                f"SELECT {', '.join(_CANDLE_COLS)} FROM {self._candles} WHERE symbol = $1 "
+                "AND timeframe = $2 AND timestamp >= $3 AND timestamp < $4 ORDER BY timestamp",
+                symbol,
+                timeframe,
+                start,
+                end,
+            )
+        return [_row_to_candle(r) for r in rows]
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _connection(self) -> Any:
+        if not self._initialized:
+            raise DatabaseConnectionError("DataRouter is not initialised; await initialize()")
+        return self.pools.get_pool().acquire(timeout=self.query_timeout)
+
+    async def _run(self, method: Any, *args: Any) -> Any:
+        try:
+            return await method(*args, timeout=self.query_timeout)
+        except TimeoutError as exc:
+            raise QueryTimeoutError(f"query exceeded {self.query_timeout}s") from exc
+        except (asyncpg.PostgresConnectionError, OSError) as exc:
+            raise DatabaseConnectionError(f"database connection failed: {exc}") from exc
+        except asyncpg.PostgresError as exc:
+            raise QueryExecutionError(f"query failed: {exc}") from exc
+
+
+def _check_range(start: datetime, end: datetime) -> None:
+    datetime_to_ms(start), datetime_to_ms(end)  # rejects naive datetimes with a clear error
+    if end <= start:
+        raise ValueError(f"end {end.isoformat()} must be after start {start.isoformat()}")
+
+
+def _row_to_tick(row: Any) -> TickData:
+    return TickData(
+        symbol=row["symbol"], timestamp_ms=datetime_to_ms(row["timestamp"]), bid=row["bid"],
+        ask=row["ask"], volume=row["volume"], source=row["source"], exchange=row["exchange"],
+        event_type=row["event_type"],
+    )  # fmt: skip
+
+
+def _row_to_candle(row: Any) -> CandleData:
+    return CandleData(
+        symbol=row["symbol"], timeframe=row["timeframe"],
+        timestamp_ms=datetime_to_ms(row["timestamp"]), open=row["open"], high=row["high"],
+        low=row["low"], close=row["close"], volume=row["volume"], vwap=row["vwap"],
+        num_trades=row["num_trades"], source=row["source"],
+    )  # fmt: skip
