@@ -1,0 +1,1 @@
+"""The hub's domain layer: registry, configuration, health. Knows nothing of HTTP."""

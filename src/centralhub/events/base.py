@@ -1,0 +1,62 @@
+"""The event bus interface shared by the in-process and NATS implementations.
+
+Subjects use NATS syntax (dot-separated tokens, ``*`` matches one token, ``>`` the rest) so
+code written against the in-process bus behaves the same on NATS.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+EventHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """True when ``subject`` matches the NATS-style ``pattern``."""
+    p_tokens = pattern.split(".")
+    s_tokens = subject.split(".")
+    for i, token in enumerate(p_tokens):
+        if token == ">":
+            return len(s_tokens) > i
+        if i >= len(s_tokens):
+            return False
+        if token != "*" and token != s_tokens[i]:
+            return False
+    return len(p_tokens) == len(s_tokens)
+
+
+class Subscription(abc.ABC):
+    """A live subscription; ``await unsubscribe()`` stops delivery."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self) -> None: ...
+
+
+class EventBus(abc.ABC):
+    """Publish JSON-able dict payloads on subjects and deliver them to subscribers."""
+
+    name: str = "bus"
+
+    async def start(self) -> None:
+        """Connect; a bus that cannot connect yet keeps trying in the background."""
+
+    async def close(self) -> None:
+        """Disconnect and stop delivering."""
+
+    @abc.abstractmethod
+    async def publish(self, subject: str, payload: dict[str, Any]) -> None:
+        """Send ``payload``; raises if it could not be handed to the transport."""
+
+    @abc.abstractmethod
+    async def subscribe(self, subject: str, handler: EventHandler) -> Subscription:
+        """Call ``handler(subject, payload)`` for every event matching ``subject``."""
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    @property
+    def publish_failures(self) -> int:
+        return 0

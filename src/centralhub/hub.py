@@ -1,0 +1,126 @@
+"""The running hub: storage, event bus and domain services wired together, with their lifecycle.
+
+Transport layers (HTTP app, tests, benchmarks) build one ``Hub`` and call ``start``/``stop``;
+nothing in here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from centralhub import __version__
+from centralhub.domain.registry import InstanceRegistry
+from centralhub.events import EventBus, create_event_bus
+from centralhub.settings import Settings
+from centralhub.storage.database import Database
+from centralhub.storage.instances import InstanceRepository
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    """Owns every long-running part of the hub; ``stop`` is safe to call more than once."""
+
+    def __init__(self, settings: Settings, *, bus: EventBus | None = None) -> None:
+        self.settings = settings
+        self.version = __version__
+        self.started_at = time.time()
+        self.database = Database(settings.database_url)
+        self.bus = bus or create_event_bus(settings.nats_url)
+        self.registry = InstanceRegistry(
+            InstanceRepository(self.database.engine),
+            self.bus,
+            deregister_grace_seconds=settings.deregister_grace_seconds,
+            heartbeat_flush_seconds=settings.heartbeat_flush_seconds,
+            reaper_interval_seconds=settings.reaper_interval_seconds,
+        )
+        self.cache: Any = None
+        self._started = False
+        #: extra parts (config service, monitors...) started after the registry, stopped before
+        self.components: list[Any] = []
+
+    async def start(self) -> None:
+        await self.database.start()
+        await self.bus.start()
+        if self.settings.cache_url:
+            import redis.asyncio as aioredis
+
+            self.cache = aioredis.from_url(
+                self.settings.cache_url, socket_connect_timeout=2, socket_timeout=2
+            )
+        await self.registry.start()
+        for component in self.components:
+            await component.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("stopping %r failed", component)
+        await self.registry.stop()
+        await self.bus.close()
+        if self.cache is not None:
+            with contextlib.suppress(Exception):
+                await self.cache.aclose()
+        await self.database.close()
+
+    # ------------------------------------------------------------------ health
+    async def check_health(self) -> dict[str, Any]:
+        """The seed's health document: database plus each configured server."""
+        checks: dict[str, str] = {}
+        checks["database"] = await _probe(self.database.ping())
+        if self.settings.nats_url:
+            checks["nats"] = "healthy" if self.bus.connected else "unhealthy"
+        if self.cache is not None:
+            checks["cache"] = await _probe(self.cache.ping())
+        if self.settings.kafka_brokers:
+            checks["kafka"] = await _probe(_tcp_reachable(self.settings.kafka_brokers))
+        extra = getattr(self, "extra_health", None)
+        if extra is not None:
+            checks.update(await extra())
+        if checks["database"] != "healthy":
+            status = "unhealthy"
+        elif any(v not in ("healthy", "disabled") for v in checks.values()):
+            status = "degraded"
+        else:
+            status = "healthy"
+        return {
+            "status": status,
+            "version": self.version,
+            "timestamp": int(time.time() * 1000),
+            "checks": checks,
+            "registered_services": self.registry.figures()["services"],
+        }
+
+
+async def _probe(awaitable: Any, timeout: float = 2.0) -> str:
+    try:
+        await asyncio.wait_for(awaitable, timeout)
+    except Exception as exc:
+        log.debug("health probe failed: %s", exc)
+        return "unhealthy"
+    return "healthy"
+
+
+async def _tcp_reachable(brokers: str) -> None:
+    """Succeeds when any broker accepts a TCP connection."""
+    last: Exception | None = None
+    for broker in brokers.split(","):
+        host, _, port = broker.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.open_connection(host, int(port))
+        except OSError as exc:
+            last = exc
+            continue
+        writer.close()
+        return
+    raise ConnectionError(str(last))

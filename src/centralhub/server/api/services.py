@@ -1,0 +1,237 @@
+"""Registry and discovery: ``/api/v1/services`` and the seed's ``/discovery`` paths.
+
+The hot reads (service lookup, endpoint selection) and heartbeats are also mounted as plain
+Starlette routes ahead of FastAPI's (see ``fast_routes``): same domain calls, same answers,
+without FastAPI's per-request dependency and validation cost. The FastAPI versions below stay
+for the OpenAPI document and behave identically.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Query, Response
+from starlette.requests import Request
+from starlette.responses import Response as StarletteResponse
+from starlette.routing import Route
+
+from centralhub.domain.errors import HubError, InvalidInput
+from centralhub.domain.instances import STATUS_ALIASES, InstanceStatus
+from centralhub.domain.registry import STRATEGIES
+from centralhub.server.api.deps import HubDep, TenantDep, tenant_of
+from centralhub.server.errors import error_response, status_for
+from centralhub.server.schemas import (
+    EndpointRead,
+    ErrorRead,
+    HeartbeatBody,
+    RegistrationCreate,
+    RegistrationRead,
+)
+
+router = APIRouter(tags=["registry"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorRead},
+    404: {"model": ErrorRead},
+    422: {"model": ErrorRead},
+    503: {"model": ErrorRead},
+}
+JSON = "application/json"
+
+
+def _status_filter(status: str | None) -> InstanceStatus | None:
+    if status is None or status == "" or status == "all":
+        return None
+    try:
+        return STATUS_ALIASES[status.lower()]
+    except KeyError:
+        raise InvalidInput(
+            f"status must be one of {', '.join(sorted(STATUS_ALIASES))} (got {status!r})"
+        ) from None
+
+
+def _strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
+    return strategy
+
+
+def endpoint_dict(inst: Any) -> dict[str, Any]:
+    return {
+        "instance_id": inst.id,
+        "service_name": inst.service_name,
+        "host": inst.host,
+        "port": inst.port,
+        "url": inst.url,
+        "weight": inst.weight,
+        "load": inst.load,
+        "protocol": inst.protocol,
+        "status": inst.status.value,
+        "version": inst.version,
+    }
+
+
+@router.post(
+    "/api/v1/services/register",
+    status_code=201,
+    response_model=RegistrationRead,
+    responses=ERRORS,
+    summary="Register (or update) a service instance",
+)
+@router.post("/discovery/register", status_code=201, response_model=RegistrationRead, include_in_schema=False)
+async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCreate) -> dict[str, Any]:
+    inst, created = await hub.registry.register(tenant, body.to_domain())
+    return {
+        "status": "registered",
+        "instance_id": inst.id,
+        "service_name": inst.service_name,
+        "tenant_id": tenant,
+        "created": created,
+        "ttl_seconds": inst.ttl_seconds,
+        "heartbeat_interval_seconds": round(inst.ttl_seconds / 3, 3),
+        "instance": inst.to_dict(),
+    }
+
+
+@router.post(
+    "/api/v1/services/{name}/instances/{instance_id}/heartbeat",
+    responses=ERRORS,
+    summary="Report an instance alive (optionally with its current load)",
+)
+async def heartbeat(
+    hub: HubDep,
+    tenant: TenantDep,
+    name: str,
+    instance_id: str,
+    body: Annotated[HeartbeatBody | None, Body()] = None,
+) -> dict[str, Any]:
+    inst = await hub.registry.heartbeat(
+        tenant, name, instance_id, load=body.load if body is not None else None
+    )
+    return _heartbeat_answer(inst)
+
+
+def _heartbeat_answer(inst: Any) -> dict[str, Any]:
+    return {"status": inst.status.value, "instance_id": inst.id, "ttl_seconds": inst.ttl_seconds}
+
+
+@router.delete(
+    "/api/v1/services/{name}/instances/{instance_id}",
+    status_code=204,
+    responses=ERRORS,
+    summary="Deregister an instance",
+)
+async def deregister(hub: HubDep, tenant: TenantDep, name: str, instance_id: str) -> Response:
+    await hub.registry.deregister(tenant, name, instance_id)
+    return Response(status_code=204)
+
+
+@router.get("/api/v1/services", responses=ERRORS, summary="Every service with its instances")
+@router.get("/discovery/services", include_in_schema=False)
+async def list_services(
+    hub: HubDep,
+    tenant: TenantDep,
+    status: Annotated[str | None, Query(description="healthy|passing|warning|critical|draining")] = None,
+) -> dict[str, Any]:
+    return hub.registry.list_view(tenant, _status_filter(status))
+
+
+@router.get("/api/v1/services/{name}", responses=ERRORS, summary="One service with its instances")
+@router.get("/discovery/services/{name}", include_in_schema=False)
+async def get_service(hub: HubDep, tenant: TenantDep, name: str, status: str | None = None) -> Any:
+    flt = _status_filter(status)
+    if flt is None:
+        return Response(hub.registry.service_body(tenant, name), media_type=JSON)
+    return hub.registry.service_view(tenant, name, flt)
+
+
+@router.get(
+    "/api/v1/services/{name}/endpoint",
+    response_model=EndpointRead,
+    responses=ERRORS,
+    summary="One healthy instance chosen by a load-balancing strategy",
+)
+async def select_endpoint(
+    hub: HubDep,
+    tenant: TenantDep,
+    name: str,
+    strategy: Annotated[str, Query(description="round_robin|random|least_load|weighted")] = "round_robin",
+) -> dict[str, Any]:
+    return endpoint_dict(hub.registry.select_endpoint(tenant, name, _strategy(strategy)))
+
+
+@router.get("/discovery/health", summary="Registry figures", tags=["health"])
+async def discovery_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    figures = hub.registry.figures(tenant)
+    return {"status": "healthy", "tenant_id": tenant, **figures}
+
+
+# ---------------------------------------------------------------------- fast routes
+def _json(data: Any, status: int = 200) -> StarletteResponse:
+    return StarletteResponse(orjson.dumps(data), status_code=status, media_type=JSON)
+
+
+def _fail(exc: HubError) -> StarletteResponse:
+    return error_response(status_for(exc), exc.code, exc.message, exc.details)
+
+
+async def _fast_get_service(request: Request) -> StarletteResponse:
+    try:
+        tenant = tenant_of(request.headers.get("x-tenant-id"))
+        name = request.path_params["name"]
+        status = request.query_params.get("status")
+        registry = request.app.state.hub.registry
+        flt = _status_filter(status)
+        if flt is None:
+            return StarletteResponse(registry.service_body(tenant, name), media_type=JSON)
+        return _json(registry.service_view(tenant, name, flt))
+    except HubError as exc:
+        return _fail(exc)
+
+
+async def _fast_endpoint(request: Request) -> StarletteResponse:
+    try:
+        tenant = tenant_of(request.headers.get("x-tenant-id"))
+        strategy = _strategy(request.query_params.get("strategy", "round_robin"))
+        inst = request.app.state.hub.registry.select_endpoint(tenant, request.path_params["name"], strategy)
+        return _json(endpoint_dict(inst))
+    except HubError as exc:
+        return _fail(exc)
+
+
+async def _fast_heartbeat(request: Request) -> StarletteResponse:
+    try:
+        tenant = tenant_of(request.headers.get("x-tenant-id"))
+        load: float | None = None
+        raw = await request.body()
+        if raw.strip():
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                return error_response(400, "invalid_json", f"request body is not valid JSON: {exc}")
+            if data is not None:
+                if not isinstance(data, dict):
+                    raise InvalidInput('heartbeat body must be a JSON object like {"load": 0.4}')
+                value = data.get("load")
+                if value is not None:
+                    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                        raise InvalidInput("load must be a number >= 0")
+                    load = float(value)
+        inst = await request.app.state.hub.registry.heartbeat(
+            tenant, request.path_params["name"], request.path_params["instance_id"], load=load
+        )
+        return _json(_heartbeat_answer(inst))
+    except HubError as exc:
+        return _fail(exc)
+
+
+fast_routes = [
+    Route("/api/v1/services/{name}", _fast_get_service, methods=["GET"]),
+    Route("/discovery/services/{name}", _fast_get_service, methods=["GET"]),
+    Route("/api/v1/services/{name}/endpoint", _fast_endpoint, methods=["GET"]),
+    Route(
+        "/api/v1/services/{name}/instances/{instance_id}/heartbeat",
+        _fast_heartbeat,
+        methods=["POST"],
+    ),
+]

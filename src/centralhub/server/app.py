@@ -1,0 +1,55 @@
+"""``create_app(settings)``: wiring and lifespan only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from centralhub import __version__
+from centralhub.hub import Hub
+from centralhub.server.api import info, services
+from centralhub.server.errors import install_error_handlers
+from centralhub.server.middleware import AssumeJSONMiddleware
+from centralhub.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> FastAPI:
+    """Build the hub's ASGI app; the hub starts in the lifespan and stops on shutdown."""
+    settings = settings or load_settings()
+    hub = hub or Hub(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        log.info(
+            "central hub ready on %s:%s (%s, bus=%s)",
+            settings.host,
+            settings.port,
+            "sqlite" if settings.is_sqlite else "postgresql",
+            hub.bus.name,
+        )
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="Central Hub",
+        version=__version__,
+        description="Service registry and discovery, live configuration, health and alerts.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(AssumeJSONMiddleware)
+    app.include_router(info.router)
+    app.include_router(services.router)
+    # plain Starlette routes for the hot paths go first so they answer before FastAPI's
+    app.router.routes[0:0] = services.fast_routes
+    return app

@@ -1,0 +1,44 @@
+"""The schema, as SQLAlchemy Core tables; Alembic migrations create the same thing."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+service_instances = Table(
+    "service_registry",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("service_name", String(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("protocol", String(16), nullable=False),
+    Column("health_endpoint", String(1024)),
+    Column("version", String(64)),
+    Column("metadata", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("transport_preferences", JSON, nullable=False),
+    Column("contract_validated", Boolean, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("ttl_seconds", Integer, nullable=False),
+    Column("dependencies", JSON, nullable=False),
+    Column("check_spec", JSON),
+    UniqueConstraint("tenant_id", "service_name", "host", "port", name="uq_registry_endpoint"),
+    Index("ix_registry_tenant_service", "tenant_id", "service_name"),
+)
