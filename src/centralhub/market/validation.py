@@ -169,8 +169,9 @@ class DataValidator:
             return
         if ts is not None and ts_ms is not None and ts_ms // 1000 != ts:
             errors.append(f"timestamp: {ts} s disagrees with timestamp_ms {ts_ms}")
-        ms = ts_ms if ts_ms is not None else ts * 1000
-        key = "timestamp_ms" if ts_ms is not None else "timestamp"
+        # Report against the field the caller most likely set (seconds when both are present).
+        key = "timestamp" if ts is not None else "timestamp_ms"
+        ms: int = ts * 1000 if ts is not None else (ts_ms or 0)
         if ms < MIN_TIMESTAMP_MS:
             errors.append(f"{key}: {d[key]} is before 2000-01-01 (wrong unit?)")
         elif not allow_future and ms > time.time() * 1000 + self.max_future_skew_ms:

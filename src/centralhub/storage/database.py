@@ -49,7 +49,10 @@ class Database:
         return create_async_engine(self.sa_url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
     async def start(self) -> None:
-        """Apply pending migrations (idempotent; safe with several replicas on PostgreSQL)."""
+        """Apply pending migrations (idempotent; safe with several replicas on PostgreSQL).
+
+        Each capability adds its own migration branching from 0001, so we upgrade to all heads.
+        """
         async with self.engine.begin() as conn:
             if not self.is_sqlite:
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
@@ -72,4 +75,4 @@ def alembic_config() -> Config:
 def _upgrade(connection: Connection) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
