@@ -1,0 +1,30 @@
+"""Central Hub SDK: what services import to talk to the hub and to each other.
+
+Names are imported lazily so that ``import centralhub.sdk`` stays cheap and a service that only
+needs the config client does not pay for messaging or FastAPI imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from centralhub.sdk.base_service import BaseService
+    from centralhub.sdk.client import CentralHubClient
+    from centralhub.sdk.config_client import ConfigClient
+
+_EXPORTS = {
+    "CentralHubClient": "centralhub.sdk.client",
+    "ConfigClient": "centralhub.sdk.config_client",
+    "BaseService": "centralhub.sdk.base_service",
+}
+
+__all__ = ["BaseService", "CentralHubClient", "ConfigClient"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'centralhub.sdk' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
