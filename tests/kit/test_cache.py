@@ -74,9 +74,7 @@ async def test_set_get_delete_and_stats_shape(redis_client: aioredis.Redis, name
 
 @pytest.mark.redis
 @pytest.mark.usefixtures("cleanup")
-async def test_l2_hit_populates_l1_and_is_shared(
-    redis_client: aioredis.Redis, namespace: str
-) -> None:
+async def test_l2_hit_populates_l1_and_is_shared(redis_client: aioredis.Redis, namespace: str) -> None:
     writer = MultiLevelCache(redis_client, namespace=namespace)
     reader = MultiLevelCache(redis_client, namespace=namespace)
     await writer.set("k", [1, "two", None, 0])

@@ -101,9 +101,7 @@ class L2Cache:
     Raises the client's errors; :class:`MultiLevelCache` is the layer that tolerates them.
     """
 
-    def __init__(
-        self, redis_client: Any, namespace: str = "data_cache", default_ttl: float = 3600
-    ) -> None:
+    def __init__(self, redis_client: Any, namespace: str = "data_cache", default_ttl: float = 3600) -> None:
         if redis_client is None:
             raise ValueError("L2Cache needs a redis.asyncio client, got None")
         if not isinstance(namespace, str) or not namespace:
@@ -172,12 +170,8 @@ class MultiLevelCache:
             if not isinstance(redis_url, str) or not redis_url.startswith(
                 ("redis://", "rediss://", "unix://")
             ):
-                raise ValueError(
-                    f"redis_url must be a redis://, rediss:// or unix:// URL: {redis_url!r}"
-                )
-            redis_client = aioredis.from_url(
-                redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
-            )
+                raise ValueError(f"redis_url must be a redis://, rediss:// or unix:// URL: {redis_url!r}")
+            redis_client = aioredis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
             self._owns_client = True
         self.redis_client = redis_client
         self.l1_cache = l1_cache if l1_cache is not None else L1Cache(l1_max_size, l1_ttl)
