@@ -1,0 +1,292 @@
+"""Registry and discovery over HTTP, on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from centralhub.hub import Hub
+
+README_EXAMPLE = {
+    "name": "api-gateway",
+    "host": "suho-api-gateway",
+    "port": 8000,
+    "protocol": "http",
+    "health_endpoint": "/health",
+    "metadata": {
+        "type": "api-gateway",
+        "capabilities": ["http", "websocket", "trading"],
+        "max_connections": 1000,
+    },
+}
+
+
+async def register(client: httpx.AsyncClient, tenant: str | None = None, **body: Any) -> dict[str, Any]:
+    headers = {"X-Tenant-ID": tenant} if tenant else {}
+    resp = await client.post("/api/v1/services/register", json=body, headers=headers)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+async def test_readme_example_registers_and_is_discoverable(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/discovery/register", json=README_EXAMPLE)
+    assert resp.status_code == 201
+    instance_id = resp.json()["instance_id"]
+
+    for path in ("/api/v1/services/api-gateway", "/discovery/services/api-gateway"):
+        svc = (await client.get(path)).json()
+        assert svc["name"] == "api-gateway"
+        [inst] = svc["instances"]
+        assert inst["instance_id"] == instance_id
+        assert inst["url"] == "http://suho-api-gateway:8000"
+        assert inst["metadata"]["max_connections"] == 1000
+        assert inst["status"] == "passing"
+
+    listing = (await client.get("/discovery/services")).json()
+    assert [s["name"] for s in listing["services"]] == ["api-gateway"]
+    assert (await client.get("/api/v1/services")).json() == listing
+
+
+async def test_reregistering_same_endpoint_keeps_instance_id(client: httpx.AsyncClient) -> None:
+    first = await register(client, name="orders", host="10.0.0.5", port=9000, version="1.0.0")
+    again = await register(client, name="orders", host="10.0.0.5", port=9000, version="1.1.0")
+    assert again["instance_id"] == first["instance_id"]
+    assert again["created"] is False
+    svc = (await client.get("/api/v1/services/orders")).json()
+    assert [i["version"] for i in svc["instances"]] == ["1.1.0"]
+    other = await register(client, name="orders", host="10.0.0.6", port=9000)
+    assert other["instance_id"] != first["instance_id"]
+
+
+async def test_heartbeat_deregister_and_unknowns(client: httpx.AsyncClient) -> None:
+    reg = await register(client, name="quotes", host="q1", port=8100)
+    iid = reg["instance_id"]
+    hb = await client.post(f"/api/v1/services/quotes/instances/{iid}/heartbeat", json={"load": 0.7})
+    assert hb.status_code == 200
+    assert hb.json()["status"] == "passing"
+    assert (await client.post("/api/v1/services/quotes/instances/nope/heartbeat")).status_code == 404
+    # the instance id belongs to another service name
+    assert (await client.post(f"/api/v1/services/other/instances/{iid}/heartbeat")).status_code == 404
+
+    assert (await client.delete(f"/api/v1/services/quotes/instances/{iid}")).status_code == 204
+    resp = await client.get("/api/v1/services/quotes")
+    assert resp.status_code == 404
+    assert resp.json()["error"]["code"] == "not_found"
+    assert "quotes" in resp.json()["error"]["message"]
+    assert (await client.delete(f"/api/v1/services/quotes/instances/{iid}")).status_code == 404
+
+
+async def test_round_robin_rotates_and_strategies(client: httpx.AsyncClient) -> None:
+    ids = {
+        (await register(client, name="pricing", host=f"p{i}", port=7100 + i, weight=i + 1))["instance_id"]
+        for i in range(3)
+    }
+    seen = []
+    for _ in range(6):
+        resp = await client.get("/api/v1/services/pricing/endpoint", params={"strategy": "round_robin"})
+        assert resp.status_code == 200
+        body = resp.json()
+        assert set(body) >= {"instance_id", "host", "port", "url", "weight", "load"}
+        assert body["url"] == f"http://{body['host']}:{body['port']}"
+        seen.append(body["instance_id"])
+    assert set(seen[:3]) == ids, "round robin visits every instance once per cycle"
+    assert seen[:3] == seen[3:]
+
+    for strategy in ("random", "weighted", "least_load"):
+        resp = await client.get("/api/v1/services/pricing/endpoint", params={"strategy": strategy})
+        assert resp.status_code == 200 and resp.json()["instance_id"] in ids
+
+    weighted: Counter[int] = Counter()
+    for _ in range(300):
+        resp = await client.get("/api/v1/services/pricing/endpoint?strategy=weighted")
+        weighted[resp.json()["port"]] += 1
+    assert weighted[7102] > weighted[7100], weighted  # weight 3 vs weight 1
+
+    bad = await client.get("/api/v1/services/pricing/endpoint", params={"strategy": "fastest"})
+    assert bad.status_code == 400
+    assert "strategy" in bad.json()["error"]["message"]
+
+
+async def test_least_load_prefers_the_idle_instance(client: httpx.AsyncClient) -> None:
+    a = await register(client, name="workers", host="w1", port=1)
+    b = await register(client, name="workers", host="w2", port=2)
+    await client.post(f"/api/v1/services/workers/instances/{a['instance_id']}/heartbeat", json={"load": 0.9})
+    await client.post(f"/api/v1/services/workers/instances/{b['instance_id']}/heartbeat", json={"load": 0.1})
+    for _ in range(3):
+        resp = await client.get("/api/v1/services/workers/endpoint?strategy=least_load")
+        assert resp.json()["instance_id"] == b["instance_id"]
+
+
+async def test_ttl_expiry_hides_instance_then_removes_it(client: httpx.AsyncClient, hub: Hub) -> None:
+    short = await register(client, name="ticker", host="t1", port=1, ttl_seconds=1)
+    await register(client, name="ticker", host="t2", port=2, ttl_seconds=3600)
+    deadline = time.monotonic() + 10
+    status = None
+    while time.monotonic() < deadline:
+        svc = (await client.get("/api/v1/services/ticker")).json()
+        status = {i["instance_id"]: i["status"] for i in svc["instances"]}.get(short["instance_id"])
+        if status == "critical":
+            break
+        await asyncio.sleep(0.1)
+    assert status == "critical"
+    for _ in range(10):
+        endpoint = (await client.get("/api/v1/services/ticker/endpoint")).json()
+        assert endpoint["host"] == "t2"
+    healthy = (await client.get("/api/v1/services?status=healthy")).json()
+    assert [i["host"] for i in healthy["services"][0]["instances"]] == ["t2"]
+
+    # after the grace period (1 s in these tests) the expired instance is removed
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        svc = (await client.get("/api/v1/services/ticker")).json()
+        if len(svc["instances"]) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert [i["host"] for i in svc["instances"]] == ["t2"]
+
+
+async def test_no_healthy_instance_is_503_with_message(client: httpx.AsyncClient) -> None:
+    await register(client, name="lonely", host="l1", port=1, ttl_seconds=1)
+    deadline = time.monotonic() + 10
+    resp = None
+    while time.monotonic() < deadline:
+        resp = await client.get("/api/v1/services/lonely/endpoint")
+        if resp.status_code == 503:
+            break
+        await asyncio.sleep(0.1)
+    assert resp is not None and resp.status_code == 503
+    assert "none is healthy" in resp.json()["error"]["message"]
+    assert (await client.get("/api/v1/services/ghost/endpoint")).status_code == 404
+
+
+async def test_heartbeat_revives_an_expired_instance(client: httpx.AsyncClient, hub: Hub) -> None:
+    reg = await register(client, name="revive", host="r1", port=1, ttl_seconds=1)
+    inst = hub.registry.get_instance("default", "revive", reg["instance_id"])
+    deadline = time.monotonic() + 10
+    while inst.status.value != "critical" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert inst.status.value == "critical"
+    hb = await client.post(f"/api/v1/services/revive/instances/{reg['instance_id']}/heartbeat")
+    assert hb.status_code == 200 and hb.json()["status"] == "passing"
+    assert (await client.get("/api/v1/services/revive/endpoint")).status_code == 200
+
+
+async def test_tenants_never_see_each_other(client: httpx.AsyncClient) -> None:
+    await register(client, tenant="alpha", name="shared-name", host="a", port=1)
+    await register(client, tenant="beta", name="shared-name", host="b", port=1)
+    await register(client, tenant="beta", name="beta-only", host="b", port=2)
+    alpha = (await client.get("/api/v1/services", headers={"X-Tenant-ID": "alpha"})).json()
+    assert [s["name"] for s in alpha["services"]] == ["shared-name"]
+    assert alpha["services"][0]["instances"][0]["host"] == "a"
+    resp = await client.get("/api/v1/services/beta-only", headers={"X-Tenant-ID": "alpha"})
+    assert resp.status_code == 404
+    resp = await client.get("/api/v1/services/shared-name/endpoint", headers={"X-Tenant-ID": "beta"})
+    assert resp.json()["host"] == "b"
+    assert (await client.get("/api/v1/services")).json()["services"] == []  # default tenant
+    bad = await client.get("/api/v1/services", headers={"X-Tenant-ID": "no.dots allowed"})
+    assert bad.status_code == 400 and "X-Tenant-ID" in bad.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"name": "a", "host": "h", "port": 99999}, 422, "port"),
+        ({"name": "a", "host": "h", "port": 0}, 422, "port"),
+        ({"name": "a", "host": "", "port": 80}, 422, "host"),
+        ({"name": "a", "host": "has space", "port": 80}, 422, "host"),
+        ({"host": "h", "port": 80}, 422, "name"),
+        ({"name": "", "host": "h", "port": 80}, 422, "name"),
+        ({"name": "a", "host": "h", "port": "eighty"}, 422, "port"),
+        ({"name": "a", "host": "h", "port": 80, "protocol": "carrier-pigeon"}, 422, "protocol"),
+        ({"name": "a", "host": "h", "port": 80, "ttl_seconds": 0}, 422, "ttl_seconds"),
+        ({"name": "a", "host": "h", "port": 80, "metadata": {"blob": "x" * 70_000}}, 413, "metadata"),
+        ([1, 2, 3], 422, "body"),
+    ],
+)
+async def test_bad_registrations_are_4xx_naming_the_field(
+    client: httpx.AsyncClient, body: Any, status: int, needle: str
+) -> None:
+    resp = await client.post("/api/v1/services/register", json=body)
+    assert resp.status_code == status, resp.text
+    err = resp.json()["error"]
+    assert needle in err["message"], err
+    assert (await client.get("/api/v1/services")).json()["services"] == []
+
+
+async def test_non_json_and_form_encoded_bodies(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/api/v1/services/register", content=b"{not json")
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] == "invalid_json"
+    # curl -d sends JSON labelled as a form; the hub still reads it as JSON
+    resp = await client.post(
+        "/discovery/register",
+        content=b'{"name": "curl-svc", "host": "c", "port": 5}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert resp.status_code == 201
+    hb = await client.post(
+        f"/api/v1/services/curl-svc/instances/{resp.json()['instance_id']}/heartbeat", content=b"[oops"
+    )
+    assert hb.status_code == 400
+
+
+async def test_unknown_route_and_method_are_json_errors(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/api/v1/nothing-here")
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+    resp = await client.put("/api/v1/services/register")
+    assert resp.status_code == 405 and "error" in resp.json()
+
+
+async def test_info_health_and_discovery_health(client: httpx.AsyncClient) -> None:
+    await register(client, name="svc-a", host="a", port=1)
+    await register(client, name="svc-b", host="b", port=1)
+    info = (await client.get("/")).json()
+    assert info["name"] == "Central Hub" and info["uptime_seconds"] >= 0 and "health" in info["links"]
+    health = (await client.get("/health")).json()
+    assert health["status"] == "healthy"
+    assert health["checks"]["database"] == "healthy"
+    assert health["registered_services"] == 2
+    assert abs(health["timestamp"] - time.time() * 1000) < 60_000
+    disc = (await client.get("/discovery/health")).json()
+    assert disc["services"] == 2 and disc["instances"] == 2
+    assert disc["instances_by_status"]["passing"] == 2
+    assert (await client.get("/openapi.json")).json()["paths"]["/api/v1/services/{name}/endpoint"]
+
+
+async def test_registrations_survive_a_restart(hub: Hub) -> None:
+    from centralhub.domain.instances import Registration
+
+    inst, _ = await hub.registry.register("default", Registration(name="durable", host="d", port=1))
+    await hub.registry.heartbeat("default", "durable", inst.id)
+    stored_seen = inst.last_seen
+    await hub.stop()
+    again = Hub(hub.settings)
+    await again.start()
+    try:
+        [back] = again.registry.instances("default", "durable")
+        assert back.id == inst.id
+        assert back.last_seen >= stored_seen - 0.001
+    finally:
+        await again.stop()
+        await hub.start()  # the fixture stops it again
+
+
+async def test_heartbeats_are_written_in_batches(client: httpx.AsyncClient, hub: Hub) -> None:
+    ids = [(await register(client, name="batchy", host=f"b{i}", port=1))["instance_id"] for i in range(50)]
+    before_batches = hub.registry.heartbeat_batches
+    before = hub.registry.heartbeats
+
+    async def beat(iid: str) -> int:
+        return (await client.post(f"/api/v1/services/batchy/instances/{iid}/heartbeat")).status_code
+
+    codes = await asyncio.gather(*(beat(i) for _ in range(4) for i in ids))
+    assert set(codes) == {200}
+    beats = hub.registry.heartbeats - before
+    batches = hub.registry.heartbeat_batches - before_batches
+    assert beats == 200
+    assert batches < beats / 2, f"{batches} database writes for {beats} heartbeats"
