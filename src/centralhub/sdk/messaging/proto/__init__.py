@@ -1,0 +1,1 @@
+"""Generated protobuf classes for the messaging envelope (see ``scripts/gen_proto.sh``)."""
