@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -17,10 +19,12 @@ log = logging.getLogger(__name__)
 
 
 class _NatsSubscription(Subscription):
-    def __init__(self, sub: NatsSub) -> None:
+    def __init__(self, sub: NatsSub | None) -> None:
         self._sub = sub
 
     async def unsubscribe(self) -> None:
+        if self._sub is None:
+            return
         try:
             await self._sub.unsubscribe()
         except Exception:  # connection already gone: nothing left to stop
@@ -42,17 +46,37 @@ class NatsEventBus(EventBus):
         self._connect_timeout = connect_timeout
         self._nc: Client | None = None
         self._failures = 0
+        self._pending: list[tuple[str, EventHandler, _NatsSubscription]] = []
+        self._connector: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._nc = await nats.connect(
-            self.url,
-            connect_timeout=self._connect_timeout,
-            allow_reconnect=True,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=1,
-            retry_on_failed_connect=True,
-            name="centralhub",
-        )
+        """Connect now if NATS answers, else keep trying in the background."""
+        if not await self._try_connect():
+            log.warning("NATS at %s unreachable; retrying in the background", self.url)
+            self._connector = asyncio.create_task(self._keep_connecting(), name="nats-connect")
+
+    async def _try_connect(self) -> bool:
+        try:
+            self._nc = await nats.connect(
+                self.url,
+                connect_timeout=self._connect_timeout,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                name="centralhub",
+            )
+        except Exception as exc:
+            log.debug("NATS connect failed: %s", exc)
+            return False
+        for subject, handler, holder in self._pending:
+            holder._sub = await self._raw_subscribe(subject, handler)
+        self._pending.clear()
+        return True
+
+    async def _keep_connecting(self) -> None:
+        while not await self._try_connect():
+            await asyncio.sleep(2.0)
+        log.info("NATS at %s connected", self.url)
 
     @property
     def client(self) -> Client:
@@ -79,6 +103,13 @@ class NatsEventBus(EventBus):
             raise
 
     async def subscribe(self, subject: str, handler: EventHandler) -> Subscription:
+        if self._nc is None:
+            holder = _NatsSubscription(None)
+            self._pending.append((subject, handler, holder))
+            return holder
+        return _NatsSubscription(await self._raw_subscribe(subject, handler))
+
+    async def _raw_subscribe(self, subject: str, handler: EventHandler) -> NatsSub:
         async def on_msg(msg: Msg) -> None:
             try:
                 payload = orjson.loads(msg.data)
@@ -90,9 +121,13 @@ class NatsEventBus(EventBus):
             except Exception:
                 log.exception("event handler for %s failed", msg.subject)
 
-        return _NatsSubscription(await self.client.subscribe(subject, cb=on_msg))
+        return await self.client.subscribe(subject, cb=on_msg)
 
     async def close(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
         if self._nc is not None and not self._nc.is_closed:
             try:
                 await self._nc.drain()
