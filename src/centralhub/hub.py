@@ -13,9 +13,11 @@ import time
 from typing import Any
 
 from centralhub import __version__
+from centralhub.domain.contracts import ContractService
 from centralhub.domain.registry import InstanceRegistry
 from centralhub.events import EventBus, create_event_bus
 from centralhub.settings import Settings
+from centralhub.storage.contracts import ContractRepository
 from centralhub.storage.database import Database
 from centralhub.storage.instances import InstanceRepository
 
@@ -42,6 +44,8 @@ class Hub:
         self._started = False
         #: extra parts (config service, monitors...) started after the registry, stopped before
         self.components: list[Any] = []
+        self.contracts = ContractService(ContractRepository(self.database.engine), self.registry, self.bus)
+        self.components.append(self.contracts)
 
     async def start(self) -> None:
         await self.database.start()

@@ -68,6 +68,8 @@ class InstanceRegistry:
         self._listeners: list[StatusListener] = []
         self._change_listeners: list[Callable[[str, str], None]] = []
         self._sub: Any = None
+        #: ``(tenant, service) -> bool``: whether a contract is on file (set by the contracts component)
+        self.contract_check: Callable[[str, str], bool] = lambda _tenant, _service: False
         self.heartbeat_batches = 0
         self.heartbeats = 0
 
@@ -196,7 +198,7 @@ class InstanceRegistry:
             registered_at=now,
             last_seen=now,
             transport_preferences=reg.transport_preferences,
-            contract_validated=False,
+            contract_validated=self.contract_check(tenant, reg.name),
             weight=reg.weight,
             ttl_seconds=reg.ttl_seconds,
             dependencies=reg.dependencies,
@@ -247,6 +249,15 @@ class InstanceRegistry:
         self._wake.set()
         await asyncio.shield(done)
         return inst
+
+    async def set_contract_validated(self, tenant: str, service: str, value: bool) -> None:
+        """Flag every instance of a service as having (or no longer having) a contract on file."""
+        await self.repo.set_contract_validated(tenant, service, value)
+        for inst in self.instances(tenant, service):
+            if inst.contract_validated != value:
+                inst.contract_validated = value
+                await self._publish(f"registry.{tenant}.upserted", {"instance": inst.to_dict()})
+        self._changed(tenant, service)
 
     async def set_status(self, inst: Instance, status: InstanceStatus) -> None:
         """Change an instance's status (health checks, deployments) and tell everyone."""

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from centralhub import __version__
 from centralhub.hub import Hub
-from centralhub.server.api import info, services
+from centralhub.server.api import contracts, info, services
 from centralhub.server.errors import install_error_handlers
 from centralhub.server.middleware import AssumeJSONMiddleware
 from centralhub.settings import Settings, load_settings
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.add_middleware(AssumeJSONMiddleware)
     app.include_router(info.router)
     app.include_router(services.router)
+    app.include_router(contracts.router)
     # plain Starlette routes for the hot paths go first so they answer before FastAPI's
     app.router.routes[0:0] = services.fast_routes
     return app

@@ -143,3 +143,11 @@ class InstanceRepository:
     async def set_status(self, instance_id: str, status: InstanceStatus) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(t).where(t.c.id == instance_id).values(status=status.value))
+
+    async def set_contract_validated(self, tenant: str, service: str, value: bool) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t)
+                .where((t.c.tenant_id == tenant) & (t.c.service_name == service))
+                .values(contract_validated=value)
+            )

@@ -42,3 +42,15 @@ service_instances = Table(
     UniqueConstraint("tenant_id", "service_name", "host", "port", name="uq_registry_endpoint"),
     Index("ix_registry_tenant_service", "tenant_id", "service_name"),
 )
+
+#: one current JSON Schema contract per service (domain/contracts.py)
+service_contracts = Table(
+    "service_contracts",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("service_name", String(255), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("schemas", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

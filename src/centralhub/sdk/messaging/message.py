@@ -18,7 +18,9 @@ from google.protobuf.message import DecodeError
 
 from centralhub.kit.tracing import get_correlation_id, new_correlation_id
 from centralhub.sdk.messaging.errors import EnvelopeDecodeError
-from centralhub.sdk.messaging.proto.message_envelope_pb2 import MessageEnvelope
+from centralhub.sdk.messaging.proto.message_envelope_pb2 import (  # type: ignore[attr-defined]
+    MessageEnvelope,
+)
 
 __all__ = ["JSON", "PROTOBUF", "Message", "MessageEnvelope", "MessageType"]
 

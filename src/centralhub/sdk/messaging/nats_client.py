@@ -104,8 +104,13 @@ class NATSMessagingClient(MessagingClient):
 
     async def close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
-        self._pull.clear()
+        pulls, self._pull = list(self._pull.values()), {}
         if nc is not None and not nc.is_closed:
+            # Pull subscriptions hold no in-flight handlers; dropping them first keeps drain
+            # from waiting on their idle inboxes. Unacked messages go back after ack_wait.
+            for psub in pulls:
+                with contextlib.suppress(nats.errors.Error):
+                    await psub.unsubscribe()
             try:
                 await asyncio.wait_for(nc.drain(), timeout=self.connect_timeout)
             except (TimeoutError, nats.errors.Error):

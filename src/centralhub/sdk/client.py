@@ -1,0 +1,546 @@
+"""``CentralHubClient``: register with the hub, keep the registration alive, discover peers.
+
+The contract a service relies on:
+
+* ``await register()`` stores the instance and heartbeats in the background every third of the
+  TTL. When the hub answers a heartbeat with 404 (it restarted with an empty store, or the
+  instance expired and was removed) the client registers again by itself.
+* Discovery answers come from a local cache that a background task keeps current (a periodic
+  refresh of every service asked about, plus NATS registry events when ``nats_url`` is given).
+  While the hub is unreachable the last known answer is used.
+* Every HTTP call has a timeout; no method waits on the hub for longer than ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from centralhub.kit.exceptions import (
+    NoHealthyInstances,
+    RegistrationFailed,
+    ServiceNotFound,
+    ServiceUnavailable,
+)
+
+__all__ = ["CentralHubClient", "HubUnavailable", "ServiceView"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HUB_URL = "http://127.0.0.1:7000"
+CIRCUIT_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
+SELECTABLE = ("passing", "warning")
+
+
+class HubUnavailable(ServiceUnavailable):
+    """The hub could not be reached (or answered 5xx) and no cached answer exists."""
+
+    default_code = "HUB_UNAVAILABLE"
+
+
+@dataclass(slots=True)
+class ServiceView:
+    """The last answer the hub gave about one service, and when it was fetched."""
+
+    name: str
+    instances: list[dict[str, Any]]
+    fetched_at: float
+    rr: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def selectable(self) -> list[dict[str, Any]]:
+        """Instances discovery may hand out, passing ones first (like the hub does)."""
+        ok = [i for i in self.instances if i.get("status") in SELECTABLE]
+        passing = [i for i in ok if i.get("status") == "passing"]
+        return sorted(passing or ok, key=lambda i: str(i.get("instance_id")))
+
+
+def _error_message(resp: httpx.Response) -> str:
+    try:
+        err = resp.json()["error"]
+        return f"{err['message']} ({resp.status_code} {err['code']})"
+    except (ValueError, KeyError, TypeError):
+        return f"hub answered {resp.status_code}: {resp.text[:200]}"
+
+
+class CentralHubClient:
+    """One service instance's connection to the hub (registration, heartbeats, discovery).
+
+    ``hub_url`` defaults to ``CENTRAL_HUB_URL``; ``host``/``port`` to ``SERVICE_HOST``/``SERVICE_PORT``;
+    ``tenant_id`` to ``CENTRAL_HUB_TENANT`` (else ``default``); ``nats_url`` to ``NATS_URL``.
+    """
+
+    def __init__(
+        self,
+        service_name: str,
+        service_type: str = "service",
+        *,
+        hub_url: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        tenant_id: str | None = None,
+        version: str | None = None,
+        ttl_seconds: int = 30,
+        health_endpoint: str | None = "/health",
+        dependencies: list[str] | None = None,
+        tags: list[str] | None = None,
+        protocol: str = "http",
+        transport_preferences: list[str] | None = None,
+        nats_url: str | None = None,
+        timeout: float = 5.0,
+        discovery_refresh_seconds: float = 5.0,
+        load_provider: Callable[[], float] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        env = os.environ
+        self.service_name = service_name
+        self.service_type = service_type
+        self.hub_url = (hub_url or env.get("CENTRAL_HUB_URL") or DEFAULT_HUB_URL).rstrip("/")
+        self.host = host or env.get("SERVICE_HOST") or "127.0.0.1"
+        raw_port = port if port is not None else env.get("SERVICE_PORT")
+        self.port = int(raw_port) if raw_port not in (None, "") else None
+        self.metadata = {"type": service_type, **(metadata or {})}
+        self.tenant_id = tenant_id or env.get("CENTRAL_HUB_TENANT") or "default"
+        self.version = version
+        self.ttl_seconds = ttl_seconds
+        self.health_endpoint = health_endpoint
+        self.dependencies = list(dependencies or [])
+        self.tags = list(tags or [])
+        self.protocol = protocol
+        self.transport_preferences = list(transport_preferences or [])
+        self.nats_url = nats_url if nats_url is not None else env.get("NATS_URL") or None
+        self.timeout = timeout
+        self.discovery_refresh_seconds = discovery_refresh_seconds
+        self.load_provider = load_provider
+        self._http = httpx.AsyncClient(
+            base_url=self.hub_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            headers={"X-Tenant-ID": self.tenant_id},
+            transport=transport,
+        )
+        self.instance_id: str | None = None
+        self.heartbeat_interval = max(ttl_seconds / 3, 0.2)
+        #: how many times the client registered again after the hub forgot it
+        self.reregistrations = 0
+        self.last_heartbeat_ok: float | None = None
+        self._views: dict[str, ServiceView] = {}
+        self._circuits: dict[str, str] = {}
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._refresh_wake = asyncio.Event()
+        self._nats: Any = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> CentralHubClient:
+        await self.register()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def registered(self) -> bool:
+        return self.instance_id is not None
+
+    def registration_body(self) -> dict[str, Any]:
+        if self.port is None:
+            raise ValueError(
+                f"{self.service_name}: port is required to register (pass port= or set SERVICE_PORT)"
+            )
+        return {
+            "name": self.service_name,
+            "host": self.host,
+            "port": self.port,
+            "protocol": self.protocol,
+            "health_endpoint": self.health_endpoint,
+            "metadata": self.metadata,
+            "version": self.version,
+            "ttl_seconds": self.ttl_seconds,
+            "tags": self.tags,
+            "transport_preferences": self.transport_preferences,
+            "dependencies": self.dependencies,
+        }
+
+    async def register(self, *, keep_trying: bool = False) -> str | None:
+        """Register this instance and start heartbeating; returns the instance id.
+
+        Raises ``HubUnavailable`` when the hub cannot be reached, ``RegistrationFailed`` when it
+        refuses. With ``keep_trying=True`` an unreachable hub is not an error: the background
+        task keeps trying and ``None`` is returned until it succeeds.
+        """
+        body = self.registration_body()
+        try:
+            await self._register_once(body)
+        except HubUnavailable:
+            if not keep_trying:
+                raise
+            log.warning(
+                "hub %s unreachable; %s will register when it is back", self.hub_url, self.service_name
+            )
+        self._start_heartbeats()
+        return self.instance_id
+
+    async def _register_once(self, body: dict[str, Any] | None = None) -> None:
+        resp = await self._call("POST", "/api/v1/services/register", json=body or self.registration_body())
+        if resp.status_code != 201:
+            raise RegistrationFailed(
+                f"{self.service_name}: registration refused: {_error_message(resp)}",
+                details={"status": resp.status_code},
+            )
+        data = resp.json()
+        self.instance_id = data["instance_id"]
+        self.heartbeat_interval = max(
+            float(data.get("heartbeat_interval_seconds") or self.ttl_seconds / 3), 0.2
+        )
+        log.info("%s registered as %s at %s", self.service_name, self.instance_id, self.hub_url)
+
+    def _start_heartbeats(self) -> None:
+        if self._heartbeat_task is None or self._heartbeat_task.done():
+            self._heartbeat_task = asyncio.create_task(
+                self._heartbeat_loop(), name=f"hub-heartbeat-{self.service_name}"
+            )
+
+    async def heartbeat(self) -> bool:
+        """Send one heartbeat now; registers again when the hub has forgotten this instance.
+
+        Returns whether the hub holds the registration afterwards."""
+        if self.instance_id is None:
+            await self._register_once()
+            return True
+        payload = None
+        if self.load_provider is not None:
+            with contextlib.suppress(Exception):
+                payload = {"load": max(float(self.load_provider()), 0.0)}
+        resp = await self._call(
+            "POST",
+            f"/api/v1/services/{self.service_name}/instances/{self.instance_id}/heartbeat",
+            json=payload,
+        )
+        if resp.status_code == 404:
+            log.warning("hub forgot %s/%s; registering again", self.service_name, self.instance_id)
+            self.instance_id = None
+            await self._register_once()
+            self.reregistrations += 1
+            return True
+        if resp.status_code >= 400:
+            raise RegistrationFailed(f"heartbeat refused: {_error_message(resp)}")
+        self.last_heartbeat_ok = time.time()
+        return True
+
+    async def _heartbeat_loop(self) -> None:
+        delay = 0.0 if self.instance_id is None else self.heartbeat_interval
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.heartbeat()
+                delay = self.heartbeat_interval
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # the hub being down must not take the service down: try again soon
+                log.warning("heartbeat for %s failed: %s", self.service_name, exc)
+                delay = min(self.heartbeat_interval, 2.0) * (0.8 + 0.4 * random.random())
+
+    async def deregister(self) -> bool:
+        """Stop heartbeating and remove the instance from the hub; True when the hub confirmed.
+
+        Never raises for an unreachable hub (the TTL will expire the instance instead)."""
+        await _cancel(self._heartbeat_task)
+        self._heartbeat_task = None
+        instance_id, self.instance_id = self.instance_id, None
+        if instance_id is None:
+            return False
+        try:
+            resp = await self._call("DELETE", f"/api/v1/services/{self.service_name}/instances/{instance_id}")
+        except HubUnavailable as exc:
+            log.warning("could not deregister %s/%s: %s", self.service_name, instance_id, exc)
+            return False
+        return resp.status_code in (204, 404)
+
+    async def close(self) -> None:
+        """Deregister, stop background tasks and close connections; safe to call twice."""
+        if self._closed:
+            return
+        await self.deregister()
+        self._closed = True
+        await _cancel(self._refresh_task)
+        self._refresh_task = None
+        if self._nats is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nats.close(), 5)
+            self._nats = None
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ http
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request to the hub; connection failures, timeouts and 5xx become ``HubUnavailable``."""
+        try:
+            resp = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"hub {self.hub_url} unreachable: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code >= 500 and resp.status_code != 503:
+            raise HubUnavailable(f"hub {self.hub_url}: {_error_message(resp)}")
+        return resp
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call any hub API path; returns the decoded JSON (None for 204), raises on 4xx/5xx."""
+        resp = await self._call(method, path, **kwargs)
+        if resp.status_code == 404:
+            raise ServiceNotFound(_error_message(resp))
+        if resp.status_code >= 400:
+            raise RegistrationFailed(_error_message(resp), details={"status": resp.status_code})
+        return None if resp.status_code == 204 or not resp.content else resp.json()
+
+    # ------------------------------------------------------------------ discovery
+    async def _fetch_view(self, name: str) -> ServiceView:
+        resp = await self._call("GET", f"/api/v1/services/{name}")
+        if resp.status_code == 404:
+            self._views.pop(name, None)
+            raise ServiceNotFound(f"service {name!r} is not registered", details={"service": name})
+        if resp.status_code >= 400:
+            raise HubUnavailable(_error_message(resp))
+        data = resp.json()
+        old = self._views.get(name)
+        view = ServiceView(name, list(data.get("instances") or []), time.monotonic(), rr=old.rr if old else 0)
+        self._views[name] = view
+        return view
+
+    async def get_service(self, name: str, *, refresh: bool = False) -> ServiceView:
+        """The cached view of a service, fetched on first use; the last known view while the
+        hub is down."""
+        view = self._views.get(name)
+        if view is not None and not refresh:
+            return view
+        self._ensure_refresher()
+        try:
+            return await self._fetch_view(name)
+        except HubUnavailable:
+            if view is not None:
+                log.info("hub down; using the cached view of %s", name)
+                return view
+            raise
+
+    async def discover_service(self, name: str) -> str:
+        """The URL of a healthy instance of ``name`` (round robin over the cached view)."""
+        view = await self.get_service(name)
+        candidates = view.selectable()
+        if not candidates and time.monotonic() - view.fetched_at > 0.5:
+            # the cached answer says nobody is healthy; ask again before giving up
+            with contextlib.suppress(HubUnavailable):
+                view = await self.get_service(name, refresh=True)
+                candidates = view.selectable()
+        if not candidates:
+            raise NoHealthyInstances(f"service {name!r} has no healthy instance", details={"service": name})
+        chosen = candidates[view.rr % len(candidates)]
+        view.rr += 1
+        return str(chosen["url"])
+
+    async def get_load_balanced_endpoint(self, name: str, strategy: str = "round_robin") -> dict[str, Any]:
+        """The hub's choice of instance (``{instance_id, host, port, url, load, ...}``).
+
+        Strategies: round_robin, random, least_load, weighted. While the hub is down the choice
+        is made locally from the cached view."""
+        self._ensure_refresher()
+        try:
+            resp = await self._call("GET", f"/api/v1/services/{name}/endpoint", params={"strategy": strategy})
+        except HubUnavailable:
+            view = self._views.get(name)
+            if view is None:
+                raise
+            return _pick_locally(view, strategy)
+        if resp.status_code == 404:
+            raise ServiceNotFound(f"service {name!r} is not registered", details={"service": name})
+        if resp.status_code == 503:
+            raise NoHealthyInstances(_error_message(resp), details={"service": name})
+        if resp.status_code >= 400:
+            raise ValueError(_error_message(resp))
+        if name not in self._views:
+            # remember the service so it is refreshed and usable while the hub is down
+            with contextlib.suppress(Exception):
+                await self._fetch_view(name)
+        return dict(resp.json())
+
+    async def get_circuit_state(self, name: str) -> str:
+        """``CLOSED``, ``OPEN`` or ``HALF_OPEN`` for calls to ``name``, as the hub tracks it.
+
+        A service the hub tracks no circuit for is ``CLOSED``; while the hub is down the last
+        known state is returned."""
+        try:
+            resp = await self._call("GET", f"/api/v1/circuits/{name}")
+        except HubUnavailable:
+            if name in self._circuits:
+                return self._circuits[name]
+            raise
+        if resp.status_code == 404:
+            state = "CLOSED"
+        elif resp.status_code >= 400:
+            raise HubUnavailable(_error_message(resp))
+        else:
+            state = str(resp.json().get("state", "CLOSED")).upper()
+            if state not in CIRCUIT_STATES:
+                raise ValueError(f"hub reported an unknown circuit state {state!r}")
+        self._circuits[name] = state
+        return state
+
+    # ------------------------------------------------------------------ contracts
+    async def put_contract(
+        self, schemas: dict[str, dict[str, Any]], *, version: str | None = None, force: bool = False
+    ) -> dict[str, Any]:
+        """Publish this service's message contract; ``ContractConflict`` lists breaking changes."""
+        from centralhub.sdk.contracts import ContractConflict
+
+        resp = await self._call(
+            "PUT",
+            f"/api/v1/contracts/{self.service_name}",
+            json={"version": version, "schemas": schemas, "force": force},
+        )
+        if resp.status_code == 409:
+            details = (resp.json().get("error") or {}).get("details") or {}
+            raise ContractConflict(
+                _error_message(resp), details={"breaking_changes": details.get("breaking_changes", [])}
+            )
+        if resp.status_code >= 400:
+            raise ValueError(_error_message(resp))
+        return dict(resp.json())
+
+    async def check_contract_compatibility(
+        self, schemas: dict[str, dict[str, Any]], service: str | None = None
+    ) -> dict[str, Any]:
+        """``{compatible, breaking_changes, current_version}`` for replacing a contract."""
+        resp = await self._call(
+            "POST",
+            f"/api/v1/contracts/{service or self.service_name}/compatibility",
+            json={"schemas": schemas},
+        )
+        if resp.status_code >= 400:
+            raise ValueError(_error_message(resp))
+        return dict(resp.json())
+
+    async def get_contract(self, service: str) -> dict[str, Any]:
+        """A service's current contract; ``ServiceNotFound`` when it has none."""
+        resp = await self._call("GET", f"/api/v1/contracts/{service}")
+        if resp.status_code == 404:
+            raise ServiceNotFound(f"service {service!r} has no contract", details={"service": service})
+        if resp.status_code >= 400:
+            raise ValueError(_error_message(resp))
+        return dict(resp.json())
+
+    @property
+    def contracts(self) -> Any:
+        """The ``ContractValidator`` for peers' contracts (created on first use)."""
+        validator = getattr(self, "_validator", None)
+        if validator is None:
+            from centralhub.sdk.contracts import ContractValidator
+
+            validator = ContractValidator(self.get_contract)
+            self._validator = validator
+        return validator
+
+    async def validate_message(self, peer: str, message_type: str, payload: Any) -> None:
+        """Raise ``ContractViolation`` unless ``payload`` follows ``peer``'s contract for the type."""
+        await self.contracts.validate(peer, message_type, payload)
+
+    # ------------------------------------------------------------------ cache upkeep
+    def _ensure_refresher(self) -> None:
+        if self._closed or (self._refresh_task is not None and not self._refresh_task.done()):
+            return
+        self._refresh_task = asyncio.create_task(
+            self._refresh_loop(), name=f"hub-discovery-{self.service_name}"
+        )
+
+    async def _refresh_loop(self) -> None:
+        if self.nats_url:
+            await self._subscribe_registry_events()
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._refresh_wake.wait(), self.discovery_refresh_seconds)
+            self._refresh_wake.clear()
+            for name in list(self._views):
+                try:
+                    await self._fetch_view(name)
+                except ServiceNotFound:
+                    # every instance is gone: remember that rather than an old answer
+                    self._views[name] = ServiceView(name, [], time.monotonic())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.debug("refreshing %s failed (keeping the last answer): %s", name, exc)
+                    break
+
+    async def _subscribe_registry_events(self) -> None:
+        """Push: any registry event of our tenant wakes the refresher (no waiting for the poll)."""
+        try:
+            import nats
+
+            self._nats = await asyncio.wait_for(
+                nats.connect(
+                    self.nats_url,
+                    connect_timeout=2,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    allow_reconnect=True,
+                ),
+                5,
+            )
+
+            async def on_event(msg: Any) -> None:
+                with contextlib.suppress(Exception):
+                    payload = orjson.loads(msg.data)
+                    name = payload.get("service_name") or (payload.get("instance") or {}).get("service_name")
+                    if name is None or name in self._views or msg.subject.endswith(".status"):
+                        self._refresh_wake.set()
+
+            await self._nats.subscribe(f"registry.{self.tenant_id}.>", cb=on_event)
+        except Exception as exc:
+            log.warning("no registry events from %s (%s); refreshing by polling only", self.nats_url, exc)
+            self._nats = None
+
+
+def _pick_locally(view: ServiceView, strategy: str) -> dict[str, Any]:
+    candidates = view.selectable()
+    if not candidates:
+        raise NoHealthyInstances(f"service {view.name!r} has no healthy instance (cached view)")
+    if strategy == "random":
+        chosen = random.choice(candidates)
+    elif strategy == "weighted":
+        chosen = random.choices(
+            candidates, weights=[max(int(i.get("weight", 1)), 0) or 1 for i in candidates]
+        )[0]
+    elif strategy == "least_load":
+        chosen = min(candidates, key=lambda i: float(i.get("load", 0.0)))
+    else:
+        chosen = candidates[view.rr % len(candidates)]
+        view.rr += 1
+    keys = (
+        "instance_id",
+        "service_name",
+        "host",
+        "port",
+        "url",
+        "weight",
+        "load",
+        "protocol",
+        "status",
+        "version",
+    )
+    return {k: chosen.get(k) for k in keys} | {"cached": True}
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
