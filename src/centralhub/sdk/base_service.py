@@ -1,0 +1,386 @@
+"""``BaseService``: a FastAPI service wired to the hub (seed §B.3).
+
+What a subclass gets:
+
+* ``service.app`` (FastAPI) with ``GET /health`` = built-in state + ``custom_health_checks()``;
+* configuration from the hub (``ConfigClient`` when available, else a small poller of
+  ``/api/v1/config/{service}``), readable with ``config_value(path)`` / ``await get_config(path)``
+  and hot-reloaded: ``on_config_change(new, old)`` runs on each new version;
+* registration with the hub and background heartbeats (``self.hub`` is the ``CentralHubClient``);
+* ``await call_peer(name, method, path)``: discover a peer through the hub, call it directly;
+* lifecycle order: config -> ``on_startup()`` -> register; on SIGTERM/SIGINT (uvicorn's graceful
+  shutdown): deregister -> ``on_shutdown()`` -> close.
+
+``service.run()`` serves the app with uvicorn on ``config.host:config.port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import inspect
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from centralhub.kit.exceptions import NoHealthyInstances, ServiceNotFound
+from centralhub.sdk.client import CentralHubClient, HubUnavailable
+
+__all__ = ["BaseService", "ServiceConfig"]
+
+log = logging.getLogger(__name__)
+
+_MISSING = object()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass
+class ServiceConfig:
+    """How a service runs and how it introduces itself to the hub (seed's ``ServiceConfig``).
+
+    ``port`` defaults to ``SERVICE_PORT`` (else 8000); ``host`` (bind) to ``SERVICE_BIND_HOST``
+    (else 127.0.0.1); ``advertise_host`` (what peers connect to) to ``SERVICE_HOST`` (else host).
+    """
+
+    service_name: str
+    version: str = "0.1.0"
+    service_type: str = "service"
+    port: int = field(default_factory=lambda: _env_int("SERVICE_PORT", 8000))
+    host: str = field(default_factory=lambda: os.environ.get("SERVICE_BIND_HOST") or "127.0.0.1")
+    advertise_host: str | None = None
+    environment: str = field(default_factory=lambda: os.environ.get("CENTRAL_HUB_ENV") or "development")
+    hub_url: str | None = None
+    tenant_id: str | None = None
+    nats_url: str | None = None
+    register_with_hub: bool = True
+    ttl_seconds: int = 30
+    dependencies: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: configuration used until (and whenever) the hub has none: the seed's ``safe_defaults``
+    config_defaults: dict[str, Any] = field(default_factory=dict)
+    enable_config: bool = True
+    #: how often the fallback poller asks for a new configuration version
+    config_poll_seconds: float = 5.0
+    #: per-request timeout for ``call_peer``
+    peer_timeout_seconds: float = 5.0
+    log_level: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL") or "INFO")
+    # accepted for compatibility with the seed's ServiceConfig
+    enable_tracing: bool = True
+    enable_circuit_breaker: bool = True
+    health_check_interval: int = 30
+    cache_ttl_default: int = 300
+    max_connections: int = 100
+
+
+def lookup(doc: Any, path: str | None, default: Any = None) -> Any:
+    """``doc["a"]["b"]`` for ``path="a.b"``; ``default`` when any step is missing."""
+    if not path:
+        return doc
+    node = doc
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+class _HubConfigPoller:
+    """Fallback when ``centralhub.sdk.config_client`` is not installed: poll the config API."""
+
+    def __init__(self, client: CentralHubClient, service: str, interval: float) -> None:
+        self.client = client
+        self.service = service
+        self.interval = interval
+        self.revision: int | None = None
+        self._callbacks: list[Callable[[dict[str, Any]], Any]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def on_config_update(self, callback: Callable[[dict[str, Any]], Any]) -> None:
+        self._callbacks.append(callback)
+
+    async def fetch(self) -> dict[str, Any] | None:
+        resp = await self.client._call("GET", f"/api/v1/config/{self.service}")
+        if resp.status_code != 200:
+            return None
+        body = resp.json()
+        self.revision = body.get("revision")
+        return dict(body.get("config") or {})
+
+    async def init_async(self) -> dict[str, Any] | None:
+        config = None
+        with contextlib.suppress(HubUnavailable):
+            config = await self.fetch()
+        self._task = asyncio.create_task(self._poll(), name=f"config-poll-{self.service}")
+        return config
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            before = self.revision
+            try:
+                config = await self.fetch()
+            except HubUnavailable:
+                continue
+            if config is not None and self.revision != before:
+                for cb in self._callbacks:
+                    result = cb(config)
+                    if inspect.isawaitable(result):
+                        await result
+
+    async def shutdown(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class BaseService:
+    """Subclass and override ``custom_health_checks``, ``on_startup``, ``on_shutdown`` and
+    ``on_config_change``; add routes to ``self.app``."""
+
+    def __init__(self, config: ServiceConfig | None = None, **kwargs: Any) -> None:
+        if config is None:
+            config = ServiceConfig(**kwargs)
+        elif kwargs:
+            raise TypeError("pass either a ServiceConfig or keyword arguments, not both")
+        self.config = config
+        self.service_name = config.service_name
+        self.logger = logging.getLogger(config.service_name)
+        self.started_at = time.time()
+        self.ready = False
+        self.hub = CentralHubClient(
+            config.service_name,
+            config.service_type,
+            hub_url=config.hub_url,
+            host=config.advertise_host or os.environ.get("SERVICE_HOST") or config.host,
+            port=config.port,
+            metadata={"environment": config.environment, **config.metadata},
+            tenant_id=config.tenant_id,
+            version=config.version,
+            ttl_seconds=config.ttl_seconds,
+            health_endpoint="/health",
+            dependencies=config.dependencies,
+            nats_url=config.nats_url,
+        )
+        self._config: dict[str, Any] = copy.deepcopy(config.config_defaults)
+        self.config_version: int = 0
+        self._config_source: Any = None
+        self._peers = httpx.AsyncClient(timeout=config.peer_timeout_seconds)
+        self.app = FastAPI(title=config.service_name, version=config.version, lifespan=self._lifespan)
+        self.app.state.service = self
+        self.app.add_api_route("/health", self._health_endpoint, methods=["GET"], tags=["health"])
+
+    # ------------------------------------------------------------------ hooks
+    async def custom_health_checks(self) -> dict[str, Any]:
+        """Service-specific health figures; a ``"status": "unhealthy"`` entry fails ``/health``."""
+        return {}
+
+    async def on_startup(self) -> None:
+        """Runs after the configuration is loaded and before the service registers."""
+
+    async def on_shutdown(self) -> None:
+        """Runs after the service deregistered (no new peer traffic) and before connections close."""
+
+    async def on_config_change(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """Runs after a new configuration version was applied (``self.config_value`` sees it)."""
+
+    # ------------------------------------------------------------------ configuration
+    def config_value(self, path: str | None = None, default: Any = None) -> Any:
+        """The current configuration (defaults merged with the hub's), or one dotted path of it."""
+        return lookup(self._config, path, default)
+
+    async def get_config(self, path: str | None = None, default: Any = None) -> Any:
+        """Seed spelling of :meth:`config_value` (``await service.get_config("api.timeout")``)."""
+        return self.config_value(path, default)
+
+    def _merged(self, incoming: dict[str, Any] | None) -> dict[str, Any]:
+        merged = copy.deepcopy(self.config.config_defaults)
+        _deep_merge(merged, incoming or {})
+        return merged
+
+    async def _apply_config(self, incoming: dict[str, Any] | None) -> None:
+        old, new = self._config, self._merged(incoming)
+        if new == old:
+            return
+        self._config = new
+        self.config_version += 1
+        self.logger.info("configuration updated (local version %d)", self.config_version)
+        try:
+            await self.on_config_change(new, old)
+        except Exception:
+            self.logger.exception("on_config_change failed")
+
+    def _make_config_source(self) -> Any:
+        try:
+            from centralhub.sdk.config_client import ConfigClient
+        except ImportError:
+            return _HubConfigPoller(self.hub, self.service_name, self.config.config_poll_seconds)
+        wanted = {
+            "service_name": self.service_name,
+            "central_hub_url": self.hub.hub_url,
+            "hub_url": self.hub.hub_url,
+            "tenant_id": self.hub.tenant_id,
+            "safe_defaults": self.config.config_defaults,
+            "enable_nats_updates": bool(self.hub.nats_url),
+            "nats_url": self.hub.nats_url,
+        }
+        params = inspect.signature(ConfigClient).parameters
+        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        kwargs = {k: v for k, v in wanted.items() if accepts_any or k in params}
+        if "service_name" not in params and not accepts_any:
+            return ConfigClient(self.service_name, **{k: v for k, v in kwargs.items() if k != "service_name"})
+        return ConfigClient(**kwargs)
+
+    async def _start_config(self) -> None:
+        source = self._make_config_source()
+        self._config_source = source
+
+        async def on_update(new_config: Any) -> None:
+            await self._apply_config(_config_doc(new_config))
+
+        def on_update_sync(new_config: Any) -> Any:
+            return asyncio.ensure_future(on_update(new_config))
+
+        source.on_config_update(on_update_sync)
+        try:
+            initial = await source.init_async()
+            if initial is None and hasattr(source, "get_config"):
+                initial = await source.get_config()
+        except Exception as exc:
+            self.logger.warning("configuration from the hub unavailable, using defaults: %s", exc)
+            initial = None
+        await self._apply_config(_config_doc(initial))
+
+    # ------------------------------------------------------------------ peers
+    async def call_peer(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call a peer directly at the address the hub gives (no proxy through the hub).
+
+        A connection failure refreshes discovery and tries another instance once."""
+        last: Exception | None = None
+        for attempt in range(2):
+            url = await self.hub.discover_service(service)
+            try:
+                return await self._peers.request(method, url + path, **kwargs)
+            except httpx.TransportError as exc:
+                last = exc
+                if attempt == 0:
+                    with contextlib.suppress(HubUnavailable, ServiceNotFound, NoHealthyInstances):
+                        await self.hub.get_service(service, refresh=True)
+        assert last is not None
+        raise last
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Load configuration, run ``on_startup``, then register with the hub."""
+        if self.config.enable_config:
+            await self._start_config()
+        await self.on_startup()
+        if self.config.register_with_hub:
+            await self.hub.register(keep_trying=True)
+        self.ready = True
+        self.logger.info("%s %s started on port %s", self.service_name, self.config.version, self.config.port)
+
+    async def stop(self) -> None:
+        """Deregister first so peers stop calling, then ``on_shutdown``, then close connections."""
+        self.ready = False
+        with contextlib.suppress(Exception):
+            await self.hub.deregister()
+        try:
+            await self.on_shutdown()
+        except Exception:
+            self.logger.exception("on_shutdown failed")
+        if self._config_source is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._config_source.shutdown(), 5)
+        await self.hub.close()
+        await self._peers.aclose()
+        self.logger.info("%s stopped", self.service_name)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    def run(self) -> None:
+        """Serve with uvicorn until SIGTERM/SIGINT, which shuts down gracefully (deregisters)."""
+        import uvicorn
+
+        logging.basicConfig(
+            level=self.config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        uvicorn.run(
+            self.app,
+            host=self.config.host,
+            port=self.config.port,
+            log_level=self.config.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+
+    # ------------------------------------------------------------------ health
+    async def health(self) -> dict[str, Any]:
+        """The ``/health`` document: built-in state plus ``custom_health_checks()``."""
+        status = "healthy" if self.ready else "starting"
+        try:
+            checks = await asyncio.wait_for(self.custom_health_checks(), 10)
+        except Exception as exc:
+            checks = {"error": f"{type(exc).__name__}: {exc}"}
+            status = "unhealthy"
+        if isinstance(checks, dict) and checks.get("status") in ("unhealthy", "degraded"):
+            status = checks["status"]
+        return {
+            "status": status,
+            "service": self.service_name,
+            "version": self.config.version,
+            "environment": self.config.environment,
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+            "hub": {
+                "url": self.hub.hub_url,
+                "registered": self.hub.registered,
+                "instance_id": self.hub.instance_id,
+                "last_heartbeat": self.hub.last_heartbeat_ok,
+            },
+            "config_version": self.config_version,
+            "checks": checks,
+        }
+
+    async def _health_endpoint(self) -> JSONResponse:
+        doc = await self.health()
+        return JSONResponse(doc, status_code=200 if doc["status"] in ("healthy", "degraded") else 503)
+
+
+def _config_doc(value: Any) -> dict[str, Any] | None:
+    """Accept a config document, or an API body / version object holding one under ``config``."""
+    if value is None:
+        return None
+    inner = getattr(value, "config", _MISSING)
+    if inner is not _MISSING and isinstance(inner, dict):
+        return inner
+    if isinstance(value, dict):
+        if isinstance(value.get("config"), dict) and "revision" in value:
+            return dict(value["config"])
+        return value
+    return None
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value

@@ -1,0 +1,185 @@
+"""CentralHubClient against a real hub process: registration lifecycle, re-registration after the
+hub forgets it, cached discovery while the hub is down, NATS-pushed refresh, circuit state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from centralhub.kit.exceptions import NoHealthyInstances, ServiceNotFound
+from centralhub.sdk.client import CentralHubClient, HubUnavailable
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _name(prefix: str = "svc") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15.0) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+async def _instances(hub_url: str, name: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=5) as http:
+        resp = await http.get(f"{hub_url}/api/v1/services/{name}")
+    return [] if resp.status_code == 404 else list(resp.json()["instances"])
+
+
+async def test_register_heartbeat_deregister(hub_process_factory: Any) -> None:
+    hp = hub_process_factory()
+    name = _name()
+    client = CentralHubClient(
+        name, "data-collector", hub_url=hp.url, port=8123, ttl_seconds=3, version="1.2.3"
+    )
+    async with client:
+        assert client.registered and client.heartbeat_interval == pytest.approx(1.0)
+        [inst] = await _instances(hp.url, name)
+        assert inst["instance_id"] == client.instance_id
+        assert inst["metadata"]["type"] == "data-collector" and inst["version"] == "1.2.3"
+        first_seen = inst["last_seen"]
+
+        async def heartbeat_arrived() -> bool:
+            [now] = await _instances(hp.url, name)
+            return bool(now["last_seen"] > first_seen and client.last_heartbeat_ok)
+
+        await _until(heartbeat_arrived, "a background heartbeat")
+        # past the TTL the instance is still passing: heartbeats keep it alive
+        await asyncio.sleep(3.5)
+        [inst] = await _instances(hp.url, name)
+        assert inst["status"] == "passing"
+    assert not client.registered
+    assert await _instances(hp.url, name) == []
+
+
+async def test_registers_again_when_the_hub_restarts_empty(hub_process_factory: Any, tmp_path: Path) -> None:
+    hp = hub_process_factory(database_url=f"sqlite:///{tmp_path / 'first.db'}")
+    name = _name()
+    client = CentralHubClient(name, "worker", hub_url=hp.url, port=8124, ttl_seconds=3)
+    try:
+        old_id = await client.register()
+        await asyncio.to_thread(hp.stop)
+        # same address, brand-new empty database: the hub has never heard of us
+        hp.env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'second.db'}"
+        await asyncio.to_thread(hp.start)
+
+        async def back() -> bool:
+            return len(await _instances(hp.url, name)) == 1
+
+        await _until(back, "the client to register again", timeout=20)
+        [inst] = await _instances(hp.url, name)
+        assert inst["instance_id"] == client.instance_id != old_id
+        assert client.reregistrations >= 1
+    finally:
+        await client.close()
+    assert await _instances(hp.url, name) == []
+
+
+async def test_discovery_uses_the_cache_while_the_hub_is_down(hub_process_factory: Any) -> None:
+    hp = hub_process_factory()
+    peer_name = _name("peer")
+    peers = [
+        CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.0.1", port=9001),
+        CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.0.2", port=9002),
+    ]
+    client = CentralHubClient(_name("caller"), "api", hub_url=hp.url, port=9100, timeout=2)
+    try:
+        for p in peers:
+            await p.register()
+        urls = {await client.discover_service(peer_name) for _ in range(4)}
+        assert urls == {"http://10.0.0.1:9001", "http://10.0.0.2:9002"}
+        endpoint = await client.get_load_balanced_endpoint(peer_name, strategy="least_load")
+        assert endpoint["url"] in urls and "cached" not in endpoint
+        with pytest.raises(ServiceNotFound):
+            await client.discover_service(_name("nobody"))
+
+        await asyncio.to_thread(hp.stop)
+        started = time.monotonic()
+        cached = {await client.discover_service(peer_name) for _ in range(4)}
+        assert cached == urls
+        endpoint = await client.get_load_balanced_endpoint(peer_name)
+        assert endpoint["cached"] is True and endpoint["url"] in urls
+        # nothing cached about this one: a clear error, not a hang
+        with pytest.raises(HubUnavailable):
+            await client.discover_service(_name("unknown"))
+        assert time.monotonic() - started < 15
+    finally:
+        for c in [client, *peers]:
+            await c.close()
+
+
+async def test_registry_events_refresh_the_cache(hub_process_factory: Any, nats_url: str) -> None:
+    hp = hub_process_factory(NATS_URL=nats_url)
+    peer_name = _name("peer")
+    first = CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.1.1", port=9001)
+    second = CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.1.2", port=9002)
+    # polling only once a minute: a prompt update can only come from the NATS push
+    client = CentralHubClient(
+        _name("caller"), "api", hub_url=hp.url, port=9100, nats_url=nats_url, discovery_refresh_seconds=60
+    )
+    try:
+        await first.register()
+        assert await client.discover_service(peer_name) == "http://10.0.1.1:9001"
+        await asyncio.sleep(1.0)  # let the subscription settle before the change
+        await second.register()
+
+        async def pushed() -> bool:
+            view = await client.get_service(peer_name)
+            return len(view.instances) == 2
+
+        await _until(pushed, "the NATS event to refresh the cached view", timeout=10)
+        await first.deregister()
+
+        async def removed() -> bool:
+            view = await client.get_service(peer_name)
+            return [i["url"] for i in view.instances] == ["http://10.0.1.2:9002"]
+
+        await _until(removed, "the removal to reach the cache", timeout=10)
+        assert await client.discover_service(peer_name) == "http://10.0.1.2:9002"
+        await second.deregister()
+
+        async def gone() -> bool:
+            return not (await client.get_service(peer_name)).instances
+
+        await _until(gone, "the last removal to reach the cache", timeout=10)
+        with pytest.raises((NoHealthyInstances, ServiceNotFound)):
+            await client.discover_service(peer_name)
+    finally:
+        for c in (client, first, second):
+            await c.close()
+
+
+async def test_circuit_state(hub_process_factory: Any) -> None:
+    hp = hub_process_factory()
+    client = CentralHubClient(_name(), "api", hub_url=hp.url, port=9100, timeout=2)
+    try:
+        name = _name("ml")
+        # nothing has tripped a circuit for this service: calls may go ahead
+        assert await client.get_circuit_state(name) == "CLOSED"
+        await asyncio.to_thread(hp.stop)
+        assert await client.get_circuit_state(name) == "CLOSED"  # last known answer
+        with pytest.raises(HubUnavailable):
+            await client.get_circuit_state(_name("never-asked"))
+    finally:
+        await client.close()
+
+
+async def test_registration_needs_a_port() -> None:
+    client = CentralHubClient(_name(), "api", hub_url="http://127.0.0.1:9")
+    client.port = None
+    with pytest.raises(ValueError, match="port is required"):
+        await client.register()
+    await client.close()
