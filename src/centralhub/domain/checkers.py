@@ -1,0 +1,158 @@
+"""Health probes: one coroutine per method, each returning a :class:`HealthCheckResult`.
+
+A probe never raises for an unhealthy target (that is a result, not an error) and always
+finishes within its ``timeout``; callers schedule, the probes only look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "HealthCheckResult",
+    "check_http",
+    "check_kafka_admin",
+    "check_nats",
+    "check_postgres",
+    "check_redis_ping",
+    "check_tcp",
+]
+
+
+@dataclass(slots=True)
+class HealthCheckResult:
+    """One probe's outcome (the seed's dataclass plus when it was taken, epoch seconds)."""
+
+    healthy: bool
+    response_time_ms: float
+    error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    checked_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["response_time_ms"] = round(self.response_time_ms, 2)
+        return d
+
+
+def _elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+async def check_http(
+    client: httpx.AsyncClient, url: str, *, timeout: float, expect_status: tuple[int, int] = (200, 399)
+) -> HealthCheckResult:
+    """GET ``url``: healthy when the status code is within ``expect_status`` (inclusive)."""
+    start = time.perf_counter()
+    try:
+        resp = await asyncio.wait_for(client.get(url, timeout=timeout), timeout + 0.5)
+    except Exception as exc:
+        return HealthCheckResult(False, _elapsed_ms(start), _describe(exc))
+    elapsed = _elapsed_ms(start)
+    low, high = expect_status
+    meta = {"status_code": resp.status_code}
+    if low <= resp.status_code <= high:
+        return HealthCheckResult(True, elapsed, None, meta)
+    return HealthCheckResult(False, elapsed, f"HTTP {resp.status_code}", meta)
+
+
+async def check_tcp(host: str, port: int, *, timeout: float) -> HealthCheckResult:
+    """Healthy when ``host:port`` accepts a TCP connection within ``timeout``."""
+    start = time.perf_counter()
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except Exception as exc:
+        return HealthCheckResult(False, _elapsed_ms(start), _describe(exc))
+    elapsed = _elapsed_ms(start)
+    writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 1)
+    return HealthCheckResult(True, elapsed)
+
+
+async def check_redis_ping(url: str, *, timeout: float) -> HealthCheckResult:
+    """Redis / DragonflyDB: ``PING`` must answer ``PONG``."""
+    import redis.asyncio as aioredis
+
+    start = time.perf_counter()
+    client = aioredis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        await asyncio.wait_for(client.ping(), timeout + 0.5)
+        return HealthCheckResult(True, _elapsed_ms(start))
+    except Exception as exc:
+        return HealthCheckResult(False, _elapsed_ms(start), _describe(exc))
+    finally:
+        with contextlib.suppress(Exception):
+            await client.aclose()
+
+
+async def check_postgres(dsn: str, *, timeout: float, query: str = "SELECT 1") -> HealthCheckResult:
+    """PostgreSQL: connect with asyncpg and run ``query`` (a real round trip, not just a socket)."""
+    import asyncpg
+
+    start = time.perf_counter()
+    conn = None
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(dsn, timeout=timeout), timeout + 0.5)
+        value = await asyncio.wait_for(conn.fetchval(query), timeout)
+        return HealthCheckResult(True, _elapsed_ms(start), metadata={"result": str(value)[:100]})
+    except Exception as exc:
+        return HealthCheckResult(False, _elapsed_ms(start), _describe(exc))
+    finally:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 2)
+
+
+async def check_nats(url: str, *, timeout: float) -> HealthCheckResult:
+    """NATS: connect and ``flush`` (a PING/PONG round trip with the server)."""
+    import nats
+
+    start = time.perf_counter()
+    nc = None
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=0, allow_reconnect=False),
+            timeout + 0.5,
+        )
+        await nc.flush(timeout=max(1, int(timeout)))
+        return HealthCheckResult(True, _elapsed_ms(start), metadata={"server": nc.connected_url.netloc})
+    except Exception as exc:
+        return HealthCheckResult(False, _elapsed_ms(start), _describe(exc))
+    finally:
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 2)
+
+
+async def check_kafka_admin(bootstrap: str, *, timeout: float) -> HealthCheckResult:
+    """Kafka: an admin client lists topics (the broker answers metadata requests)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    start = time.perf_counter()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    started = False
+    try:
+        await asyncio.wait_for(admin.start(), timeout + 0.5)
+        started = True
+        topics = await asyncio.wait_for(admin.list_topics(), timeout)
+        return HealthCheckResult(True, _elapsed_ms(start), metadata={"topics": len(topics)})
+    except Exception as exc:
+        return HealthCheckResult(False, _elapsed_ms(start), _describe(exc))
+    finally:
+        if started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(admin.close(), 2)

@@ -1,0 +1,170 @@
+"""Service health, infrastructure status, alerts and circuit state (issue 4.1-4.3, 4.5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from centralhub.domain.errors import InvalidInput
+from centralhub.server.api.deps import HubDep, TenantDep
+from centralhub.server.schemas import ErrorRead
+
+router = APIRouter()
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorRead},
+    404: {"model": ErrorRead},
+    422: {"model": ErrorRead},
+}
+
+
+class AcknowledgeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str | None = Field(None, max_length=255, description="who acknowledged (free text)")
+
+
+class SilenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(..., min_length=1, max_length=255, description="service/component name or glob")
+    duration_seconds: float = Field(..., gt=0, le=30 * 86400)
+    reason: str | None = Field(None, max_length=1000)
+
+
+class CircuitReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    success: bool
+    error: str | None = Field(None, max_length=2000)
+
+
+def _since(value: str | None) -> float | None:
+    """``since`` as epoch seconds or ISO-8601."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidInput(f"since must be epoch seconds or an ISO-8601 time (got {value[:60]!r})") from None
+
+
+# ---------------------------------------------------------------------- service health
+@router.get("/api/v1/health/services", tags=["health"], summary="Every service's health (seed shape)")
+async def services_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    return hub.health_checker.services_summary(tenant)
+
+
+@router.get(
+    "/api/v1/services/{name}/health",
+    tags=["health"],
+    responses=ERRORS,
+    summary="One service's instances with their check and last result",
+)
+async def service_health(name: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    return hub.health_checker.service_health(tenant, name)
+
+
+# ---------------------------------------------------------------------- infrastructure
+@router.get(
+    "/api/v1/infrastructure/status", tags=["infrastructure"], summary="Every infrastructure component"
+)
+async def infrastructure_status(hub: HubDep) -> dict[str, Any]:
+    return hub.infrastructure.status()
+
+
+@router.get(
+    "/api/v1/infrastructure/{name}",
+    tags=["infrastructure"],
+    responses=ERRORS,
+    summary="One component (``?refresh=true`` probes it now)",
+)
+async def infrastructure_component(name: str, hub: HubDep, refresh: bool = False) -> dict[str, Any]:
+    if refresh:
+        return await hub.infrastructure.check_now(name)
+    return hub.infrastructure.component(name)
+
+
+# ---------------------------------------------------------------------- alerts
+@router.get("/api/v1/alerts", tags=["alerts"], responses=ERRORS, summary="Alert history, newest first")
+async def list_alerts(
+    hub: HubDep,
+    tenant: TenantDep,
+    severity: Annotated[str | None, Query(description="info|warning|critical")] = None,
+    target: str | None = None,
+    acknowledged: bool | None = None,
+    since: Annotated[str | None, Query(description="epoch seconds or ISO-8601")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    alerts = await hub.alerts.search(
+        tenant_id=tenant,
+        severity=severity,
+        target=target,
+        acknowledged=acknowledged,
+        since=_since(since),
+        limit=limit,
+    )
+    return {"count": len(alerts), "alerts": alerts}
+
+
+@router.post(
+    "/api/v1/alerts/{alert_id}/acknowledge", tags=["alerts"], responses=ERRORS, summary="Acknowledge an alert"
+)
+async def acknowledge_alert(
+    alert_id: str, hub: HubDep, body: AcknowledgeBody | None = None
+) -> dict[str, Any]:
+    return await hub.alerts.acknowledge(alert_id, by=body.by if body else None)
+
+
+@router.get("/api/v1/alerts/silences", tags=["alerts"], summary="Active silences")
+async def list_silences(hub: HubDep) -> dict[str, Any]:
+    return {"silences": hub.alerts.silences()}
+
+
+@router.post(
+    "/api/v1/alerts/silences",
+    tags=["alerts"],
+    status_code=201,
+    responses=ERRORS,
+    summary="Silence alerts for a target (glob) for a while",
+)
+async def create_silence(body: SilenceCreate, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    return await hub.alerts.silence(body.target, body.duration_seconds, tenant_id=tenant, reason=body.reason)
+
+
+@router.delete(
+    "/api/v1/alerts/silences/{silence_id}",
+    tags=["alerts"],
+    status_code=204,
+    responses=ERRORS,
+    summary="End a silence early",
+)
+async def delete_silence(silence_id: str, hub: HubDep) -> None:
+    await hub.alerts.remove_silence(silence_id)
+
+
+# ---------------------------------------------------------------------- circuits
+@router.get("/api/v1/circuits", tags=["circuits"], summary="Every circuit of the tenant")
+async def list_circuits(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"circuits": hub.circuits.all(tenant)}
+
+
+@router.get("/api/v1/circuits/{service}", tags=["circuits"], responses=ERRORS, summary="A service's circuit")
+async def get_circuit(service: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    return hub.circuits.get(tenant, service)
+
+
+@router.post(
+    "/api/v1/circuits/{service}/report",
+    tags=["circuits"],
+    responses=ERRORS,
+    summary="Report the outcome of one call to the service",
+)
+async def report_circuit(service: str, body: CircuitReport, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    return hub.circuits.report(tenant, service, success=body.success, error=body.error)
