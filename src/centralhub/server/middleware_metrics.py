@@ -26,6 +26,7 @@ class MetricsMiddleware:
         self.app = app
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
+        self._by_endpoint: dict[Any, list[tuple[Any, str]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,9 +47,7 @@ class MetricsMiddleware:
             self._record(scope, status, time.perf_counter() - start)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route = scope.get("route")
-        # the router writes the matched route into this same scope dict
-        template = getattr(route, "path", None) or UNMATCHED
+        template = self._template(scope)
         method = scope["method"]
         key = (method, template, status)
         counter = self._counters.get(key)
@@ -60,3 +59,30 @@ class MetricsMiddleware:
         if histogram is None:
             histogram = self._histograms[hkey] = HTTP_LATENCY.labels(method, template)
         histogram.observe(seconds)
+
+    def _template(self, scope: Scope) -> str:
+        # The router writes what it matched into this same scope dict: FastAPI routes as
+        # ``route``, plain Starlette routes (the hot paths) only as ``endpoint``.
+        route = scope.get("route")
+        if route is not None:
+            return str(getattr(route, "path", UNMATCHED))
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return UNMATCHED
+        candidates = self._by_endpoint.get(endpoint)
+        if candidates is None:
+            candidates = self._index(scope, endpoint)
+        if len(candidates) == 1:
+            return candidates[0][1]
+        # one endpoint mounted on several paths: the path tells which
+        path = scope["path"]
+        for regex, template in candidates:
+            if regex.match(path):
+                return template
+        return UNMATCHED
+
+    def _index(self, scope: Scope, endpoint: Any) -> list[tuple[Any, str]]:
+        routes = getattr(scope.get("router"), "routes", ())
+        found = [(r.path_regex, r.path) for r in routes if getattr(r, "endpoint", None) is endpoint]
+        self._by_endpoint[endpoint] = found or [(None, UNMATCHED)]
+        return self._by_endpoint[endpoint]
