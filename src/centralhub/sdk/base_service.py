@@ -38,8 +38,6 @@ __all__ = ["BaseService", "ServiceConfig"]
 
 log = logging.getLogger(__name__)
 
-_MISSING = object()
-
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -235,6 +233,8 @@ class BaseService:
             "safe_defaults": self.config.config_defaults,
             "enable_nats_updates": bool(self.hub.nats_url),
             "nats_url": self.hub.nats_url,
+            # without NATS, follow changes through the hub's blocking watch query
+            "watch": not self.hub.nats_url,
         }
         params = inspect.signature(ConfigClient).parameters
         accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -247,13 +247,10 @@ class BaseService:
         source = self._make_config_source()
         self._config_source = source
 
-        async def on_update(new_config: Any) -> None:
-            await self._apply_config(_config_doc(new_config))
+        async def on_update(new_config: dict[str, Any]) -> None:
+            await self._apply_config(new_config)
 
-        def on_update_sync(new_config: Any) -> Any:
-            return asyncio.ensure_future(on_update(new_config))
-
-        source.on_config_update(on_update_sync)
+        source.on_config_update(on_update)
         try:
             initial = await source.init_async()
             if initial is None and hasattr(source, "get_config"):
@@ -261,7 +258,7 @@ class BaseService:
         except Exception as exc:
             self.logger.warning("configuration from the hub unavailable, using defaults: %s", exc)
             initial = None
-        await self._apply_config(_config_doc(initial))
+        await self._apply_config(initial if isinstance(initial, dict) else None)
 
     # ------------------------------------------------------------------ peers
     async def call_peer(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -362,20 +359,6 @@ class BaseService:
     async def _health_endpoint(self) -> JSONResponse:
         doc = await self.health()
         return JSONResponse(doc, status_code=200 if doc["status"] in ("healthy", "degraded") else 503)
-
-
-def _config_doc(value: Any) -> dict[str, Any] | None:
-    """Accept a config document, or an API body / version object holding one under ``config``."""
-    if value is None:
-        return None
-    inner = getattr(value, "config", _MISSING)
-    if inner is not _MISSING and isinstance(inner, dict):
-        return inner
-    if isinstance(value, dict):
-        if isinstance(value.get("config"), dict) and "revision" in value:
-            return dict(value["config"])
-        return value
-    return None
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> None:

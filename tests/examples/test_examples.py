@@ -1,0 +1,150 @@
+"""The two example services end to end: real hub process, real NATS, each example a process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
+
+
+def _until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Example:
+    def __init__(self, script: str, port: int, env: dict[str, str], log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "examples" / script)],
+            env={**env, "SERVICE_PORT": str(port)},
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            cwd=str(log.parent),
+        )
+
+    def get(self, path: str) -> httpx.Response:
+        if self.proc.poll() is not None:
+            pytest.fail(f"{self.log.name} exited: {self.log.read_text()[-3000:]}")
+        return httpx.get(self.url + path, timeout=5)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return int(self.proc.returncode)
+
+
+@pytest.fixture
+def examples(
+    hub_process_factory: Any, nats_url: str, tmp_path: Path
+) -> Iterator[tuple[Any, Example, Example]]:
+    hub = hub_process_factory(NATS_URL=nats_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVICE_", "NATS_URL", "CENTRAL_HUB"))}
+    env.update(
+        CENTRAL_HUB_URL=hub.url,
+        NATS_URL=nats_url,
+        EXAMPLE_TICK_SUBJECT=f"examples.{uuid.uuid4().hex[:8]}.tick",
+        SERVICE_TTL_SECONDS="6",
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    feed = Example("price_feed.py", free_port(), env, tmp_path / "price_feed.log")
+    strategy = Example("strategy.py", free_port(), env, tmp_path / "strategy.log")
+    try:
+        yield hub, feed, strategy
+    finally:
+        for ex in (strategy, feed):
+            if ex.proc.poll() is None:
+                ex.proc.kill()
+                ex.proc.wait(5)
+
+
+def _instances(hub_url: str, name: str) -> list[dict[str, Any]]:
+    resp = httpx.get(f"{hub_url}/api/v1/services/{name}", timeout=5)
+    return [] if resp.status_code == 404 else list(resp.json()["instances"])
+
+
+def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
+    hub, feed, strategy = examples
+    # both register with the hub, the feed with its contract on file
+    _until(lambda: _instances(hub.url, "price-feed") and _instances(hub.url, "strategy"), "registration")
+    [feed_inst] = _until(
+        lambda: [i for i in _instances(hub.url, "price-feed") if i["contract_validated"]], "contract"
+    )
+    assert feed_inst["url"] == feed.url
+    [strategy_inst] = _instances(hub.url, "strategy")
+    assert strategy_inst["dependencies"] == ["price-feed"]
+    contract = httpx.get(f"{hub.url}/api/v1/contracts/price-feed", timeout=5).json()
+    assert contract["message_types"] == ["price.tick"]
+
+    # ticks flow over NATS and pass the contract check
+    stats = _until(
+        lambda: (s := strategy.get("/stats").json())["ticks_received"] >= 3 and s, "ticks over NATS"
+    )
+    assert stats["ticks_rejected"] == 0 and stats["symbols"] == ["EURUSD"]
+    health = strategy.get("/health").json()
+    assert health["status"] == "healthy" and health["hub"]["registered"] is True
+    assert health["checks"]["nats"] == "connected"
+
+    # direct calls both ways, at the addresses the hub handed out
+    signal_body = strategy.get("/signal/EURUSD").json()
+    assert signal_body["quoted_by"] == f"{feed.url}/quote/EURUSD"
+    assert signal_body["signal"] in ("buy", "sell", "hold")
+    consumers = feed.get("/consumers").json()
+    assert consumers["consumers"]["strategy"]["url"] == f"{strategy.url}/stats"
+    assert consumers["consumers"]["strategy"]["ticks_received"] >= 3
+
+    # configuration from the hub, applied while running
+    r = httpx.post(
+        f"{hub.url}/api/v1/config/strategy",
+        json={"symbols": ["EURUSD", "USDJPY"], "threshold_bps": 5},
+        timeout=5,
+    )
+    assert r.status_code in (200, 201), r.text
+    _until(lambda: strategy.get("/stats").json()["threshold_bps"] == 5, "strategy to apply its new config")
+    not_yet = strategy.get("/signal/USDJPY")  # followed now, but the feed does not publish it yet
+    assert not_yet.status_code == 502 and "404" in not_yet.json()["detail"]
+    r = httpx.post(
+        f"{hub.url}/api/v1/config/price-feed",
+        json={"symbols": ["EURUSD", "USDJPY"], "interval_seconds": 0.2},
+        timeout=5,
+    )
+    assert r.status_code in (200, 201), r.text
+    _until(
+        lambda: "USDJPY" in strategy.get("/stats").json()["last_prices"], "USDJPY ticks after the feed reload"
+    )
+    assert strategy.get("/signal/USDJPY").json()["symbol"] == "USDJPY"
+
+    # SIGTERM: each deregisters on the way out
+    assert strategy.stop() in (0, -signal.SIGTERM)
+    assert _instances(hub.url, "strategy") == []
+    assert feed.stop() in (0, -signal.SIGTERM)
+    assert _instances(hub.url, "price-feed") == []
