@@ -104,6 +104,11 @@ class HubCollector(Collector):
             "1 when the event bus is connected.",
             value=int(self.hub.bus.connected),
         )
+        checker = getattr(self.hub, "health_checker", None)
+        if checker is not None and isinstance(getattr(checker, "probes", None), int):
+            yield CounterMetricFamily(
+                "centralhub_health_probes", "Active health probes run by this hub.", value=checker.probes
+            )
         deployments = getattr(self.hub, "deployments", None)
         if deployments is not None:
             by_state = GaugeMetricFamily(

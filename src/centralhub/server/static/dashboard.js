@@ -72,16 +72,22 @@ function renderGraph(graph) {
   const layers = (graph && graph.layers) || [];
   const nodesByName = Object.fromEntries(((graph && graph.nodes) || []).map((n) => [n.name, n]));
   const boxW = 150, boxH = 30, gapX = 70, gapY = 18, pad = 12;
+  const edges = (graph && graph.edges) || [];
+  const colOf = {};
+  layers.forEach((layer, col) => layer.forEach((name) => { colOf[name] = col; }));
+  // edges that skip a layer arc over the boxes in between; leave room above for them
+  const maxSpan = Math.max(1, ...edges.map((e) => (colOf[e.from] ?? 0) - (colOf[e.to] ?? 0)));
+  const top = pad + Math.min(24 * (maxSpan - 1), 90);
   const pos = {};
   let rows = 0;
   layers.forEach((layer, col) => {
     rows = Math.max(rows, layer.length);
     layer.forEach((name, row) => {
-      pos[name] = { x: pad + col * (boxW + gapX), y: pad + row * (boxH + gapY) };
+      pos[name] = { x: pad + col * (boxW + gapX), y: top + row * (boxH + gapY) };
     });
   });
   const width = Math.max(pad * 2 + layers.length * (boxW + gapX) - gapX, 200);
-  const height = Math.max(pad * 2 + rows * (boxH + gapY) - gapY, 60);
+  const height = Math.max(top + pad + rows * (boxH + gapY) - gapY, 60);
   root.setAttribute("width", width);
   root.setAttribute("height", height);
   root.setAttribute("viewBox", `0 0 ${width} ${height}`);
@@ -92,14 +98,23 @@ function renderGraph(graph) {
   defs.append(marker);
   const parts = [defs];
   const cycle = new Set((graph && graph.cycle) || []);
-  for (const e of (graph && graph.edges) || []) {
+  for (const e of edges) {
     const a = pos[e.from], b = pos[e.to];
     if (!a || !b) continue;
-    // from the dependent's left edge to the dependency's right edge
-    const x1 = a.x, y1 = a.y + boxH / 2, x2 = b.x + boxW, y2 = b.y + boxH / 2;
-    const mid = (x1 + x2) / 2;
-    const d = x1 > x2 ? `M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`
-      : `M ${x1} ${y1} C ${x1 - 40} ${y1}, ${x2 + 40} ${y2}, ${x2} ${y2}`;
+    const span = colOf[e.from] - colOf[e.to];
+    let d;
+    if (span > 1) {
+      // from the dependent's top to the dependency's top, arcing above the layers between
+      const x1 = a.x + 30, y1 = a.y, x2 = b.x + boxW - 30, y2 = b.y;
+      const lift = Math.min(a.y, b.y) - 12 - 24 * (span - 1);
+      d = `M ${x1} ${y1} C ${x1} ${lift}, ${x2} ${lift}, ${x2} ${y2}`;
+    } else {
+      // from the dependent's left edge to the dependency's right edge
+      const x1 = a.x, y1 = a.y + boxH / 2, x2 = b.x + boxW, y2 = b.y + boxH / 2;
+      const mid = (x1 + x2) / 2;
+      d = x1 > x2 ? `M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`
+        : `M ${x1} ${y1} C ${x1 - 40} ${y1}, ${x2 + 40} ${y2}, ${x2} ${y2}`;
+    }
     const cls = cycle.has(e.from) && cycle.has(e.to) ? "edge cycle" : "edge";
     parts.push(svg("path", { class: cls, d, "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to }));
   }
@@ -146,8 +161,11 @@ function renderList(id, items, emptyText, render) {
 }
 
 function renderAlert(a) {
-  return el("li", {}, badge(a.severity || "info"), " ", el("strong", {}, a.title || a.name || a.rule || ""), " ",
-    a.message || "", " ", el("span", { class: "muted small" }, when(a.timestamp || a.created_at || a.sent_at)));
+  const what = [a.kind, a.target, a.event].filter(Boolean).join(" ") || a.title || a.name || "";
+  const repeat = a.count > 1 ? ` ×${a.count}` : "";
+  return el("li", { "data-alert": a.id || "" }, badge(a.severity || "info"), " ", el("strong", {}, what), " ",
+    a.message || "", " ", el("span", { class: "muted small" },
+      `${when(a.last_seen_at || a.created_at || a.timestamp)}${repeat}${a.acknowledged ? " · acknowledged" : ""}`));
 }
 
 function renderConfig(v) {
