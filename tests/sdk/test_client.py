@@ -19,6 +19,10 @@ from centralhub.sdk.client import CentralHubClient, HubUnavailable
 pytestmark = pytest.mark.timeout(90)
 
 
+# Nothing listens at the addresses these clients register, so they register without a health
+# endpoint (heartbeats / TTL only); with one, the hub's active HTTP checks would mark them down.
+
+
 def _name(prefix: str = "svc") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
@@ -43,7 +47,13 @@ async def test_register_heartbeat_deregister(hub_process_factory: Any) -> None:
     hp = hub_process_factory()
     name = _name()
     client = CentralHubClient(
-        name, "data-collector", hub_url=hp.url, port=8123, ttl_seconds=3, version="1.2.3"
+        name,
+        "data-collector",
+        hub_url=hp.url,
+        port=8123,
+        ttl_seconds=3,
+        version="1.2.3",
+        health_endpoint=None,
     )
     async with client:
         assert client.registered and client.heartbeat_interval == pytest.approx(1.0)
@@ -68,7 +78,7 @@ async def test_register_heartbeat_deregister(hub_process_factory: Any) -> None:
 async def test_registers_again_when_the_hub_restarts_empty(hub_process_factory: Any, tmp_path: Path) -> None:
     hp = hub_process_factory(database_url=f"sqlite:///{tmp_path / 'first.db'}")
     name = _name()
-    client = CentralHubClient(name, "worker", hub_url=hp.url, port=8124, ttl_seconds=3)
+    client = CentralHubClient(name, "worker", hub_url=hp.url, port=8124, ttl_seconds=3, health_endpoint=None)
     try:
         old_id = await client.register()
         await asyncio.to_thread(hp.stop)
@@ -92,10 +102,12 @@ async def test_discovery_uses_the_cache_while_the_hub_is_down(hub_process_factor
     hp = hub_process_factory()
     peer_name = _name("peer")
     peers = [
-        CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.0.1", port=9001),
-        CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.0.2", port=9002),
+        CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.0.1", port=9001, health_endpoint=None),
+        CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.0.2", port=9002, health_endpoint=None),
     ]
-    client = CentralHubClient(_name("caller"), "api", hub_url=hp.url, port=9100, timeout=2)
+    client = CentralHubClient(
+        _name("caller"), "api", hub_url=hp.url, port=9100, timeout=2, health_endpoint=None
+    )
     try:
         for p in peers:
             await p.register()
@@ -124,11 +136,21 @@ async def test_discovery_uses_the_cache_while_the_hub_is_down(hub_process_factor
 async def test_registry_events_refresh_the_cache(hub_process_factory: Any, nats_url: str) -> None:
     hp = hub_process_factory(NATS_URL=nats_url)
     peer_name = _name("peer")
-    first = CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.1.1", port=9001)
-    second = CentralHubClient(peer_name, "api", hub_url=hp.url, host="10.0.1.2", port=9002)
+    first = CentralHubClient(
+        peer_name, "api", hub_url=hp.url, host="10.0.1.1", port=9001, health_endpoint=None
+    )
+    second = CentralHubClient(
+        peer_name, "api", hub_url=hp.url, host="10.0.1.2", port=9002, health_endpoint=None
+    )
     # polling only once a minute: a prompt update can only come from the NATS push
     client = CentralHubClient(
-        _name("caller"), "api", hub_url=hp.url, port=9100, nats_url=nats_url, discovery_refresh_seconds=60
+        _name("caller"),
+        "api",
+        hub_url=hp.url,
+        port=9100,
+        nats_url=nats_url,
+        discovery_refresh_seconds=60,
+        health_endpoint=None,
     )
     try:
         await first.register()
@@ -164,7 +186,7 @@ async def test_registry_events_refresh_the_cache(hub_process_factory: Any, nats_
 
 async def test_circuit_state(hub_process_factory: Any) -> None:
     hp = hub_process_factory()
-    client = CentralHubClient(_name(), "api", hub_url=hp.url, port=9100, timeout=2)
+    client = CentralHubClient(_name(), "api", hub_url=hp.url, port=9100, timeout=2, health_endpoint=None)
     try:
         name = _name("ml")
         # nothing has tripped a circuit for this service: calls may go ahead

@@ -233,8 +233,9 @@ class BaseService:
             "safe_defaults": self.config.config_defaults,
             "enable_nats_updates": bool(self.hub.nats_url),
             "nats_url": self.hub.nats_url,
-            # without NATS, follow changes through the hub's blocking watch query
-            "watch": not self.hub.nats_url,
+            # also follow the hub's blocking watch query: updates arrive even when the hub itself
+            # runs without NATS (each revision still reaches on_config_change once)
+            "watch": True,
         }
         params = inspect.signature(ConfigClient).parameters
         accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
