@@ -16,12 +16,14 @@ Usage from other modules::
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 #: every metric the hub records; scraped by ``GET /metrics``
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -30,19 +32,57 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 _HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _CHECK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-HTTP_REQUESTS = Counter(
-    "centralhub_http_requests",
-    "HTTP requests answered, by route template and status code.",
-    ["method", "route", "status"],
-    registry=REGISTRY,
-)
-HTTP_LATENCY = Histogram(
-    "centralhub_http_request_duration_seconds",
-    "Time from request start to the last response byte, by route template.",
-    ["method", "route"],
-    buckets=_HTTP_BUCKETS,
-    registry=REGISTRY,
-)
+
+class HttpStats(Collector):
+    """Request counts and latency histograms kept in plain dicts, exported at scrape time.
+
+    ``record`` runs on every request, including the discovery hot path; prometheus_client's
+    labelled children take a lock per update, while this is a few dict and list operations.
+    The hub serves from one event loop per process, so no lock is needed.
+    """
+
+    def __init__(self, buckets: tuple[float, ...] = _HTTP_BUCKETS) -> None:
+        self.buckets = buckets
+        self.counts: dict[tuple[str, str, int], int] = {}
+        #: (method, route) -> per-bucket counts (last one is +Inf), then the sum of seconds
+        self.histograms: dict[tuple[str, str], list[float]] = {}
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        hist = self.histograms.get((method, route))
+        if hist is None:
+            hist = self.histograms[(method, route)] = [0.0] * (len(self.buckets) + 2)
+        hist[bisect_left(self.buckets, seconds)] += 1
+        hist[-1] += seconds
+
+    def collect(self) -> Iterator[Any]:
+        requests = CounterMetricFamily(
+            "centralhub_http_requests",
+            "HTTP requests answered, by route template and status code.",
+            labels=["method", "route", "status"],
+        )
+        for (method, route, status), count in sorted(self.counts.items()):
+            requests.add_metric([method, route, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "centralhub_http_request_duration_seconds",
+            "Time from request start to the last response byte, by route template.",
+            labels=["method", "route"],
+        )
+        for (method, route), hist in sorted(self.histograms.items()):
+            cumulative, running = [], 0.0
+            for le, n in zip((*self.buckets, float("inf")), hist[:-1], strict=True):
+                running += n
+                cumulative.append((floatToGoString(le), running))
+            latency.add_metric([method, route], cumulative, sum_value=hist[-1])
+        yield latency
+
+
+#: recorded by ``server/middleware_metrics.py``
+HTTP_STATS = HttpStats()
+REGISTRY.register(HTTP_STATS)
+
 CHECK_LATENCY = Histogram(
     "centralhub_health_check_duration_seconds",
     "Duration of one active health check (http, tcp, redis, ...).",

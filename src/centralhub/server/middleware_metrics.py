@@ -1,8 +1,8 @@
 """Pure ASGI middleware recording request counts and latency per route template.
 
 It sits on the discovery hot path, so it does the least it can: one clock read either side,
-a status capture in ``send``, and labelled children looked up in a plain dict instead of
-``labels()`` (which takes a lock) on every request. The label is the matched route's
+a status capture in ``send``, and :class:`~centralhub.metrics.HttpStats` (plain dicts, no
+locks) instead of prometheus_client's labelled children. The label is the matched route's
 template (``/api/v1/services/{name}``), never the raw path, so series stay bounded;
 unmatched paths share one ``<unmatched>`` label.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from centralhub.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from centralhub.metrics import HTTP_STATS
 
 UNMATCHED = "<unmatched>"
 
@@ -24,8 +24,6 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
         self._by_endpoint: dict[Any, list[tuple[Any, str]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -47,18 +45,7 @@ class MetricsMiddleware:
             self._record(scope, status, time.perf_counter() - start)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        template = self._template(scope)
-        method = scope["method"]
-        key = (method, template, status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = HTTP_REQUESTS.labels(method, template, str(status))
-        counter.inc()
-        hkey = (method, template)
-        histogram = self._histograms.get(hkey)
-        if histogram is None:
-            histogram = self._histograms[hkey] = HTTP_LATENCY.labels(method, template)
-        histogram.observe(seconds)
+        HTTP_STATS.record(scope["method"], self._template(scope), status, seconds)
 
     def _template(self, scope: Scope) -> str:
         # The router writes what it matched into this same scope dict: FastAPI routes as
