@@ -50,16 +50,10 @@ from _util import (  # noqa: E402 - bench/ is not a package
 )
 
 TENANT = "default"
+#: servers' output, kept for a post-mortem (one directory per run: runs may overlap)
+LOG_DIR = ROOT / ".bench" / "logs" / f"discovery-{time.strftime('%H%M%S')}-{os.getpid()}"
 SERVICE_ROUTE = "service"
 ENDPOINT_ROUTE = "endpoint"
-TARGETS = {
-    "rps_ratio_vs_starlette_at_64": 0.9,
-    "p99_ms_at_16": 2.0,
-    "errors_at_1000": 0,
-    "heartbeats_per_s": 10_000,
-    "ready_s": 2.0,
-    "rss_mb_10k": 150.0,
-}
 
 
 def service_name(i: int) -> str:
@@ -89,7 +83,7 @@ def start_hub(database_url: str, workdir: Path, label: str) -> tuple[Server, flo
         f"hub-{label}",
         [python(), "-m", "centralhub.cli", "serve", "--port", str(port)],
         port=port,
-        log_path=workdir / f"hub-{label}.log",
+        log_path=LOG_DIR / f"hub-{label}.log",
         env=env,
     )
     try:
@@ -108,9 +102,18 @@ async def _register(url: str, regs: list[dict[str, Any]], concurrency: int = 50)
 
         async def one(body: dict[str, Any]) -> tuple[str, str]:
             async with sem:
-                resp = await client.post(
-                    "/api/v1/services/register", json=body, headers={"X-Tenant-ID": TENANT}
-                )
+                # registering is idempotent (same name, host and port keep their id), so a
+                # connection dropped by a starved server is retried rather than fatal
+                for attempt in range(3):
+                    try:
+                        resp = await client.post(
+                            "/api/v1/services/register", json=body, headers={"X-Tenant-ID": TENANT}
+                        )
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
+                        await asyncio.sleep(0.5)
             if resp.status_code != 201:
                 raise RuntimeError(f"register {body['name']} -> {resp.status_code}: {resp.text[:300]}")
             return body["name"], resp.json()["instance_id"]
@@ -307,7 +310,7 @@ def bench_references(
             str(ep_file),
         ],
         port=port,
-        log_path=workdir / "starlette.log",
+        log_path=LOG_DIR / "starlette.log",
         env=dict(os.environ),
     )
     try:
@@ -466,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     require_tool("wrk")
     require_tool("nginx")
-    (ROOT / ".bench").mkdir(exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
