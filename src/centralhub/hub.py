@@ -14,11 +14,13 @@ from typing import Any
 
 from centralhub import __version__
 from centralhub.domain.contracts import ContractService
+from centralhub.domain.deployments import DeploymentCoordinator
 from centralhub.domain.registry import InstanceRegistry
 from centralhub.events import EventBus, create_event_bus
 from centralhub.settings import Settings
 from centralhub.storage.contracts import ContractRepository
 from centralhub.storage.database import Database
+from centralhub.storage.deployments import DeploymentRepository
 from centralhub.storage.instances import InstanceRepository
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,11 @@ class Hub:
         self.components: list[Any] = []
         self.contracts = ContractService(ContractRepository(self.database.engine), self.registry, self.bus)
         self.components.append(self.contracts)
+        #: rolling deployments (issue 4.6); runs each as a background task
+        self.deployments = DeploymentCoordinator(
+            self.registry, DeploymentRepository(self.database.engine), self.bus
+        )
+        self.components.append(self.deployments)
 
     async def start(self) -> None:
         await self.database.start()

@@ -11,8 +11,12 @@ from fastapi import FastAPI
 from centralhub import __version__
 from centralhub.hub import Hub
 from centralhub.server.api import contracts, info, services
+from centralhub.server.api.dashboard import router as dashboard_router
+from centralhub.server.api.deployments import router as deployments_router
+from centralhub.server.api.metrics import router as metrics_router
 from centralhub.server.errors import install_error_handlers
 from centralhub.server.middleware import AssumeJSONMiddleware
+from centralhub.server.middleware_metrics import MetricsMiddleware
 from centralhub.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -47,10 +51,15 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.state.hub = hub
     app.state.settings = settings
     install_error_handlers(app)
+    # added first = innermost: it must see the scope the router writes the matched route into
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(AssumeJSONMiddleware)
     app.include_router(info.router)
     app.include_router(services.router)
     app.include_router(contracts.router)
+    app.include_router(deployments_router)
+    app.include_router(metrics_router)
+    app.include_router(dashboard_router)
     # plain Starlette routes for the hot paths go first so they answer before FastAPI's
     app.router.routes[0:0] = services.fast_routes
     return app

@@ -54,3 +54,23 @@ service_contracts = Table(
     Column("schemas", JSON, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# ---------------------------------------------------------------- deployments (issue 4.6)
+#: rolling deployments; ``detail`` holds the batches, baseline ids and the deadline
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("service_name", String(255), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("strategy", String(32), nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("error", String(2000)),
+    Column("detail", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_deployments_tenant_created", "tenant_id", "created_at"),
+)
