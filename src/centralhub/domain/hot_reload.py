@@ -183,8 +183,11 @@ class HotReloader:
             loaded: list[dict[str, Any]] = []
             unchanged: list[dict[str, Any]] = []
             rejected: dict[str, Rejection] = {}
-            seen: dict[str, str] = {}
-            for path in self._files():
+            files = self._files()
+            by_stem: dict[str, list[str]] = {}
+            for path in files:
+                by_stem.setdefault(path.stem, []).append(path.name)
+            for path in files:
                 stem = path.stem
                 try:
                     if not SERVICE_RE.match(stem):
@@ -195,11 +198,14 @@ class HotReloader:
                                 "with letters, digits, '-' or '_'",
                             )
                         )
-                    if stem in seen:
+                    if len(by_stem[stem]) > 1:
                         raise FileRejected(
-                            Rejection(path.name, f"service {stem!r} is already configured by {seen[stem]}")
+                            Rejection(
+                                path.name,
+                                f"service {stem!r} is configured by more than one file "
+                                f"({', '.join(by_stem[stem])}); keep one",
+                            )
                         )
-                    seen[stem] = path.name
                     document = parse_config_file(path)
                     stored = await self.service.put_if_changed(
                         HOT_RELOAD_TENANT,
