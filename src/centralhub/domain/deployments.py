@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import time
 import uuid
@@ -29,6 +30,8 @@ from centralhub.metrics import BUS_PUBLISH_FAILURES, DEPLOYMENT_BATCHES
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("rolling",)
+#: finished deployments kept in memory for counts and fast reads
+KEEP_FINISHED = 200
 
 
 class DeploymentState(enum.StrEnum):
@@ -291,7 +294,7 @@ class DeploymentCoordinator:
         self._known[dep.id] = dep
         task = asyncio.create_task(self._run(dep), name=f"deployment-{dep.id[:8]}")
         self._tasks[dep.id] = task
-        task.add_done_callback(lambda _t, i=dep.id: self._tasks.pop(i, None))
+        task.add_done_callback(functools.partial(self._forget, dep.id))
         return dep
 
     async def cancel(self, tenant: str, deployment_id: str) -> Deployment:
@@ -323,8 +326,15 @@ class DeploymentCoordinator:
         # the in-memory copy of a running deployment is the freshest
         return [self._known.get(d.id, d) for d in stored]
 
+    def _forget(self, deployment_id: str, _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(deployment_id, None)
+        # keep every running deployment and the newest finished ones (storage keeps them all)
+        finished = [d for d in self._known.values() if d.state in FINISHED]
+        for old in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self._known[old.id]
+
     def counts(self) -> dict[str, int]:
-        """Deployments started by this hub process, by state."""
+        """Deployments of this hub process by state (running ones, and the newest finished)."""
         out = {s.value: 0 for s in DeploymentState}
         for dep in self._known.values():
             out[dep.state.value] += 1
