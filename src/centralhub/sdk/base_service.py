@@ -3,8 +3,8 @@
 What a subclass gets:
 
 * ``service.app`` (FastAPI) with ``GET /health`` = built-in state + ``custom_health_checks()``;
-* configuration from the hub (``ConfigClient`` when available, else a small poller of
-  ``/api/v1/config/{service}``), readable with ``config_value(path)`` / ``await get_config(path)``
+* configuration from the hub through ``ConfigClient`` (NATS push and the hub's watch query),
+  readable with ``config_value(path)`` / ``await get_config(path)``
   and hot-reloaded: ``on_config_change(new, old)`` runs on each new version;
 * registration with the hub and background heartbeats (``self.hub`` is the ``CentralHubClient``);
 * ``await call_peer(name, method, path)``: discover a peer through the hub, call it directly;
@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import inspect
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,7 @@ from fastapi.responses import JSONResponse
 
 from centralhub.kit.exceptions import NoHealthyInstances, ServiceNotFound
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
+from centralhub.sdk.config_client import ConfigClient
 
 __all__ = ["BaseService", "ServiceConfig"]
 
@@ -69,8 +69,6 @@ class ServiceConfig:
     #: configuration used until (and whenever) the hub has none: the seed's ``safe_defaults``
     config_defaults: dict[str, Any] = field(default_factory=dict)
     enable_config: bool = True
-    #: how often the fallback poller asks for a new configuration version
-    config_poll_seconds: float = 5.0
     #: per-request timeout for ``call_peer``
     peer_timeout_seconds: float = 5.0
     log_level: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL") or "INFO")
@@ -92,56 +90,6 @@ def lookup(doc: Any, path: str | None, default: Any = None) -> Any:
             return default
         node = node[part]
     return node
-
-
-class _HubConfigPoller:
-    """Fallback when ``centralhub.sdk.config_client`` is not installed: poll the config API."""
-
-    def __init__(self, client: CentralHubClient, service: str, interval: float) -> None:
-        self.client = client
-        self.service = service
-        self.interval = interval
-        self.revision: int | None = None
-        self._callbacks: list[Callable[[dict[str, Any]], Any]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def on_config_update(self, callback: Callable[[dict[str, Any]], Any]) -> None:
-        self._callbacks.append(callback)
-
-    async def fetch(self) -> dict[str, Any] | None:
-        resp = await self.client._call("GET", f"/api/v1/config/{self.service}")
-        if resp.status_code != 200:
-            return None
-        body = resp.json()
-        self.revision = body.get("revision")
-        return dict(body.get("config") or {})
-
-    async def init_async(self) -> dict[str, Any] | None:
-        config = None
-        with contextlib.suppress(HubUnavailable):
-            config = await self.fetch()
-        self._task = asyncio.create_task(self._poll(), name=f"config-poll-{self.service}")
-        return config
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            before = self.revision
-            try:
-                config = await self.fetch()
-            except HubUnavailable:
-                continue
-            if config is not None and self.revision != before:
-                for cb in self._callbacks:
-                    result = cb(config)
-                    if inspect.isawaitable(result):
-                        await result
-
-    async def shutdown(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 class BaseService:
@@ -174,7 +122,7 @@ class BaseService:
         )
         self._config: dict[str, Any] = copy.deepcopy(config.config_defaults)
         self.config_version: int = 0
-        self._config_source: Any = None
+        self._config_source: ConfigClient | None = None
         self._peers = httpx.AsyncClient(timeout=config.peer_timeout_seconds)
         self.app = FastAPI(title=config.service_name, version=config.version, lifespan=self._lifespan)
         self.app.state.service = self
@@ -220,29 +168,18 @@ class BaseService:
         except Exception:
             self.logger.exception("on_config_change failed")
 
-    def _make_config_source(self) -> Any:
-        try:
-            from centralhub.sdk.config_client import ConfigClient
-        except ImportError:
-            return _HubConfigPoller(self.hub, self.service_name, self.config.config_poll_seconds)
-        wanted = {
-            "service_name": self.service_name,
-            "central_hub_url": self.hub.hub_url,
-            "hub_url": self.hub.hub_url,
-            "tenant_id": self.hub.tenant_id,
-            "safe_defaults": self.config.config_defaults,
-            "enable_nats_updates": bool(self.hub.nats_url),
-            "nats_url": self.hub.nats_url,
+    def _make_config_source(self) -> ConfigClient:
+        return ConfigClient(
+            self.service_name,
+            self.hub.hub_url,
+            safe_defaults=self.config.config_defaults,
+            enable_nats_updates=bool(self.hub.nats_url),
+            nats_url=self.hub.nats_url,
+            tenant_id=self.hub.tenant_id,
             # also follow the hub's blocking watch query: updates arrive even when the hub itself
             # runs without NATS (each revision still reaches on_config_change once)
-            "watch": True,
-        }
-        params = inspect.signature(ConfigClient).parameters
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        kwargs = {k: v for k, v in wanted.items() if accepts_any or k in params}
-        if "service_name" not in params and not accepts_any:
-            return ConfigClient(self.service_name, **{k: v for k, v in kwargs.items() if k != "service_name"})
-        return ConfigClient(**kwargs)
+            watch=True,
+        )
 
     async def _start_config(self) -> None:
         source = self._make_config_source()
@@ -252,14 +189,9 @@ class BaseService:
             await self._apply_config(new_config)
 
         source.on_config_update(on_update)
-        try:
-            initial = await source.init_async()
-            if initial is None and hasattr(source, "get_config"):
-                initial = await source.get_config()
-        except Exception as exc:
-            self.logger.warning("configuration from the hub unavailable, using defaults: %s", exc)
-            initial = None
-        await self._apply_config(initial if isinstance(initial, dict) else None)
+        # never raises for an unreachable hub: safe defaults now, the hub's version when it is back
+        await source.init_async()
+        await self._apply_config(await source.get_config())
 
     # ------------------------------------------------------------------ peers
     async def call_peer(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -486,7 +486,7 @@ class CentralHubClient:
 
             self._nats = await asyncio.wait_for(
                 nats.connect(
-                    self.nats_url,
+                    self.nats_url or "",
                     connect_timeout=2,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
