@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from centralhub.cli_deps import deps
 from centralhub.settings import SettingsError, load_settings
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 services_app = typer.Typer(help="Registered services.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
+app.command("deps")(deps)
 
 HubOpt = Annotated[str, typer.Option("--hub", envvar="CENTRAL_HUB_URL", help="Hub base URL.")]
 TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant (X-Tenant-ID).")]
@@ -112,6 +114,11 @@ def services_ls(
 def services_show(name: str, hub: HubOpt = DEFAULT_HUB, tenant: TenantOpt = "default") -> None:
     """Show one service with every instance as JSON."""
     print_json(request("GET", hub, f"/api/v1/services/{name}", tenant=tenant))
+
+
+from centralhub.cli_config import config_app  # noqa: E402 - it imports the helpers above
+
+app.add_typer(config_app, name="config")
 
 
 def main() -> None:

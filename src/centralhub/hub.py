@@ -13,11 +13,19 @@ import time
 from typing import Any
 
 from centralhub import __version__
+from centralhub.domain.alerts import AlertManager
+from centralhub.domain.circuits import CircuitRegistry
+from centralhub.domain.config import ConfigService
 from centralhub.domain.contracts import ContractService
+from centralhub.domain.dependency_graph import DependencyGraph
 from centralhub.domain.deployments import DeploymentCoordinator
+from centralhub.domain.health_checks import HealthChecker
+from centralhub.domain.infrastructure import InfrastructureMonitor, load_infrastructure_file
 from centralhub.domain.registry import InstanceRegistry
 from centralhub.events import EventBus, create_event_bus
 from centralhub.settings import Settings
+from centralhub.storage.alerts import AlertRepository
+from centralhub.storage.config import ConfigRepository
 from centralhub.storage.contracts import ContractRepository
 from centralhub.storage.database import Database
 from centralhub.storage.deployments import DeploymentRepository
@@ -53,6 +61,35 @@ class Hub:
             self.registry, DeploymentRepository(self.database.engine), self.bus
         )
         self.components.append(self.deployments)
+        #: versioned service configuration, broadcast and watch, hot-reload directory (issue 3)
+        self.config_service = ConfigService(
+            ConfigRepository(self.database.engine),
+            self.bus,
+            hot_reload_dir=settings.hot_reload_dir,
+            hot_reload_enabled=settings.hot_reload_enabled,
+        )
+        self.components.append(self.config_service)
+        #: health checks, infrastructure monitor, alerts, dependency graph, circuits (issue 4.1-4.5)
+        infra = load_infrastructure_file(settings.infrastructure_file)
+        self.dependency_graph = DependencyGraph(
+            self.registry,
+            service_dependencies=infra.service_dependencies,
+            components={c.name: c.dependencies for c in infra.components.values()},
+        )
+        self.alerts = AlertManager(
+            AlertRepository(self.database.engine),
+            infra.alerts,
+            registry=self.registry,
+            dependents=self.dependency_graph.dependents_of,
+        )
+        self.infrastructure = InfrastructureMonitor(
+            infra.components, dependents=self.dependency_graph.dependents_of
+        )
+        self.infrastructure.add_listener(self.alerts.on_component_status)
+        self.health_checker = HealthChecker(self.registry)
+        self.circuits = CircuitRegistry(self.registry)
+        self.extra_health = self.infrastructure.health_summary
+        self.components += [self.alerts, self.infrastructure, self.health_checker, self.circuits]
 
     async def start(self) -> None:
         await self.database.start()
@@ -98,7 +135,7 @@ class Hub:
         extra = getattr(self, "extra_health", None)
         if extra is not None:
             checks.update(await extra())
-        if checks["database"] != "healthy":
+        if checks["database"] != "healthy" or checks.get("infrastructure") == "unhealthy":
             status = "unhealthy"
         elif any(v not in ("healthy", "disabled") for v in checks.values()):
             status = "degraded"

@@ -11,6 +11,9 @@ from fastapi import FastAPI
 from centralhub import __version__
 from centralhub.hub import Hub
 from centralhub.server.api import contracts, info, services
+from centralhub.server.api import config as config_api
+from centralhub.server.api import dependencies as dependencies_api
+from centralhub.server.api import health as health_api
 from centralhub.server.api.dashboard import router as dashboard_router
 from centralhub.server.api.deployments import router as deployments_router
 from centralhub.server.api.metrics import router as metrics_router
@@ -57,9 +60,12 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(info.router)
     app.include_router(services.router)
     app.include_router(contracts.router)
+    app.include_router(config_api.router)
     app.include_router(deployments_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
+    app.include_router(health_api.router)
+    app.include_router(dependencies_api.router)
     # plain Starlette routes for the hot paths go first so they answer before FastAPI's
     app.router.routes[0:0] = services.fast_routes
     return app

@@ -43,6 +43,35 @@ service_instances = Table(
     Index("ix_registry_tenant_service", "tenant_id", "service_name"),
 )
 
+# ---------------------------------------------------------------- configuration (issue 3)
+#: every stored configuration version; rows are never updated, the newest revision is current
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("service_name", String(255), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("message", String(2000)),
+    Column("source", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "service_name", "revision", name="uq_config_revision"),
+)
+
+#: the JSON Schema each change of a service's configuration must satisfy
+config_schemas = Table(
+    "config_schemas",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("service_name", String(255), primary_key=True),
+    Column("json_schema", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(255), nullable=False),
+)
+
 #: one current JSON Schema contract per service (domain/contracts.py)
 service_contracts = Table(
     "service_contracts",
@@ -73,4 +102,43 @@ deployments = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Index("ix_deployments_tenant_created", "tenant_id", "created_at"),
+)
+
+#: alert history (issue 4.3): one row per alert; repeats within the dedup window bump ``count``
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(128)),
+    Column("kind", String(32), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("instance_id", String(64)),
+    Column("event", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", String(2000), nullable=False),
+    Column("dependents", JSON, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("acknowledged", Boolean, nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(255)),
+    Column("silenced", Boolean, nullable=False),
+    Column("suppressed", Boolean, nullable=False),
+    Column("deliveries", JSON, nullable=False),
+    Index("ix_alerts_created", "created_at"),
+    Index("ix_alerts_target", "target"),
+)
+
+#: alert silences: alerts whose target matches ``target`` (a glob) are recorded but not sent
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(128)),
+    Column("target", String(255), nullable=False),
+    Column("reason", String(1000)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
 )
