@@ -145,13 +145,22 @@ class HealthChecker:
         )
         self._task = asyncio.create_task(self._run(), name="health-checker")
 
-    async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._inflight) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop scheduling, let in-flight probes finish (bounded), then close the HTTP client.
+
+        Probes are not cancelled straight away: one may be inside ``registry.set_status``
+        writing to the database, and a cancelled database call can leave a pooled connection
+        that the engine's shutdown then waits for."""
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await self._task
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
         self._task = None
         if self._client is not None:
             await self._client.aclose()

@@ -286,6 +286,7 @@ class InfrastructureMonitor:
         self._listeners: list[ChangeListener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
+        self._stopping = asyncio.Event()
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -293,17 +294,22 @@ class InfrastructureMonitor:
     async def start(self) -> None:
         if not self.health:
             return
+        self._stopping.clear()
         self._client = httpx.AsyncClient(trust_env=False)
         self._tasks = [
             asyncio.create_task(self._loop(h), name=f"infra-{name}") for name, h in self.health.items()
         ]
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Let running probes finish (bounded: their listeners may be writing alerts), then stop."""
+        self._stopping.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self._tasks = []
         if self._client is not None:
             await self._client.aclose()
@@ -370,14 +376,15 @@ class InfrastructureMonitor:
         return await check_kafka_admin(c.url, timeout=c.timeout)
 
     async def _loop(self, h: ComponentHealth) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._record(h, await self.probe(h.config))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("infrastructure check of %s failed unexpectedly", h.config.name)
-            await asyncio.sleep(h.config.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), h.config.interval)
 
     async def _record(self, h: ComponentHealth, result: HealthCheckResult) -> None:
         h.response_time_ms = result.response_time_ms
