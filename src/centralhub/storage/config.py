@@ -20,7 +20,7 @@ from centralhub.storage.tables import config_schemas as s
 from centralhub.storage.tables import config_versions as t
 
 #: ``build(current, schema) -> new version`` runs inside the write transaction
-VersionBuilder = Callable[[ConfigVersion | None, dict[str, Any] | None], ConfigVersion]
+VersionBuilder = Callable[[ConfigVersion | None, dict[str, Any] | None], ConfigVersion | None]
 
 
 class RevisionTaken(Exception):
