@@ -129,7 +129,11 @@ async def check_nats(url: str, *, timeout: float) -> HealthCheckResult:
             timeout + 0.5,
         )
         await nc.flush(timeout=max(1, int(timeout)))
-        return HealthCheckResult(True, _elapsed_ms(start), metadata={"server": nc.connected_url.netloc})
+        return HealthCheckResult(
+            True,
+            _elapsed_ms(start),
+            metadata={"server": nc.connected_url.netloc if nc.connected_url else None},
+        )
     except Exception as exc:
         return HealthCheckResult(False, _elapsed_ms(start), _describe(exc))
     finally:

@@ -194,16 +194,16 @@ class DependencyGraph:
         """The graph of ``tenant``'s services (all tenants when ``None``) plus the infrastructure."""
         edges: dict[str, set[str]] = {}
         kinds: dict[str, str] = {}
-        for name, deps in self.components.items():
-            edges.setdefault(name, set()).update(deps)
+        for name, component_deps in self.components.items():
+            edges.setdefault(name, set()).update(component_deps)
             kinds[name] = "infrastructure"
-        for name, deps in self.service_dependencies.items():
-            edges.setdefault(name, set()).update(deps)
+        for name, requires in self.service_dependencies.items():
+            edges.setdefault(name, set()).update(requires)
             kinds.setdefault(name, "service")
         for inst in self.registry.all_instances(tenant):
             edges.setdefault(inst.service_name, set()).update(inst.dependencies)
             kinds[inst.service_name] = "service"
-        for deps in list(edges.values()):
-            for dep in deps:
+        for targets in list(edges.values()):
+            for dep in targets:
                 kinds.setdefault(dep, "service")
         return Graph(edges, kinds)
