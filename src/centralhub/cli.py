@@ -77,8 +77,14 @@ def serve(
     from centralhub.server.app import create_app
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from centralhub.domain.errors import HubError
+
+    try:
+        app_ = create_app(settings)
+    except HubError as exc:  # e.g. a bad infrastructure file: one line, not a traceback
+        fail(exc.message, code=2)
     uvicorn.run(
-        create_app(settings),
+        app_,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

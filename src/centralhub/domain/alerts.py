@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from centralhub import metrics
 from centralhub.domain.alert_channels import SEVERITIES, AlertChannel, build_channels, severity_rank
 from centralhub.domain.errors import InvalidInput, NotFound
 from centralhub.domain.instances import SELECTABLE, Instance, InstanceStatus
@@ -379,6 +380,7 @@ class AlertManager:
             try:
                 await channel.send(alert)
                 alert.deliveries[channel.name] = "sent"
+                metrics.ALERTS_SENT.labels(channel=channel.name, severity=alert.severity).inc()
             except Exception as exc:
                 log.warning("alert channel %s failed: %s", channel.name, exc)
                 alert.deliveries[channel.name] = f"failed: {exc}"[:300]

@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 import orjson
 
+from centralhub import metrics
 from centralhub.domain.config_versions import (
     ConfigValidationError,
     ConfigVersion,
@@ -381,6 +382,7 @@ class ConfigService:
         raise Unavailable(f"configuration of {service!r} is being changed too often; retry")
 
     async def _broadcast(self, version: ConfigVersion) -> bool:
+        metrics.CONFIG_CHANGES.labels(service=version.service_name).inc()
         payload = {
             "service_name": version.service_name,
             "tenant_id": version.tenant_id,

@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from centralhub import metrics
 from centralhub.domain.checkers import HealthCheckResult, check_http, check_tcp
 from centralhub.domain.errors import NotFound
 from centralhub.domain.instances import Instance, InstanceStatus
@@ -335,6 +336,9 @@ class HealthChecker:
         now = self.clock()
         state.last = result
         state.checks += 1
+        if result.response_time_ms is not None:
+            check_type = (inst.check or {}).get("type") or "http"
+            metrics.CHECK_LATENCY.labels(check_type=check_type).observe(result.response_time_ms / 1000)
         if result.healthy:
             state.successes += 1
             state.failures = 0

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import yaml
 
+from centralhub import metrics
 from centralhub.domain.checkers import (
     HealthCheckResult,
     check_http,
@@ -387,6 +388,8 @@ class InfrastructureMonitor:
                 await asyncio.wait_for(self._stopping.wait(), h.config.interval)
 
     async def _record(self, h: ComponentHealth, result: HealthCheckResult) -> None:
+        if result.response_time_ms is not None:
+            metrics.CHECK_LATENCY.labels(check_type=h.config.method).observe(result.response_time_ms / 1000)
         h.response_time_ms = result.response_time_ms
         h.error = result.error
         h.last_check = int(result.checked_at * 1000)

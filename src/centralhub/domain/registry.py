@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from centralhub import metrics
 from centralhub.domain.errors import NotFound, Unavailable
 from centralhub.domain.instances import (
     SELECTABLE,
@@ -143,6 +144,7 @@ class InstanceRegistry:
         try:
             await self.bus.publish(subject, payload)
         except Exception as exc:  # the database holds the change; peers catch up on restart
+            metrics.BUS_PUBLISH_FAILURES.labels(subject_root=subject.split(".", 1)[0]).inc()
             log.warning("event %s not published: %s", subject, exc)
 
     async def _on_event(self, subject: str, payload: dict[str, Any]) -> None:

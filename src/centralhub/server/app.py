@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from centralhub import __version__
 from centralhub.hub import Hub
-from centralhub.server.api import contracts, info, services
 from centralhub.server.api import config as config_api
+from centralhub.server.api import contracts, info, services
 from centralhub.server.api import dependencies as dependencies_api
 from centralhub.server.api import health as health_api
 from centralhub.server.api.dashboard import router as dashboard_router
