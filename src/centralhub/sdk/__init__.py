@@ -10,17 +10,32 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from centralhub.sdk.base_service import BaseService
-    from centralhub.sdk.client import CentralHubClient
+    from centralhub.sdk.base_service import BaseService, ServiceConfig
+    from centralhub.sdk.client import CentralHubClient, HubUnavailable
     from centralhub.sdk.config_client import ConfigClient
+    from centralhub.sdk.contracts import ContractConflict, ContractValidator, ContractViolation
 
 _EXPORTS = {
     "CentralHubClient": "centralhub.sdk.client",
     "ConfigClient": "centralhub.sdk.config_client",
     "BaseService": "centralhub.sdk.base_service",
+    "ServiceConfig": "centralhub.sdk.base_service",
+    "HubUnavailable": "centralhub.sdk.client",
+    "ContractValidator": "centralhub.sdk.contracts",
+    "ContractViolation": "centralhub.sdk.contracts",
+    "ContractConflict": "centralhub.sdk.contracts",
 }
 
-__all__ = ["BaseService", "CentralHubClient", "ConfigClient"]
+__all__ = [
+    "BaseService",
+    "CentralHubClient",
+    "ConfigClient",
+    "ContractConflict",
+    "ContractValidator",
+    "ContractViolation",
+    "HubUnavailable",
+    "ServiceConfig",
+]
 
 
 def __getattr__(name: str) -> Any:
