@@ -446,6 +446,24 @@ def print_profile(hubs: list[dict[str, Any]]) -> None:
             print(f"    {pct:5.1f}%  {f}")
 
 
+def git_commit() -> str:
+    """HEAD, with ``+dirty`` when src/ has uncommitted changes (the hub code measured)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 # --------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -473,7 +491,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
-        f"{platform.python_implementation()} {platform.python_version()}; nothing is pinned, "
+        f"{platform.python_implementation()} {platform.python_version()}, hub at {git_commit()}; "
+        "nothing is pinned, "
         "wrk (-t 2), the hub and the references share the cores"
     )
     backends = [args.only] if args.only else ["sqlite", "postgres"]
@@ -508,6 +527,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "benchmark": "discovery",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "commit": git_commit(),
         "machine": {"cpus": os.cpu_count(), "load_average_end": os.getloadavg(), "pinned": False},
         "settings": {
             "duration_s": args.duration,
