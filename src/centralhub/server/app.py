@@ -18,6 +18,7 @@ from centralhub.server.api.dashboard import router as dashboard_router
 from centralhub.server.api.deployments import router as deployments_router
 from centralhub.server.api.metrics import router as metrics_router
 from centralhub.server.errors import install_error_handlers
+from centralhub.server.hot_paths import HotPathMiddleware
 from centralhub.server.middleware import AssumeJSONMiddleware
 from centralhub.server.middleware_metrics import MetricsMiddleware
 from centralhub.settings import Settings, load_settings
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     # added first = innermost: it must see the scope the router writes the matched route into
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(AssumeJSONMiddleware)
+    # outermost: the discovery hot paths are answered before any other layer runs
+    app.add_middleware(HotPathMiddleware, registry_of=lambda: app.state.hub.registry)
     app.include_router(info.router)
     app.include_router(services.router)
     app.include_router(contracts.router)
@@ -66,6 +69,4 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     app.include_router(dashboard_router)
     app.include_router(health_api.router)
     app.include_router(dependencies_api.router)
-    # plain Starlette routes for the hot paths go first so they answer before FastAPI's
-    app.router.routes[0:0] = services.fast_routes
     return app

@@ -33,17 +33,28 @@ class Database:
             path = self.sa_url.partition(":///")[2]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(self.sa_url, echo=echo)
+            # SQLite has one writer at a time. One pooled connection serializes this process's
+            # work in order (no "database is locked" between our own transactions), and
+            # BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads then
+            # writes can never fail to upgrade its lock against another process.
+            engine = create_async_engine(
+                self.sa_url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60
+            )
 
             @event.listens_for(engine.sync_engine, "connect")
             def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
                 # WAL keeps readers off the writer's back; NORMAL sync is durable across a
                 # process kill (only an OS crash can lose the last transaction).
+                dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA busy_timeout=5000")
+                cur.execute("PRAGMA busy_timeout=10000")
                 cur.close()
+
+            @event.listens_for(engine.sync_engine, "begin")
+            def _begin_immediate(conn):  # type: ignore[no-untyped-def]
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
         return create_async_engine(self.sa_url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)

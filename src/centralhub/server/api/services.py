@@ -1,26 +1,21 @@
 """Registry and discovery: ``/api/v1/services`` and the seed's ``/discovery`` paths.
 
-The hot reads (service lookup, endpoint selection) and heartbeats are also mounted as plain
-Starlette routes ahead of FastAPI's (see ``fast_routes``): same domain calls, same answers,
-without FastAPI's per-request dependency and validation cost. The FastAPI versions below stay
-for the OpenAPI document and behave identically.
+The hot reads (service lookup, endpoint selection) and heartbeats are answered in front of
+FastAPI by ``server.hot_paths``: same domain calls, same answers, without the framework's
+per-request cost. The routes below document them in OpenAPI and serve the less common shapes
+(a ``status`` filter, for instance).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Query, Response
-from starlette.requests import Request
-from starlette.responses import Response as StarletteResponse
-from starlette.routing import Route
 
-from centralhub.domain.errors import HubError, InvalidInput
+from centralhub.domain.errors import InvalidInput
 from centralhub.domain.instances import STATUS_ALIASES, InstanceStatus
 from centralhub.domain.registry import STRATEGIES
-from centralhub.server.api.deps import HubDep, TenantDep, tenant_of
-from centralhub.server.errors import error_response, status_for
+from centralhub.server.api.deps import HubDep, TenantDep
 from centralhub.server.schemas import (
     EndpointRead,
     ErrorRead,
@@ -164,74 +159,3 @@ async def select_endpoint(
 async def discovery_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     figures = hub.registry.figures(tenant)
     return {"status": "healthy", "tenant_id": tenant, **figures}
-
-
-# ---------------------------------------------------------------------- fast routes
-def _json(data: Any, status: int = 200) -> StarletteResponse:
-    return StarletteResponse(orjson.dumps(data), status_code=status, media_type=JSON)
-
-
-def _fail(exc: HubError) -> StarletteResponse:
-    return error_response(status_for(exc), exc.code, exc.message, exc.details)
-
-
-async def _fast_get_service(request: Request) -> StarletteResponse:
-    try:
-        tenant = tenant_of(request.headers.get("x-tenant-id"))
-        name = request.path_params["name"]
-        status = request.query_params.get("status")
-        registry = request.app.state.hub.registry
-        flt = _status_filter(status)
-        if flt is None:
-            return StarletteResponse(registry.service_body(tenant, name), media_type=JSON)
-        return _json(registry.service_view(tenant, name, flt))
-    except HubError as exc:
-        return _fail(exc)
-
-
-async def _fast_endpoint(request: Request) -> StarletteResponse:
-    try:
-        tenant = tenant_of(request.headers.get("x-tenant-id"))
-        strategy = _strategy(request.query_params.get("strategy", "round_robin"))
-        inst = request.app.state.hub.registry.select_endpoint(tenant, request.path_params["name"], strategy)
-        return _json(endpoint_dict(inst))
-    except HubError as exc:
-        return _fail(exc)
-
-
-async def _fast_heartbeat(request: Request) -> StarletteResponse:
-    try:
-        tenant = tenant_of(request.headers.get("x-tenant-id"))
-        load: float | None = None
-        raw = await request.body()
-        if raw.strip():
-            try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                return error_response(400, "invalid_json", f"request body is not valid JSON: {exc}")
-            if data is not None:
-                if not isinstance(data, dict):
-                    raise InvalidInput('heartbeat body must be a JSON object like {"load": 0.4}')
-                value = data.get("load")
-                if value is not None:
-                    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                        raise InvalidInput("load must be a number >= 0")
-                    load = float(value)
-        inst = await request.app.state.hub.registry.heartbeat(
-            tenant, request.path_params["name"], request.path_params["instance_id"], load=load
-        )
-        return _json(_heartbeat_answer(inst))
-    except HubError as exc:
-        return _fail(exc)
-
-
-fast_routes = [
-    Route("/api/v1/services/{name}", _fast_get_service, methods=["GET"]),
-    Route("/discovery/services/{name}", _fast_get_service, methods=["GET"]),
-    Route("/api/v1/services/{name}/endpoint", _fast_endpoint, methods=["GET"]),
-    Route(
-        "/api/v1/services/{name}/instances/{instance_id}/heartbeat",
-        _fast_heartbeat,
-        methods=["POST"],
-    ),
-]
