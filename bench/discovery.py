@@ -224,8 +224,8 @@ def _short(frame: str) -> str:
 def bench_hub(
     backend: str, database_url: str, args: argparse.Namespace, workdir: Path, scripts: dict[str, Path]
 ) -> dict[str, Any]:
-    """Every hub figure on one database; returns them plus one sample body of each route."""
-    out: dict[str, Any] = {"backend": backend, "wrk": {}}
+    """Every hub figure on one database, with the references measured alongside."""
+    out: dict[str, Any] = {"backend": backend}
     hub, ready = start_hub(database_url, workdir, backend)
     out["ready_s"] = round(ready, 3)
     print(f"[{backend}] hub pid {hub.proc.pid} ready in {ready:.2f}s", flush=True)
@@ -237,8 +237,12 @@ def bench_hub(
         with httpx.Client(base_url=hub.url, timeout=10) as c:
             out["service_body"] = c.get(route_path(SERVICE_ROUTE, service_name(0))).content
             out["endpoint_body"] = c.get(route_path(ENDPOINT_ROUTE, service_name(0))).content
-        for route in (SERVICE_ROUTE, ENDPOINT_ROUTE):
-            out["wrk"][route] = drive(hub, scripts[route], args, f"hub/{backend}", route)
+        bodies = {SERVICE_ROUTE: out.pop("service_body"), ENDPOINT_ROUTE: out.pop("endpoint_body")}
+        out["body_bytes"] = {route: len(body) for route, body in bodies.items()}
+        with references(bodies, workdir) as refs:
+            measured = drive({f"hub/{backend}": hub, **refs}, scripts, args)
+        out["wrk"] = measured.pop(f"hub/{backend}")
+        out["refs"] = measured
         if args.profile:
             prof = ROOT / ".bench" / f"profile-{backend}-service.txt"
             with py_spy(hub.proc.pid, args.duration, prof):
@@ -275,27 +279,34 @@ def bench_hub(
     return out
 
 
-def drive(server: Server, script: Path, args: argparse.Namespace, label: str, route: str) -> dict[str, Any]:
-    """wrk at every connection count (after a short warm-up); {connections: figures}."""
-    results: dict[str, Any] = {}
-    if not args.quick:
-        run_wrk(server.url, script, connections=64, duration=1)
-    for conns in args.connections:
-        r: WrkResult = run_wrk(server.url, script, connections=conns, duration=args.duration)
-        results[str(conns)] = r.as_dict()
-        print(
-            f"  {label:16} {route:8} c={conns:<5} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:7.2f} ms  "
-            f"p99 {r.p99_ms:7.2f} ms  sock-err {r.socket_errors}  non-2xx {r.non2xx}",
-            flush=True,
-        )
+def drive(
+    servers: dict[str, Server], scripts: dict[str, Path], args: argparse.Namespace
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """wrk on every server, route and connection count; {server: {route: {connections: figures}}}.
+
+    The servers take turns for each (route, connections) pair, so the hub and its references
+    are measured seconds apart under the same background load on a shared machine.
+    """
+    results: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in servers}
+    for route, script in scripts.items():
+        if not args.quick:
+            for server in servers.values():
+                run_wrk(server.url, script, connections=64, duration=1)  # warm-up
+        for conns in args.connections:
+            for name, server in servers.items():
+                r: WrkResult = run_wrk(server.url, script, connections=conns, duration=args.duration)
+                results[name].setdefault(route, {})[str(conns)] = r.as_dict()
+                print(
+                    f"  {name:16} {route:8} c={conns:<5} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:7.2f} ms  "
+                    f"p99 {r.p99_ms:7.2f} ms  sock-err {r.socket_errors}  non-2xx {r.non2xx}",
+                    flush=True,
+                )
     return results
 
 
-def bench_references(
-    bodies: dict[str, bytes], args: argparse.Namespace, workdir: Path, scripts: dict[str, Path]
-) -> dict[str, Any]:
+@contextmanager
+def references(bodies: dict[str, bytes], workdir: Path) -> Iterator[dict[str, Server]]:
     """Bare Starlette on the hub's uvicorn settings, and nginx, serving the same bodies."""
-    out: dict[str, Any] = {}
     svc_file, ep_file = workdir / "service.json", workdir / "endpoint.json"
     svc_file.write_bytes(bodies[SERVICE_ROUTE])
     ep_file.write_bytes(bodies[ENDPOINT_ROUTE])
@@ -315,25 +326,23 @@ def bench_references(
     )
     try:
         wait_ready(ref, "/health", timeout=30)
-        out["starlette"] = {r: drive(ref, scripts[r], args, "starlette", r) for r in scripts}
+        nginx = start_nginx(workdir, service_body=bodies[SERVICE_ROUTE], endpoint_body=bodies[ENDPOINT_ROUTE])
+        try:
+            yield {"starlette": ref, "nginx": nginx}
+        finally:
+            nginx.stop()
     finally:
         ref.stop()
-    nginx = start_nginx(workdir, service_body=bodies[SERVICE_ROUTE], endpoint_body=bodies[ENDPOINT_ROUTE])
-    try:
-        out["nginx"] = {r: drive(nginx, scripts[r], args, "nginx", r) for r in scripts}
-    finally:
-        nginx.stop()
-    return out
 
 
 # --------------------------------------------------------------------------- report
-def build_rows(hubs: list[dict[str, Any]], refs: dict[str, Any], conns: list[int]) -> list[dict[str, Any]]:
+def build_rows(hubs: list[dict[str, Any]], conns: list[int]) -> list[dict[str, Any]]:
     rows = []
-    for route in (SERVICE_ROUTE, ENDPOINT_ROUTE):
-        for c in conns:
-            key = str(c)
-            st, ng = refs["starlette"][route][key], refs["nginx"][route][key]
-            for h in hubs:
+    for h in hubs:
+        for route in (SERVICE_ROUTE, ENDPOINT_ROUTE):
+            for c in conns:
+                key = str(c)
+                st, ng = h["refs"]["starlette"][route][key], h["refs"]["nginx"][route][key]
                 r = h["wrk"][route][key]
                 rows.append(
                     {
@@ -345,8 +354,8 @@ def build_rows(hubs: list[dict[str, Any]], refs: dict[str, Any], conns: list[int
                         "vs_nginx": round(r["rps"] / ng["rps"], 3) if ng["rps"] else None,
                     }
                 )
-            rows.append({"target": "starlette", "route": route, "connections": c, **st})
-            rows.append({"target": "nginx", "route": route, "connections": c, **ng})
+                rows.append({"target": f"starlette ({h['backend']})", "route": route, "connections": c, **st})
+                rows.append({"target": f"nginx ({h['backend']})", "route": route, "connections": c, **ng})
     return rows
 
 
@@ -357,7 +366,7 @@ def print_table(rows: list[dict[str, Any]], hubs: list[dict[str, Any]], body_siz
         f"endpoint {body_sizes[ENDPOINT_ROUTE]} B)"
     )
     head = (
-        f"{'target':15} {'route':8} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'target':20} {'route':8} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'sock-err':>8} {'non-2xx':>7} {'hub/starlette':>13} {'hub/nginx':>9}"
     )
     print(head)
@@ -366,7 +375,7 @@ def print_table(rows: list[dict[str, Any]], hubs: list[dict[str, Any]], body_siz
         vs_st = f"{r['vs_starlette']:.2f}" if r.get("vs_starlette") is not None else ""
         vs_ng = f"{r['vs_nginx']:.2f}" if r.get("vs_nginx") is not None else ""
         print(
-            f"{r['target']:15} {r['route']:8} {r['connections']:>5} {r['rps']:>9,.0f} {r['p50_ms']:>8.2f} "
+            f"{r['target']:20} {r['route']:8} {r['connections']:>5} {r['rps']:>9,.0f} {r['p50_ms']:>8.2f} "
             f"{r['p99_ms']:>8.2f} {r['socket_errors']:>8} {r['non2xx']:>7} {vs_st:>13} {vs_ng:>9}"
         )
     print()
@@ -498,7 +507,6 @@ def main(argv: list[str] | None = None) -> None:
     backends = [args.only] if args.only else ["sqlite", "postgres"]
     ref_scripts: dict[str, Path] = {}
     hubs: list[dict[str, Any]] = []
-    refs: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="centralhub-bench-") as tmp:
         workdir = Path(tmp)
         names = [service_name(i) for i in range(args.services)]
@@ -511,14 +519,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 with temp_postgres_database() as url:
                     hubs.append(bench_hub(backend, url, args, workdir, ref_scripts))
-            if refs is None:  # references right after the first hub, with its bodies
-                bodies = {SERVICE_ROUTE: hubs[0]["service_body"], ENDPOINT_ROUTE: hubs[0]["endpoint_body"]}
-                refs = bench_references(bodies, args, workdir, ref_scripts)
-    assert refs is not None
-    body_sizes = {SERVICE_ROUTE: len(hubs[0]["service_body"]), ENDPOINT_ROUTE: len(hubs[0]["endpoint_body"])}
-    for h in hubs:
-        del h["service_body"], h["endpoint_body"]
-    rows = build_rows(hubs, refs, args.connections)
+    body_sizes = hubs[0]["body_bytes"]
+    rows = build_rows(hubs, args.connections)
     checks = verdicts(rows, hubs)
     print_table(rows, hubs, body_sizes)
     print_verdicts(checks)
