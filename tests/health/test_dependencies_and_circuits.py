@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from typing import Any
 
 import httpx
@@ -93,6 +94,10 @@ def test_cli_deps_against_a_real_hub(hub_process_factory: Any) -> None:
 
 
 async def test_circuit_from_reports_and_health(hub: Hub, client: httpx.AsyncClient) -> None:
+    # the recovery timeout is driven by a fake clock: a real 0.2 s timeout could already have
+    # passed again between two requests on a loaded machine
+    now = [time.time()]
+    hub.circuits.clock = lambda: now[0]
     hub.circuits.recovery_timeout = 0.2
     instance_id = await register(client, "ml", 1)
     state = (await client.get("/api/v1/circuits/ml")).json()
@@ -102,13 +107,11 @@ async def test_circuit_from_reports_and_health(hub: Hub, client: httpx.AsyncClie
     assert resp.json()["state"] == "OPEN" and resp.json()["last_error"] == "timeout"
     assert resp.json()["retry_after_seconds"] > 0
 
-    import asyncio
-
-    await asyncio.sleep(0.3)
+    now[0] += 0.3
     assert (await client.get("/api/v1/circuits/ml")).json()["state"] == "HALF_OPEN"
     await client.post("/api/v1/circuits/ml/report", json={"success": False})
     assert (await client.get("/api/v1/circuits/ml")).json()["state"] == "OPEN"
-    await asyncio.sleep(0.3)
+    now[0] += 0.3
     for _ in range(2):
         resp = await client.post("/api/v1/circuits/ml/report", json={"success": True})
     assert resp.json()["state"] == "CLOSED"
