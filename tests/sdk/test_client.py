@@ -155,7 +155,14 @@ async def test_registry_events_refresh_the_cache(hub_process_factory: Any, nats_
     try:
         await first.register()
         assert await client.discover_service(peer_name) == "http://10.0.1.1:9001"
-        await asyncio.sleep(1.0)  # let the subscription settle before the change
+
+        # the subscription is made in the background: wait until the NATS server has it
+        async def subscribed() -> bool:
+            nc = client._nats
+            return nc is not None and bool(nc._subs)
+
+        await _until(subscribed, "the client's registry event subscription")
+        await client._nats.flush()  # the SUB is queued before the PING: the server has it now
         await second.register()
 
         async def pushed() -> bool:
