@@ -498,9 +498,10 @@ def main(argv: list[str] | None = None) -> None:
     require_tool("nginx")
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    commit = git_commit()  # before the run: others may commit while it goes on
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
-        f"{platform.python_implementation()} {platform.python_version()}, hub at {git_commit()}; "
+        f"{platform.python_implementation()} {platform.python_version()}, hub at {commit}; "
         "nothing is pinned, "
         "wrk (-t 2), the hub and the references share the cores"
     )
@@ -529,7 +530,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "benchmark": "discovery",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git_commit(),
+        "commit": commit,
         "machine": {"cpus": os.cpu_count(), "load_average_end": os.getloadavg(), "pinned": False},
         "settings": {
             "duration_s": args.duration,
