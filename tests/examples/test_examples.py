@@ -19,6 +19,11 @@ from tests.conftest import ROOT, free_port
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
 
+#: The examples' fixed service names live in a tenant of their own: the registry and config events
+#: of another run's hub on the shared NATS server (other tenant) can then never reach this run's.
+TENANT = f"examples-{uuid.uuid4().hex[:8]}"
+HEADERS = {"X-Tenant-ID": TENANT}
+
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
@@ -71,6 +76,7 @@ def examples(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVICE_", "NATS_URL", "CENTRAL_HUB"))}
     env.update(
         CENTRAL_HUB_URL=hub.url,
+        CENTRAL_HUB_TENANT=TENANT,
         NATS_URL=nats_url,
         EXAMPLE_TICK_SUBJECT=f"examples.{uuid.uuid4().hex[:8]}.tick",
         SERVICE_TTL_SECONDS="6",
@@ -88,7 +94,7 @@ def examples(
 
 
 def _instances(hub_url: str, name: str) -> list[dict[str, Any]]:
-    resp = httpx.get(f"{hub_url}/api/v1/services/{name}", timeout=5)
+    resp = httpx.get(f"{hub_url}/api/v1/services/{name}", headers=HEADERS, timeout=5)
     return [] if resp.status_code == 404 else list(resp.json()["instances"])
 
 
@@ -102,7 +108,7 @@ def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
     assert feed_inst["url"] == feed.url
     [strategy_inst] = _instances(hub.url, "strategy")
     assert strategy_inst["dependencies"] == ["price-feed"]
-    contract = httpx.get(f"{hub.url}/api/v1/contracts/price-feed", timeout=5).json()
+    contract = httpx.get(f"{hub.url}/api/v1/contracts/price-feed", headers=HEADERS, timeout=5).json()
     assert contract["message_types"] == ["price.tick"]
 
     # ticks flow over NATS and pass the contract check
@@ -126,6 +132,7 @@ def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
     r = httpx.post(
         f"{hub.url}/api/v1/config/strategy",
         json={"symbols": ["EURUSD", "USDJPY"], "threshold_bps": 5},
+        headers=HEADERS,
         timeout=5,
     )
     assert r.status_code in (200, 201), r.text
@@ -135,6 +142,7 @@ def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
     r = httpx.post(
         f"{hub.url}/api/v1/config/price-feed",
         json={"symbols": ["EURUSD", "USDJPY"], "interval_seconds": 0.2},
+        headers=HEADERS,
         timeout=5,
     )
     assert r.status_code in (200, 201), r.text
