@@ -193,7 +193,8 @@ class AlertManager:
         """Deliver what is queued (bounded by ``drain_seconds``), then close the channels."""
         if self._worker is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), drain_seconds)
+                async with asyncio.timeout(drain_seconds):
+                    await self._queue.join()
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker

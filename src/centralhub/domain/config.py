@@ -460,7 +460,8 @@ class ConfigService:
                     return None
                 event = self._signal(key)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await event.wait()
             return None
         finally:
             self._watching[key] -= 1

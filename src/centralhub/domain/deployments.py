@@ -308,6 +308,12 @@ class DeploymentCoordinator:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if dep.state not in FINISHED:
+            # cancelled before its task ever ran: nothing was drained yet
+            dep.state = DeploymentState.CANCELLED
+            dep.error = "cancelled"
+            dep.finished_at = self.clock()
+            await self._save(dep)
         return dep
 
     # ---------------------------------------------------------------- reads
@@ -444,4 +450,5 @@ class DeploymentCoordinator:
                 return False
             # woken by registry changes; the poll bounds a missed wake-up (another replica's event)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), min(remaining, self.poll_seconds))
+                async with asyncio.timeout(min(remaining, self.poll_seconds)):
+                    await wake.wait()

@@ -296,7 +296,8 @@ class HealthChecker:
             delay = (self._heap[0][0] - self.clock()) if self._heap else 1.0
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, min(delay, 1.0)))
+                async with asyncio.timeout(max(0.0, min(delay, 1.0))):
+                    await self._wake.wait()
 
     async def _probe(self, state: CheckState, due: float) -> None:
         try:

@@ -385,7 +385,8 @@ class InfrastructureMonitor:
             except Exception:
                 log.exception("infrastructure check of %s failed unexpectedly", h.config.name)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), h.config.interval)
+                async with asyncio.timeout(h.config.interval):
+                    await self._stopping.wait()
 
     async def _record(self, h: ComponentHealth, result: HealthCheckResult) -> None:
         if result.response_time_ms is not None:

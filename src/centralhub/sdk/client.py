@@ -464,8 +464,9 @@ class CentralHubClient:
         if self.nats_url:
             await self._subscribe_registry_events()
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._refresh_wake.wait(), self.discovery_refresh_seconds)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.discovery_refresh_seconds):
+                    await self._refresh_wake.wait()
             self._refresh_wake.clear()
             for name in list(self._views):
                 try:

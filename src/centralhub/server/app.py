@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from centralhub import __version__
 from centralhub.hub import Hub
@@ -24,6 +25,21 @@ from centralhub.server.middleware_metrics import MetricsMiddleware
 from centralhub.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+
+class HubApp(FastAPI):
+    """FastAPI with the discovery hot paths answered before any framework layer runs."""
+
+    hot_paths: HotPathMiddleware | None = None
+
+    async def _framework_call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot_paths is not None and scope["type"] == "http":
+            await self.hot_paths(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> FastAPI:
@@ -46,7 +62,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         finally:
             await hub.stop()
 
-    app = FastAPI(
+    app = HubApp(
         title="Central Hub",
         version=__version__,
         description="Service registry and discovery, live configuration, health and alerts.",
@@ -58,8 +74,8 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     # added first = innermost: it must see the scope the router writes the matched route into
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(AssumeJSONMiddleware)
-    # outermost: the discovery hot paths are answered before any other layer runs
-    app.add_middleware(HotPathMiddleware, registry_of=lambda: app.state.hub.registry)
+    # in front of everything, FastAPI's own layers included
+    app.hot_paths = HotPathMiddleware(app._framework_call, registry_of=lambda: app.state.hub.registry)
     app.include_router(info.router)
     app.include_router(services.router)
     app.include_router(contracts.router)

@@ -37,9 +37,7 @@ class Database:
             # work in order (no "database is locked" between our own transactions), and
             # BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads then
             # writes can never fail to upgrade its lock against another process.
-            engine = create_async_engine(
-                self.sa_url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60
-            )
+            engine = create_async_engine(self.sa_url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
 
             @event.listens_for(engine.sync_engine, "connect")
             def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]

@@ -210,7 +210,7 @@ class NATSMessagingClient(MessagingClient):
             raise MessagingError(
                 f"JetStream stream {stream!r} does not exist; call ensure_stream first"
             ) from exc
-        except nats.errors.TimeoutError as exc:
+        except (nats.errors.TimeoutError, TimeoutError) as exc:
             raise MessagingTimeout(f"JetStream did not acknowledge the append to {stream!r}") from exc
         return message
 
@@ -244,7 +244,7 @@ class NATSMessagingClient(MessagingClient):
             self._pull[(stream, group)] = psub
         try:
             raws = await psub.fetch(batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
             return []
         deliveries = []
         for raw in raws:

@@ -23,11 +23,11 @@ def tenant_of(value: str | None) -> str:
     return value
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
-def get_tenant(x_tenant_id: Annotated[str | None, Header()] = None) -> str:
+async def get_tenant(x_tenant_id: Annotated[str | None, Header()] = None) -> str:
     return tenant_of(x_tenant_id)
 
 
