@@ -290,3 +290,19 @@ async def test_heartbeats_are_written_in_batches(client: httpx.AsyncClient, hub:
     batches = hub.registry.heartbeat_batches - before_batches
     assert beats == 200
     assert batches < beats / 2, f"{batches} database writes for {beats} heartbeats"
+
+
+async def test_batch_heartbeats_store_many_and_name_unknowns(client: httpx.AsyncClient, hub: Hub) -> None:
+    ids = [(await register(client, name="many", host=f"m{i}", port=1))["instance_id"] for i in range(20)]
+    before = hub.registry.heartbeat_batches
+    body = {"heartbeats": [{"service": "many", "instance_id": i, "load": 0.5} for i in ids]}
+    body["heartbeats"].append({"service": "many", "instance_id": "ghost"})
+    resp = await client.post("/api/v1/heartbeats", json=body)
+    assert resp.status_code == 200, resp.text
+    data = resp.json()
+    assert data["stored"] == 20
+    assert data["results"][-1] == {"instance_id": "ghost", "status": "unknown"}
+    assert hub.registry.heartbeat_batches - before == 1
+    assert all(i.load == 0.5 for i in hub.registry.instances("default", "many"))
+    bad = await client.post("/api/v1/heartbeats", json={"heartbeats": [{"service": "many"}]})
+    assert bad.status_code == 422 and "instance_id" in bad.json()["error"]["message"]

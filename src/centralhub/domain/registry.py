@@ -61,9 +61,12 @@ class InstanceRegistry:
         self._by_id: dict[str, Instance] = {}
         self._services: dict[ServiceKey, dict[str, Instance]] = {}
         self._rr: dict[ServiceKey, int] = {}
-        self._body_cache: dict[ServiceKey, bytes] = {}
+        #: serialized service bodies with the monotonic time they were built
+        self._body_cache: dict[ServiceKey, tuple[bytes, float]] = {}
         self._dirty: dict[str, float] = {}
-        self._batch_done: asyncio.Future[None] | None = None
+        #: heartbeats waiting for the batch that stores them (one future each, so a caller
+        #: that goes away cancels only its own wait)
+        self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[StatusListener] = []
@@ -235,6 +238,25 @@ class InstanceRegistry:
         self, tenant: str, service: str, instance_id: str, *, load: float | None = None
     ) -> Instance:
         """Record that the instance is alive; returns once the heartbeat is stored."""
+        inst = await self._touch(tenant, service, instance_id, load)
+        await self._stored()
+        return inst
+
+    async def heartbeat_many(
+        self, tenant: str, beats: list[tuple[str, str, float | None]]
+    ) -> list[Instance | None]:
+        """Heartbeats for many instances at once (``(service, instance_id, load)`` each);
+        ``None`` for an unknown instance. Returns once all are stored."""
+        done: list[Instance | None] = []
+        for service, instance_id, load in beats:
+            try:
+                done.append(await self._touch(tenant, service, instance_id, load))
+            except NotFound:
+                done.append(None)
+        await self._stored()
+        return done
+
+    async def _touch(self, tenant: str, service: str, instance_id: str, load: float | None) -> Instance:
         inst = self._lookup(tenant, service, instance_id)
         if inst is None:
             inst = await self._load_missing(tenant, service, instance_id)
@@ -244,13 +266,15 @@ class InstanceRegistry:
             inst.load = load
         self._dirty[instance_id] = now
         self.heartbeats += 1
-        await self._revive_and_publish(inst)
-        if self._batch_done is None:
-            self._batch_done = asyncio.get_running_loop().create_future()
-        done = self._batch_done
-        self._wake.set()
-        await asyncio.shield(done)
+        if inst.status == InstanceStatus.CRITICAL:
+            await self._revive_and_publish(inst)
         return inst
+
+    async def _stored(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake.set()
+        await waiter
 
     async def set_contract_validated(self, tenant: str, service: str, value: bool) -> None:
         """Flag every instance of a service as having (or no longer having) a contract on file."""
@@ -307,7 +331,6 @@ class InstanceRegistry:
             inst.critical_since = None
             self._changed(inst.tenant_id, inst.service_name)
             return True
-        self._body_cache.pop((inst.tenant_id, inst.service_name), None)
         return False
 
     async def _revive_and_publish(self, inst: Instance) -> None:
@@ -329,23 +352,23 @@ class InstanceRegistry:
 
     async def _flush_heartbeats(self) -> None:
         batch, self._dirty = self._dirty, {}
-        done, self._batch_done = self._batch_done, None
-        if not batch:
-            if done is not None and not done.done():
-                done.set_result(None)
-            return
-        try:
-            await self.repo.touch_many(batch)
-        except Exception as exc:
-            log.error("heartbeat batch of %d not stored: %s", len(batch), exc)
-            if done is not None and not done.done():
-                done.set_exception(Unavailable(f"heartbeat not stored: {exc}"))
-                done.exception()  # mark retrieved: callers may have gone away
-            return
-        self.heartbeat_batches += 1
-        if done is not None and not done.done():
-            done.set_result(None)
-        await self._publish("registry.all.heartbeats", {"seen": batch})
+        waiters, self._waiters = self._waiters, []
+        error: Exception | None = None
+        if batch:
+            try:
+                await self.repo.touch_many(batch)
+            except Exception as exc:
+                log.error("heartbeat batch of %d not stored: %s", len(batch), exc)
+                error = Unavailable(f"heartbeat not stored: {exc}")
+        for waiter in waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+        if batch and error is None:
+            self.heartbeat_batches += 1
+            await self._publish("registry.all.heartbeats", {"seen": batch})
 
     async def _reaper(self) -> None:
         while True:
@@ -400,12 +423,18 @@ class InstanceRegistry:
         return _service_dict(service, tenant, list(group.values()), instances)
 
     def service_body(self, tenant: str, service: str) -> bytes:
-        """The JSON body of ``GET /api/v1/services/{name}``, serialized once per change."""
+        """The JSON body of ``GET /api/v1/services/{name}``, serialized once per change.
+
+        Heartbeats do not invalidate it (that would make the cache useless under load), so
+        ``last_seen`` and ``load`` in this body may lag by up to a second; status changes,
+        registrations and removals show at once."""
         key = (tenant, service)
-        body = self._body_cache.get(key)
-        if body is None:
-            body = orjson.dumps(self.service_view(tenant, service))
-            self._body_cache[key] = body
+        cached = self._body_cache.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < 1.0:
+            return cached[0]
+        body = orjson.dumps(self.service_view(tenant, service))
+        self._body_cache[key] = (body, now)
         return body
 
     def list_view(self, tenant: str, status: InstanceStatus | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
+from pydantic import BaseModel, Field
 
 from centralhub.domain.errors import InvalidInput
 from centralhub.domain.instances import STATUS_ALIASES, InstanceStatus
@@ -159,3 +160,30 @@ async def select_endpoint(
 async def discovery_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     figures = hub.registry.figures(tenant)
     return {"status": "healthy", "tenant_id": tenant, **figures}
+
+
+class BatchHeartbeat(BaseModel):
+    service: str = Field(..., min_length=1, max_length=128)
+    instance_id: str = Field(..., min_length=1, max_length=64)
+    load: float | None = Field(None, ge=0)
+
+
+class BatchHeartbeatBody(BaseModel):
+    heartbeats: list[BatchHeartbeat] = Field(..., max_length=10_000)
+
+
+@router.post(
+    "/api/v1/heartbeats",
+    responses=ERRORS,
+    summary="Heartbeats for many instances in one request (a process hosting many instances)",
+)
+async def heartbeat_batch(hub: HubDep, tenant: TenantDep, body: BatchHeartbeatBody) -> dict[str, Any]:
+    beats = [(b.service, b.instance_id, b.load) for b in body.heartbeats]
+    results = await hub.registry.heartbeat_many(tenant, beats)
+    return {
+        "stored": sum(1 for r in results if r is not None),
+        "results": [
+            {"instance_id": iid, "status": inst.status.value if inst is not None else "unknown"}
+            for (_, iid, _), inst in zip(beats, results, strict=True)
+        ],
+    }
