@@ -153,6 +153,22 @@ end
 """
 
 
+def lua_bodies_script(path: str, bodies: Sequence[str]) -> str:
+    """A wrk script that POSTs ``bodies`` to ``path`` round-robin."""
+    table = ",\n".join(json.dumps(b) for b in bodies)
+    return f"""
+local bodies = {{
+{table}
+}}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "{path}", {{["Content-Type"]="application/json"}}, bodies[(n % #bodies) + 1])
+end
+{WRK_DONE}
+"""
+
+
 @dataclass
 class WrkResult:
     """One wrk run: throughput, latency percentiles (ms) and every kind of error."""
