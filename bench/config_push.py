@@ -190,6 +190,11 @@ async def main() -> int:
     ap.add_argument("--updates", type=int, default=200)
     ap.add_argument("--interval-ms", type=float, default=20.0)
     ap.add_argument("--nats", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    ap.add_argument(
+        "--database-url",
+        default=None,
+        help="hub storage (default: a temporary SQLite file); e.g. postgresql://postgres@127.0.0.1/test",
+    )
     args = ap.parse_args()
     n, interval = args.updates, args.interval_ms / 1000
 
@@ -203,7 +208,7 @@ async def main() -> int:
         hub_url = f"http://127.0.0.1:{port}"
         env = dict(os.environ)
         env.update(
-            DATABASE_URL=f"sqlite:///{tmp / 'hub.db'}",
+            DATABASE_URL=args.database_url or f"sqlite:///{tmp / 'hub.db'}",
             NATS_URL=args.nats,
             CENTRAL_HUB_PORT=str(port),
             CENTRAL_HUB_HOST="127.0.0.1",

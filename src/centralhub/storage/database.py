@@ -55,7 +55,9 @@ class Database:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
-        return create_async_engine(self.sa_url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # no pre-ping: it costs a round trip per checkout; SQLAlchemy invalidates a dropped
+        # connection on first use anyway
+        return create_async_engine(self.sa_url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=False)
 
     async def start(self) -> None:
         """Apply pending migrations (idempotent; safe with several replicas on PostgreSQL).
