@@ -21,6 +21,7 @@ from centralhub.domain.errors import HubError, InvalidInput
 from centralhub.domain.registry import STRATEGIES, InstanceRegistry
 from centralhub.metrics import HTTP_STATS
 from centralhub.server.api.deps import tenant_of
+from centralhub.server.api.services import endpoint_dict, heartbeat_answer
 from centralhub.server.errors import status_for
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -35,23 +36,6 @@ def _tenant(scope: Scope) -> str:
         if key == b"x-tenant-id":
             return tenant_of(value.decode("latin-1"))
     return "default"
-
-
-def endpoint_body(inst: Any) -> bytes:
-    return orjson.dumps(
-        {
-            "instance_id": inst.id,
-            "service_name": inst.service_name,
-            "host": inst.host,
-            "port": inst.port,
-            "url": inst.url,
-            "weight": inst.weight,
-            "load": inst.load,
-            "protocol": inst.protocol,
-            "status": inst.status.value,
-            "version": inst.version,
-        }
-    )
 
 
 def heartbeat_load(raw: bytes) -> float | None:
@@ -124,7 +108,7 @@ class HotPathMiddleware:
                             f"strategy must be one of {', '.join(STRATEGIES)} (got {strategy!r})"
                         )
                 inst = registry.select_endpoint(_tenant(scope), name, strategy)
-                await _send(send, 200, endpoint_body(inst))
+                await _send(send, 200, orjson.dumps(endpoint_dict(inst)))
                 return _ENDPOINT, 200
             if n == 8 and parts[5] == "instances" and parts[7] == "heartbeat" and method == "POST":
                 tenant = _tenant(scope)
@@ -136,10 +120,7 @@ class HotPathMiddleware:
                     more = message.get("more_body", False)
                 load = heartbeat_load(raw)
                 inst = await registry.heartbeat(tenant, name, parts[6], load=load)
-                body = orjson.dumps(
-                    {"status": inst.status.value, "instance_id": inst.id, "ttl_seconds": inst.ttl_seconds}
-                )
-                await _send(send, 200, body)
+                await _send(send, 200, orjson.dumps(heartbeat_answer(inst)))
                 return _HEARTBEAT, 200
         except HubError as exc:
             status = status_for(exc)

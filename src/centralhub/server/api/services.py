@@ -104,10 +104,10 @@ async def heartbeat(
     inst = await hub.registry.heartbeat(
         tenant, name, instance_id, load=body.load if body is not None else None
     )
-    return _heartbeat_answer(inst)
+    return heartbeat_answer(inst)
 
 
-def _heartbeat_answer(inst: Any) -> dict[str, Any]:
+def heartbeat_answer(inst: Any) -> dict[str, Any]:
     return {"status": inst.status.value, "instance_id": inst.id, "ttl_seconds": inst.ttl_seconds}
 
 
