@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from centralhub.domain.instances import Instance, InstanceStatus
 from centralhub.storage.tables import service_instances as t
+
+_ENDPOINT_COLUMNS = [t.c.tenant_id, t.c.service_name, t.c.host, t.c.port]
 
 
 def _dt(ts: float) -> datetime:
@@ -82,31 +85,25 @@ class InstanceRepository:
 
     async def upsert(self, inst: Instance) -> Instance:
         """Store ``inst``; an existing row with the same (tenant, name, host, port) keeps its id
-        and registration time. Returns what was stored."""
-        key = (
-            (t.c.tenant_id == inst.tenant_id)
-            & (t.c.service_name == inst.service_name)
-            & (t.c.host == inst.host)
-            & (t.c.port == inst.port)
+        and registration time. Returns what was stored.
+
+        One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` statement (SQLite ≥ 3.35 and
+        PostgreSQL alike), so concurrent registrations of one endpoint cannot race."""
+        values = _row_values(inst)
+        changing = {k: v for k, v in values.items() if k not in ("id", "registered_at")}
+        dialect = self.engine.dialect.name
+        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (
+            insert_fn(t)
+            .values(**values)
+            .on_conflict_do_update(index_elements=_ENDPOINT_COLUMNS, set_=changing)
+            .returning(t.c.id, t.c.registered_at)
         )
-        for _attempt in range(3):
-            try:
-                async with self.engine.begin() as conn:
-                    existing = (await conn.execute(select(t.c.id, t.c.registered_at).where(key))).first()
-                    if existing is None:
-                        await conn.execute(t.insert().values(**_row_values(inst)))
-                        return inst
-                    inst.id = existing.id
-                    inst.registered_at = _ts(existing.registered_at)
-                    values = _row_values(inst)
-                    values.pop("id")
-                    values.pop("registered_at")
-                    await conn.execute(update(t).where(t.c.id == inst.id).values(**values))
-                    return inst
-            except IntegrityError:
-                # another replica inserted the same endpoint concurrently: retry as an update
-                continue
-        raise RuntimeError("could not store registration after concurrent updates")
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(stmt)).one()
+        inst.id = row.id
+        inst.registered_at = _ts(row.registered_at)
+        return inst
 
     async def get(self, instance_id: str) -> Instance | None:
         async with self.engine.connect() as conn:
