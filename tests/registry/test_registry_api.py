@@ -306,3 +306,30 @@ async def test_batch_heartbeats_store_many_and_name_unknowns(client: httpx.Async
     assert all(i.load == 0.5 for i in hub.registry.instances("default", "many"))
     bad = await client.post("/api/v1/heartbeats", json={"heartbeats": [{"service": "many"}]})
     assert bad.status_code == 422 and "instance_id" in bad.json()["error"]["message"]
+
+
+async def test_expired_instances_after_a_restart_revive_or_go(client: httpx.AsyncClient, hub: Hub) -> None:
+    alive = await register(client, name="after", host="a", port=1, ttl_seconds=1)
+    gone = await register(client, name="after", host="g", port=1, ttl_seconds=1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        statuses = {i.status.value for i in hub.registry.instances("default", "after")}
+        if statuses == {"critical"}:
+            break
+        await asyncio.sleep(0.05)
+    assert statuses == {"critical"}
+    await hub.stop()
+    again = Hub(hub.settings)
+    await again.start()
+    try:
+        beat = await again.registry.heartbeat("default", "after", alive["instance_id"])
+        assert beat.status.value == "passing", "a heartbeat revives an instance stored as critical"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(again.registry.instances("default", "after")) > 1:
+            await again.registry.heartbeat("default", "after", alive["instance_id"])
+            await asyncio.sleep(0.2)
+        assert [i.id for i in again.registry.instances("default", "after")] == [alive["instance_id"]]
+        assert gone["instance_id"] not in {i.id for i in again.registry.all_instances()}
+    finally:
+        await again.stop()
+        await hub.start()

@@ -84,6 +84,9 @@ class InstanceRegistry:
         for inst in await self.repo.all():
             # the hub being down is not the instance's fault: its TTL restarts now
             inst.last_seen = max(inst.last_seen, now)
+            if inst.status == InstanceStatus.CRITICAL:
+                # the removal grace (and revival by heartbeat) start again from now
+                inst.critical_since = now
             self._put(inst)
         self._sub = await self.bus.subscribe("registry.>", self._on_event)
         self._tasks = [
