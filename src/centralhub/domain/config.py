@@ -27,9 +27,11 @@ from centralhub.domain.config_versions import (
     ConfigValidationError,
     ConfigVersion,
     ValidationIssue,
+    check_document,
     check_service_name,
     diff,
     merge_patch,
+    parse_revision,
     require_document,
     version_for,
 )
@@ -150,8 +152,11 @@ class ConfigService:
         ref = ref.strip()
         if ref in ("latest", "current"):
             return await self.get(tenant, service)
-        if ref.isdigit():
-            found = await self.repo.get(tenant, service, revision=int(ref))
+        revision = parse_revision(ref)
+        if revision is not None:
+            found = await self.repo.get(tenant, service, revision=revision)
+        elif ref.isascii() and ref.isdigit():
+            found = None  # a revision number beyond any stored one
         else:
             found = await self.repo.get(tenant, service, version=ref)
         if found is None:
@@ -345,6 +350,7 @@ class ConfigService:
                     f"is {current_rev}"
                 )
             document = make(current)
+            check_document(document, "config")
             if skip_unchanged and current is not None and current.config == document:
                 return None
             issues = self.check(document, schema)

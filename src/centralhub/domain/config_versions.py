@@ -16,6 +16,34 @@ from centralhub.domain.errors import HubError, InvalidInput
 #: service names become NATS subject tokens and file stems, so no dots, slashes or spaces
 SERVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 SOURCES = ("api", "patch", "rollback", "hot_reload")
+#: revisions fit a signed 64-bit column on every backend
+MAX_REVISION = 2**62
+#: how deeply a stored document may nest (responses are serialized by orjson, which stops at 254)
+MAX_DEPTH = 64
+
+
+def parse_revision(text: str) -> int | None:
+    """``text`` as a revision number, or ``None`` when it is not one (``str.isdigit`` also
+    accepts characters such as ``²`` that ``int`` refuses, hence the ASCII check)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_REVISION else None
+
+
+def check_document(document: Any, what: str = "body") -> None:
+    """Refuse JSON that the hub could store but not serve back: deep nesting, huge integers."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidInput(f"{what}: nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, int) and not isinstance(node, bool) and not -(2**63) <= node < 2**64:
+            raise InvalidInput(f"{what}: integer {str(node)[:20]}… does not fit in 64 bits")
 
 
 class ConfigValidationError(HubError):
@@ -95,7 +123,7 @@ class Change:
 
 
 def check_service_name(name: str) -> str:
-    if not SERVICE_RE.match(name):
+    if not SERVICE_RE.fullmatch(name):
         raise InvalidInput(f"service: must be 1-128 letters, digits, '-' or '_' (got {name[:80]!r})")
     return name
 

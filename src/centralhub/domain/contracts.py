@@ -72,9 +72,25 @@ def check_schemas(schemas: Schemas) -> None:
 
 def _types(schema: dict[str, Any]) -> frozenset[str] | None:
     declared = schema.get("type")
-    if declared is None:
-        return None
-    return frozenset([declared] if isinstance(declared, str) else declared)
+    if isinstance(declared, str):
+        return frozenset([declared])
+    if isinstance(declared, list):
+        # draft-03 allows schemas inside "type"; only the named types are compared
+        return frozenset(t for t in declared if isinstance(t, str)) or None
+    return None
+
+
+def _properties(schema: dict[str, Any]) -> dict[str, Any]:
+    props = schema.get("properties")
+    return props if isinstance(props, dict) else {}
+
+
+def _required(schema: dict[str, Any]) -> set[str]:
+    """Names listed in ``required`` (draft-03's boolean ``required`` names none)."""
+    required = schema.get("required")
+    if not isinstance(required, list):
+        return set()
+    return {r for r in required if isinstance(r, str)}
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], where: str, out: list[str]) -> None:
@@ -84,11 +100,11 @@ def _diff(old: dict[str, Any], new: dict[str, Any], where: str, out: list[str]) 
             f"{where}: type changed from {'|'.join(sorted(old_types))} to {'|'.join(sorted(new_types))}"
         )
         return
-    old_req, new_req = set(old.get("required") or []), set(new.get("required") or [])
+    old_req, new_req = _required(old), _required(new)
     for name in sorted(new_req - old_req):
         out.append(f"{where}.{name}: required field added")
-    old_props: dict[str, Any] = old.get("properties") or {}
-    new_props: dict[str, Any] = new.get("properties") or {}
+    old_props = _properties(old)
+    new_props = _properties(new)
     for name in sorted(old_req - new_req):
         if name in new_props:
             out.append(f"{where}.{name}: no longer required")

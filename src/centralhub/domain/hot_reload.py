@@ -190,7 +190,7 @@ class HotReloader:
             for path in files:
                 stem = path.stem
                 try:
-                    if not SERVICE_RE.match(stem):
+                    if not SERVICE_RE.fullmatch(stem):
                         raise FileRejected(
                             Rejection(
                                 path.name,

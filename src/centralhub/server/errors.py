@@ -93,6 +93,19 @@ def install_error_handlers(app: FastAPI) -> None:
             return Response(status_code=304)
         return error_response(exc.status_code, code, str(exc.detail))
 
+    # Inputs extreme enough to trip the interpreter (nesting past the recursion limit, numbers
+    # past 64 bits) are the caller's mistake whichever layer notices first.
+    @app.exception_handler(RecursionError)
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(orjson.JSONEncodeError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        log.info("refused %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            400,
+            "invalid_input",
+            f"the request holds a value out of range or nested too deeply ({type(exc).__name__})",
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -75,7 +75,13 @@ class RegistrationCreate(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(v)) > MAX_METADATA_BYTES:
+        try:
+            size = len(orjson.dumps(v))
+        except orjson.JSONEncodeError:
+            raise ValueError(
+                "metadata must hold integers within 64 bits and nest fewer than 250 levels"
+            ) from None
+        if size > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
         return v
 

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from centralhub.domain.config_versions import ConfigVersion
+from centralhub.domain.config_versions import ConfigVersion, check_document, parse_revision
 from centralhub.domain.errors import InvalidInput
 from centralhub.server.api.deps import HubDep, TenantDep
 
@@ -35,18 +35,20 @@ async def _body(request: Request) -> Any:
     if not raw.strip():
         raise InvalidInput("body: a JSON object is required")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"body: not valid JSON: {exc}") from None
+    check_document(body)
+    return body
 
 
 def _if_match(value: str | None) -> int | None:
     if value is None or value.strip() in ("", "*"):
         return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    revision = parse_revision(value.strip().removeprefix("W/").strip('"'))
+    if revision is None:
         raise InvalidInput(f"If-Match: must be a revision number (got {value[:40]!r})")
-    return int(text)
+    return revision
 
 
 def _author(request: Request, actor: str | None) -> str:
@@ -90,7 +92,7 @@ async def history(
     hub: HubDep,
     tenant: TenantDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="Only revisions below this")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62, description="Only revisions below this")] = None,
 ) -> Response:
     versions = await hub.config_service.history(tenant, service, limit=limit, before=before)
     return _json(
@@ -240,7 +242,9 @@ async def watch(
     service: str,
     hub: HubDep,
     tenant: TenantDep,
-    revision: Annotated[int, Query(ge=0, description="Answer once the stored revision is above this")] = 0,
+    revision: Annotated[
+        int, Query(ge=0, le=2**62, description="Answer once the stored revision is above this")
+    ] = 0,
     timeout: Annotated[float, Query(ge=0, le=300, description="Seconds to hold; then 304")] = 30.0,
 ) -> Response:
     version = await hub.config_service.watch(tenant, service, revision=revision, timeout=timeout)

@@ -18,7 +18,7 @@ def tenant_of(value: str | None) -> str:
     """Validate an ``X-Tenant-ID`` value; tenants become NATS subject tokens, so no dots."""
     if value is None or value == "":
         return DEFAULT_TENANT
-    if not TENANT_RE.match(value):
+    if not TENANT_RE.fullmatch(value):
         raise InvalidInput(f"X-Tenant-ID must be 1-64 letters, digits, '-' or '_' (got {value[:80]!r})")
     return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -46,13 +47,18 @@ def _since(value: str | None) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise InvalidInput(f"since must be epoch seconds or an ISO-8601 time (got {value[:60]!r})") from None
+        try:
+            seconds = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            raise InvalidInput(
+                f"since must be epoch seconds or an ISO-8601 time (got {value[:60]!r})"
+            ) from None
+    # a time the database and datetime can hold: 1970 .. 9000
+    if not math.isfinite(seconds) or not 0 <= seconds <= 221_845_392_000:
+        raise InvalidInput(f"since must be a time between 1970 and 9000 (got {value[:60]!r})")
+    return seconds
 
 
 # ---------------------------------------------------------------------- service health
