@@ -7,6 +7,7 @@ and marks the service's instances ``contract_validated`` while a contract is on 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -189,9 +190,12 @@ class ContractService:
 
     async def compatibility(self, tenant: str, service: str, schemas: Schemas) -> dict[str, Any]:
         """Would ``schemas`` replace the current contract without breaking its readers?"""
-        check_schemas(schemas)
+        # large schemas take seconds to check: off the event loop, so other requests go on
+        await asyncio.to_thread(check_schemas, schemas)
         current = await self.repo.get(tenant, service)
-        changes = [] if current is None else breaking_changes(current.schemas, schemas)
+        changes = (
+            [] if current is None else await asyncio.to_thread(breaking_changes, current.schemas, schemas)
+        )
         return {
             "service_name": service,
             "compatible": not changes,
@@ -211,9 +215,12 @@ class ContractService:
         """Store a new contract version; ``Conflict`` listing the breaking changes unless forced.
 
         Returns the stored contract and the breaking changes that were accepted (forced)."""
-        check_schemas(schemas)
+        # large schemas take seconds to check: off the event loop, so other requests go on
+        await asyncio.to_thread(check_schemas, schemas)
         current = await self.repo.get(tenant, service)
-        changes = [] if current is None else breaking_changes(current.schemas, schemas)
+        changes = (
+            [] if current is None else await asyncio.to_thread(breaking_changes, current.schemas, schemas)
+        )
         if changes and not force:
             raise Conflict(
                 f"contract version breaks the current one ({current.version if current else ''}): "
