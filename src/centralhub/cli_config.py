@@ -84,6 +84,29 @@ def config_get(
     print_json(data["config"] if only_config else data)
 
 
+def _write(
+    method: str,
+    service: str,
+    doc: Any,
+    hub: str,
+    tenant: str,
+    actor: str | None,
+    message: str | None,
+    if_match: int | None,
+) -> None:
+    print_json(
+        request(
+            method,
+            hub,
+            f"/api/v1/config/{service}",
+            tenant=tenant,
+            json=doc,
+            params={"message": message} if message else None,
+            headers=_headers(actor, if_match),
+        )
+    )
+
+
 @config_app.command("set")
 def config_set(
     service: str,
@@ -96,18 +119,7 @@ def config_set(
     if_match: IfMatchOpt = None,
 ) -> None:
     """Store a whole new document for SERVICE (from FILE or --data) and broadcast it."""
-    doc = _document(file, data)
-    print_json(
-        request(
-            "POST",
-            hub,
-            f"/api/v1/config/{service}",
-            tenant=tenant,
-            json=doc,
-            params={"message": message} if message else None,
-            headers=_headers(actor, if_match),
-        )
-    )
+    _write("POST", service, _document(file, data), hub, tenant, actor, message, if_match)
 
 
 @config_app.command("patch")
@@ -122,18 +134,7 @@ def config_patch(
     if_match: IfMatchOpt = None,
 ) -> None:
     """Change part of SERVICE's document with a JSON merge patch (null deletes a key)."""
-    doc = _document(file, data)
-    print_json(
-        request(
-            "PATCH",
-            hub,
-            f"/api/v1/config/{service}",
-            tenant=tenant,
-            json=doc,
-            params={"message": message} if message else None,
-            headers=_headers(actor, if_match),
-        )
-    )
+    _write("PATCH", service, _document(file, data), hub, tenant, actor, message, if_match)
 
 
 @config_app.command("history")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +42,6 @@ class Settings:
     hot_reload_dir: str = "config/hot-reload"
     infrastructure_file: str | None = None
     environment: str = "development"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
@@ -11,19 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from centralhub.domain.alerts import Alert, Silence
 from centralhub.storage.tables import alert_silences as s
 from centralhub.storage.tables import alerts as t
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
-def _ts(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    # SQLite hands timezone-aware columns back naive; they were written as UTC.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+from centralhub.storage.timestamps import to_datetime, to_epoch
 
 
 def _values(a: Alert) -> dict[str, Any]:
@@ -38,11 +25,11 @@ def _values(a: Alert) -> dict[str, Any]:
         "message": a.message[:2000],
         "dependents": a.dependents,
         "details": a.details,
-        "created_at": _dt(a.created_at),
-        "last_seen_at": _dt(a.last_seen_at),
+        "created_at": to_datetime(a.created_at),
+        "last_seen_at": to_datetime(a.last_seen_at),
         "count": a.count,
         "acknowledged": a.acknowledged,
-        "acknowledged_at": _dt(a.acknowledged_at) if a.acknowledged_at else None,
+        "acknowledged_at": to_datetime(a.acknowledged_at) if a.acknowledged_at else None,
         "acknowledged_by": a.acknowledged_by,
         "silenced": a.silenced,
         "suppressed": a.suppressed,
@@ -63,11 +50,11 @@ def _alert(row: Any) -> Alert:
         message=m["message"],
         dependents=list(m["dependents"] or []),
         details=dict(m["details"] or {}),
-        created_at=_ts(m["created_at"]) or 0.0,
-        last_seen_at=_ts(m["last_seen_at"]) or 0.0,
+        created_at=to_epoch(m["created_at"]) or 0.0,
+        last_seen_at=to_epoch(m["last_seen_at"]) or 0.0,
         count=m["count"],
         acknowledged=bool(m["acknowledged"]),
-        acknowledged_at=_ts(m["acknowledged_at"]),
+        acknowledged_at=to_epoch(m["acknowledged_at"]),
         acknowledged_by=m["acknowledged_by"],
         silenced=bool(m["silenced"]),
         suppressed=bool(m["suppressed"]),
@@ -117,7 +104,7 @@ class AlertRepository:
         if acknowledged is not None:
             q = q.where(t.c.acknowledged == acknowledged)
         if since is not None:
-            q = q.where(t.c.created_at >= _dt(since))
+            q = q.where(t.c.created_at >= to_datetime(since))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
         return [_alert(r) for r in rows]
@@ -131,22 +118,22 @@ class AlertRepository:
                     tenant_id=silence.tenant_id,
                     target=silence.target,
                     reason=silence.reason,
-                    created_at=_dt(silence.created_at),
-                    until=_dt(silence.until),
+                    created_at=to_datetime(silence.created_at),
+                    until=to_datetime(silence.until),
                 )
             )
 
     async def active_silences(self, now: float) -> list[Silence]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(s).where(s.c.until > _dt(now)))).all()
+            rows = (await conn.execute(select(s).where(s.c.until > to_datetime(now)))).all()
         return [
             Silence(
                 id=r.id,
                 tenant_id=r.tenant_id,
                 target=r.target,
                 reason=r.reason,
-                created_at=_ts(r.created_at) or 0.0,
-                until=_ts(r.until) or 0.0,
+                created_at=to_epoch(r.created_at) or 0.0,
+                until=to_epoch(r.until) or 0.0,
             )
             for r in rows
         ]

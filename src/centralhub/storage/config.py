@@ -8,7 +8,6 @@ collide instead of both succeeding, so optimistic concurrency holds on SQLite an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from centralhub.domain.config_versions import ConfigVersion
 from centralhub.storage.tables import config_schemas as s
 from centralhub.storage.tables import config_versions as t
+from centralhub.storage.timestamps import to_datetime, to_epoch
 
 #: ``build(current, schema) -> new version`` runs inside the write transaction
 VersionBuilder = Callable[[ConfigVersion | None, dict[str, Any] | None], ConfigVersion | None]
@@ -25,16 +25,6 @@ VersionBuilder = Callable[[ConfigVersion | None, dict[str, Any] | None], ConfigV
 
 class RevisionTaken(Exception):
     """Another writer stored the same revision first (the caller decides: retry or 409)."""
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
-def _ts(value: datetime) -> float:
-    if value.tzinfo is None:  # SQLite returns naive datetimes; they were written as UTC
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
 
 
 def _from_row(row: Any) -> ConfigVersion:
@@ -46,7 +36,7 @@ def _from_row(row: Any) -> ConfigVersion:
         version=m["version"],
         config=m["config"],
         author=m["author"],
-        created_at=_ts(m["created_at"]),
+        created_at=to_epoch(m["created_at"]),
         message=m["message"],
         source=m["source"],
     )
@@ -157,7 +147,7 @@ class ConfigRepository:
                         author=new.author,
                         message=new.message,
                         source=new.source,
-                        created_at=_dt(new.created_at),
+                        created_at=to_datetime(new.created_at),
                     )
                 )
                 return new
@@ -181,7 +171,7 @@ class ConfigRepository:
             try:
                 async with self.engine.begin() as conn:
                     exists = (await conn.execute(select(s.c.tenant_id).where(key))).first()
-                    values = {"json_schema": schema, "updated_at": _dt(at), "updated_by": author}
+                    values = {"json_schema": schema, "updated_at": to_datetime(at), "updated_by": author}
                     if exists is None:
                         await conn.execute(insert(s).values(tenant_id=tenant, service_name=service, **values))
                     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -11,20 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from centralhub.domain.contracts import Contract
 from centralhub.storage.tables import service_contracts as t
+from centralhub.storage.timestamps import to_datetime, to_epoch
 
 
 def _from_row(row: Any) -> Contract:
     m = row._mapping
-    updated: datetime = m["updated_at"]
-    if updated.tzinfo is None:  # SQLite returns naive datetimes; they were written as UTC
-        updated = updated.replace(tzinfo=UTC)
     return Contract(
         tenant_id=m["tenant_id"],
         service_name=m["service_name"],
         version=m["version"],
         revision=m["revision"],
         schemas=m["schemas"] or {},
-        updated_at=updated.timestamp(),
+        updated_at=to_epoch(m["updated_at"]),
     )
 
 
@@ -59,7 +56,7 @@ class ContractRepository:
             "version": contract.version,
             "revision": contract.revision,
             "schemas": contract.schemas,
-            "updated_at": datetime.fromtimestamp(contract.updated_at, tz=UTC),
+            "updated_at": to_datetime(contract.updated_at),
         }
         key = (t.c.tenant_id == contract.tenant_id) & (t.c.service_name == contract.service_name)
         for _attempt in range(3):

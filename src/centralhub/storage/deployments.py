@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -10,21 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from centralhub.domain.deployments import Deployment
 from centralhub.storage.tables import deployments as t
+from centralhub.storage.timestamps import to_datetime, to_epoch
 
 _MAX_ERROR = 2000
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
-
-
-def _ts(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    # SQLite hands timezone-aware columns back naive; they were written as UTC.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
 
 
 def _values(dep: Deployment) -> dict[str, Any]:
@@ -43,9 +30,9 @@ def _values(dep: Deployment) -> dict[str, Any]:
             "batches": record["batches"],
             "baseline_ids": record["baseline_ids"],
         },
-        "created_at": _dt(dep.created_at),
-        "started_at": _dt(dep.started_at),
-        "finished_at": _dt(dep.finished_at),
+        "created_at": to_datetime(dep.created_at),
+        "started_at": to_datetime(dep.started_at),
+        "finished_at": to_datetime(dep.finished_at),
     }
 
 
@@ -64,9 +51,9 @@ def _from_row(row: Any) -> Deployment:
             "state": m["state"],
             "batches": detail.get("batches", []),
             "baseline_ids": detail.get("baseline_ids", []),
-            "created_at": _ts(m["created_at"]),
-            "started_at": _ts(m["started_at"]),
-            "finished_at": _ts(m["finished_at"]),
+            "created_at": to_epoch(m["created_at"]),
+            "started_at": to_epoch(m["started_at"]),
+            "finished_at": to_epoch(m["finished_at"]),
             "error": m["error"],
         }
     )

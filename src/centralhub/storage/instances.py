@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -13,19 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from centralhub.domain.instances import Instance, InstanceStatus
 from centralhub.storage.tables import service_instances as t
+from centralhub.storage.timestamps import to_datetime, to_epoch
 
 _ENDPOINT_COLUMNS = [t.c.tenant_id, t.c.service_name, t.c.host, t.c.port]
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
-def _ts(value: datetime) -> float:
-    # SQLite hands timezone-aware columns back naive; they were written as UTC.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
 
 
 def _row_values(inst: Instance) -> dict[str, Any]:
@@ -41,8 +30,8 @@ def _row_values(inst: Instance) -> dict[str, Any]:
         "metadata": inst.metadata,
         "tags": inst.tags,
         "status": inst.status.value,
-        "registered_at": _dt(inst.registered_at),
-        "last_seen": _dt(inst.last_seen),
+        "registered_at": to_datetime(inst.registered_at),
+        "last_seen": to_datetime(inst.last_seen),
         "transport_preferences": inst.transport_preferences,
         "contract_validated": inst.contract_validated,
         "weight": inst.weight,
@@ -66,8 +55,8 @@ def _from_row(row: Any) -> Instance:
         metadata=m["metadata"] or {},
         tags=list(m["tags"] or []),
         status=InstanceStatus(m["status"]),
-        registered_at=_ts(m["registered_at"]),
-        last_seen=_ts(m["last_seen"]),
+        registered_at=to_epoch(m["registered_at"]),
+        last_seen=to_epoch(m["last_seen"]),
         transport_preferences=list(m["transport_preferences"] or []),
         contract_validated=bool(m["contract_validated"]),
         weight=m["weight"],
@@ -102,7 +91,7 @@ class InstanceRepository:
         async with self.engine.begin() as conn:
             row = (await conn.execute(stmt)).one()
         inst.id = row.id
-        inst.registered_at = _ts(row.registered_at)
+        inst.registered_at = to_epoch(row.registered_at)
         return inst
 
     async def get(self, instance_id: str) -> Instance | None:
@@ -133,7 +122,7 @@ class InstanceRepository:
         if not seen:
             return
         stmt = update(t).where(t.c.id == bindparam("b_id")).values(last_seen=bindparam("b_seen"))
-        params = [{"b_id": i, "b_seen": _dt(ts)} for i, ts in seen.items()]
+        params = [{"b_id": i, "b_seen": to_datetime(ts)} for i, ts in seen.items()]
         async with self.engine.begin() as conn:
             await conn.execute(stmt, params)
 

@@ -118,6 +118,29 @@ async def get_config(service: str, hub: HubDep, tenant: TenantDep) -> Response:
     return _read(await hub.config_service.get(tenant, service))
 
 
+async def _change(
+    write: Any,
+    request: Request,
+    hub: Any,
+    tenant: str,
+    service: str,
+    if_match: str | None,
+    actor: str | None,
+    message: str | None,
+) -> Response:
+    """A whole-document or merge-patch write; reports whether the broadcast went out."""
+    before = hub.config_service.publish_failures
+    version = await write(
+        tenant,
+        service,
+        await _body(request),
+        author=_author(request, actor),
+        message=message,
+        if_match=_if_match(if_match),
+    )
+    return _written(version, hub.config_service.publish_failures == before)
+
+
 @router.post(PREFIX + "/{service}", summary="Store a whole new configuration document and broadcast it")
 async def put_config(
     service: str,
@@ -129,17 +152,9 @@ async def put_config(
     message: MessageQ = None,
     message_h: MessageH = None,
 ) -> Response:
-    svc = hub.config_service
-    before = svc.publish_failures
-    version = await svc.put(
-        tenant,
-        service,
-        await _body(request),
-        author=_author(request, actor),
-        message=message or message_h,
-        if_match=_if_match(if_match),
+    return await _change(
+        hub.config_service.put, request, hub, tenant, service, if_match, actor, message or message_h
     )
-    return _written(version, svc.publish_failures == before)
 
 
 @router.patch(PREFIX + "/{service}", summary="Change part of a configuration (JSON merge patch, RFC 7396)")
@@ -153,17 +168,9 @@ async def patch_config(
     message: MessageQ = None,
     message_h: MessageH = None,
 ) -> Response:
-    svc = hub.config_service
-    before = svc.publish_failures
-    version = await svc.patch(
-        tenant,
-        service,
-        await _body(request),
-        author=_author(request, actor),
-        message=message or message_h,
-        if_match=_if_match(if_match),
+    return await _change(
+        hub.config_service.patch, request, hub, tenant, service, if_match, actor, message or message_h
     )
-    return _written(version, svc.publish_failures == before)
 
 
 @router.get(PREFIX + "/{service}/versions/{version}", summary="One stored version (version or revision)")
