@@ -22,11 +22,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _starlette_ref import build_app  # noqa: E402 - bench/ is not a package
 
-from centralhub.domain.errors import HubError  # noqa: E402
-from centralhub.domain.instances import Registration  # noqa: E402
+from centralhub.core.errors import HubError  # noqa: E402
+from centralhub.core.settings import load_settings  # noqa: E402
 from centralhub.hub import Hub  # noqa: E402
+from centralhub.registry.models import Registration  # noqa: E402
 from centralhub.server.app import create_app  # noqa: E402
-from centralhub.settings import load_settings  # noqa: E402
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 PREFIX = "/api/v1/services/"

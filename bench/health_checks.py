@@ -23,9 +23,9 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from _util import free_port, python  # noqa: E402
 
-from centralhub.domain.instances import Registration  # noqa: E402
+from centralhub.core.settings import load_settings  # noqa: E402
 from centralhub.hub import Hub  # noqa: E402
-from centralhub.settings import load_settings  # noqa: E402
+from centralhub.registry.models import Registration  # noqa: E402
 
 TARGET = textwrap.dedent(
     """

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from centralhub.core.database import Database
+from centralhub.core.settings import Settings, load_settings
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
-from centralhub.settings import Settings, load_settings
-from centralhub.storage.database import Database
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

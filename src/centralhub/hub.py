@@ -13,23 +13,25 @@ import time
 from typing import Any
 
 from centralhub import __version__
-from centralhub.domain.alerts import AlertManager
-from centralhub.domain.circuits import CircuitRegistry
-from centralhub.domain.config import ConfigService
-from centralhub.domain.contracts import ContractService
-from centralhub.domain.dependency_graph import DependencyGraph
-from centralhub.domain.deployments import DeploymentCoordinator
-from centralhub.domain.health_checks import HealthChecker
-from centralhub.domain.infrastructure import InfrastructureMonitor, load_infrastructure_file
-from centralhub.domain.registry import InstanceRegistry
-from centralhub.events import EventBus, create_event_bus
-from centralhub.settings import Settings
-from centralhub.storage.alerts import AlertRepository
-from centralhub.storage.config import ConfigRepository
-from centralhub.storage.contracts import ContractRepository
-from centralhub.storage.database import Database
-from centralhub.storage.deployments import DeploymentRepository
-from centralhub.storage.instances import InstanceRepository
+from centralhub.alerts.repository import AlertRepository
+from centralhub.alerts.service import AlertManager
+from centralhub.config.repository import ConfigRepository
+from centralhub.config.service import ConfigService
+from centralhub.contracts.repository import ContractRepository
+from centralhub.contracts.service import ContractService
+from centralhub.core.database import Database
+from centralhub.core.events import EventBus, create_event_bus
+from centralhub.core.events.dispatch import DomainEvents
+from centralhub.core.settings import Settings
+from centralhub.core.tasks import Supervisor
+from centralhub.deployments.repository import DeploymentRepository
+from centralhub.deployments.service import DeploymentCoordinator
+from centralhub.graph.service import DependencyGraph
+from centralhub.health.circuits import CircuitRegistry
+from centralhub.health.infrastructure import InfrastructureMonitor, load_infrastructure_file
+from centralhub.health.service import HealthChecker
+from centralhub.registry.repository import InstanceRepository
+from centralhub.registry.service import InstanceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ class Hub:
         self.started_at = time.time()
         self.database = Database(settings.database_url)
         self.bus = bus or create_event_bus(settings.nats_url)
+        #: every long-running task, by name; reported in ``GET /health`` under ``checks.tasks``
+        self.supervisor = Supervisor()
+        #: after-commit domain events for side effects (alerts, metrics, dashboard feed)
+        self.events = DomainEvents()
         self.registry = InstanceRegistry(
             InstanceRepository(self.database.engine),
             self.bus,
@@ -94,6 +100,7 @@ class Hub:
     async def start(self) -> None:
         await self.database.start()
         await self.bus.start()
+        self.supervisor.start("domain-events", self.events.run)
         if self.settings.cache_url:
             import redis.asyncio as aioredis
 
@@ -115,6 +122,11 @@ class Hub:
             except Exception:
                 log.exception("stopping %r failed", component)
         await self.registry.stop()
+        # side effects of the last writes still run before the bus and database go away
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self.events.drain()
+        await self.supervisor.stop()
         await self.bus.close()
         if self.cache is not None:
             with contextlib.suppress(Exception):
@@ -137,7 +149,7 @@ class Hub:
             checks.update(await extra())
         if checks["database"] != "healthy" or checks.get("infrastructure") == "unhealthy":
             status = "unhealthy"
-        elif any(v not in ("healthy", "disabled") for v in checks.values()):
+        elif any(v not in ("healthy", "disabled") for v in checks.values()) or not self.supervisor.healthy:
             status = "degraded"
         else:
             status = "healthy"
@@ -145,7 +157,7 @@ class Hub:
             "status": status,
             "version": self.version,
             "timestamp": int(time.time() * 1000),
-            "checks": checks,
+            "checks": {**checks, "tasks": self.supervisor.report()},
             "registered_services": self.registry.figures()["services"],
         }
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from centralhub.domain.hot_reload import create_service_config
+from centralhub.config.hot_reload import create_service_config
+from centralhub.config.layered import InfraConfigError, InfrastructureConfigManager
 from centralhub.hub import Hub
-from centralhub.infra_config import InfraConfigError, InfrastructureConfigManager
 from centralhub.server.app import create_app
 from tests.conftest import make_settings, reset_database
 
@@ -192,7 +192,7 @@ async def test_hot_reload_directory(database_url: str, tmp_path: Path) -> None:
 
 
 async def test_shipped_example_file_parses() -> None:
-    from centralhub.domain.hot_reload import parse_config_file
+    from centralhub.config.hot_reload import parse_config_file
 
     doc = parse_config_file(ROOT / "config" / "hot-reload" / "example-service.yaml")
     assert doc["operational"]["batch_size"] == 100

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from health_support import LocalHTTPServer
 
+from centralhub.core.settings import Settings
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
-from centralhub.settings import Settings
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from health_support import LocalHTTPServer, eventually
 
-from centralhub.domain.instances import InstanceStatus
 from centralhub.hub import Hub
+from centralhub.registry.models import InstanceStatus
 
 
 class SMTPInbox:

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from centralhub.domain.dependency_graph import DependencyCycle, Graph
-from centralhub.domain.instances import InstanceStatus
+from centralhub.graph.service import DependencyCycle, Graph
 from centralhub.hub import Hub
+from centralhub.registry.models import InstanceStatus
 
 
 def graph(edges: dict[str, list[str]]) -> Graph:

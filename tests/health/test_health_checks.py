@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from health_support import LocalHTTPServer, eventually
 
-from centralhub.domain.health_checks import effective_check
+from centralhub.health.service import effective_check
 from centralhub.hub import Hub
 
 FAST = {
@@ -119,7 +119,7 @@ async def test_heartbeat_does_not_revive_an_instance_failing_its_health_endpoint
     # run the default check faster for the test by applying results directly
     checker = hub.health_checker
     spec = {**effective_check(inst), **FAST}
-    from centralhub.domain.health_checks import CheckState
+    from centralhub.health.service import CheckState
 
     state = CheckState(instance_id, spec, ("default", name))
     for _ in range(2):

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from health_support import eventually
 
-from centralhub.domain.errors import InvalidInput
-from centralhub.domain.infrastructure import parse_infrastructure
+from centralhub.core.errors import InvalidInput
+from centralhub.health.infrastructure import parse_infrastructure
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -120,7 +120,7 @@ def test_bad_infrastructure_file_names_the_field(doc: dict[str, Any], field: str
 def test_example_file_parses() -> None:
     from pathlib import Path
 
-    from centralhub.domain.infrastructure import load_infrastructure_file
+    from centralhub.health.infrastructure import load_infrastructure_file
 
     f = load_infrastructure_file(Path(__file__).parents[2] / "config" / "infrastructure.yaml")
     assert {"postgresql", "dragonflydb", "nats-1"} <= set(f.components)

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from centralhub.domain.deployments import DeploymentState
-from centralhub.domain.instances import InstanceStatus, Registration
+from centralhub.deployments.service import DeploymentState
 from centralhub.hub import Hub
+from centralhub.registry.models import InstanceStatus, Registration
 from tests.ops._util import eventually
 
 

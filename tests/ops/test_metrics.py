@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from centralhub import metrics
 from centralhub.hub import Hub
+from centralhub.metrics import collectors as metrics
 from centralhub.server.app import create_app
 
 
@@ -64,7 +64,7 @@ async def test_requests_are_counted_by_route_template_and_status(client: httpx.A
 async def test_scrape_time_figures_follow_the_registry(client: httpx.AsyncClient, hub: Hub) -> None:
     name = f"svc-{uuid.uuid4().hex[:8]}"
     ids = [(await _register(client, name=name, host="h", port=p))["instance_id"] for p in (1, 2, 3)]
-    from centralhub.domain.instances import InstanceStatus
+    from centralhub.registry.models import InstanceStatus
 
     await hub.registry.set_status(hub.registry.get_instance("default", name, ids[0]), InstanceStatus.DRAINING)
     samples = await _scrape(client)

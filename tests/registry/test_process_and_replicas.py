@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from centralhub.domain.instances import Registration
-from centralhub.events.nats import NatsEventBus
+from centralhub.core.events.nats import NatsEventBus
 from centralhub.hub import Hub
+from centralhub.registry.models import Registration
 from tests.conftest import make_settings, reset_database
 
 CLI = [sys.executable, "-m", "centralhub.cli"]

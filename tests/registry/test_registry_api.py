@@ -259,7 +259,7 @@ async def test_info_health_and_discovery_health(client: httpx.AsyncClient) -> No
 
 
 async def test_registrations_survive_a_restart(hub: Hub) -> None:
-    from centralhub.domain.instances import Registration
+    from centralhub.registry.models import Registration
 
     inst, _ = await hub.registry.register("default", Registration(name="durable", host="d", port=1))
     await hub.registry.heartbeat("default", "durable", inst.id)

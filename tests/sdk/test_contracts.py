@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from centralhub.domain.contracts import breaking_changes
+from centralhub.contracts.service import breaking_changes
 from centralhub.hub import Hub
 from centralhub.sdk.client import CentralHubClient
 from centralhub.sdk.contracts import ContractConflict, ContractViolation

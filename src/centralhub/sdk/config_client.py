@@ -32,7 +32,7 @@ _MISSING = object()
 
 
 def update_subject(tenant: str, service: str) -> str:
-    """Same subject rule as the hub (``centralhub.domain.config.update_subject``)."""
+    """Same subject rule as the hub (``centralhub.config.service.update_subject``)."""
     if tenant == "default":
         return f"config.update.{service}"
     return f"tenant.{tenant}.config.update.{service}"

@@ -10,19 +10,22 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from centralhub import __version__
+from centralhub.alerts import api as alerts_api
+from centralhub.config import api as config_api
+from centralhub.contracts import api as contracts_api
+from centralhub.core.settings import Settings, load_settings
+from centralhub.dashboard.api import router as dashboard_router
+from centralhub.deployments.api import router as deployments_router
+from centralhub.graph import api as dependencies_api
+from centralhub.health import api as health_api
 from centralhub.hub import Hub
-from centralhub.server.api import config as config_api
-from centralhub.server.api import contracts, info, services
-from centralhub.server.api import dependencies as dependencies_api
-from centralhub.server.api import health as health_api
-from centralhub.server.api.dashboard import router as dashboard_router
-from centralhub.server.api.deployments import router as deployments_router
-from centralhub.server.api.metrics import router as metrics_router
+from centralhub.metrics.api import router as metrics_router
+from centralhub.metrics.middleware import MetricsMiddleware
+from centralhub.registry import api as registry_api
+from centralhub.registry.hot_path import HotPathMiddleware
+from centralhub.server import info
 from centralhub.server.errors import install_error_handlers
-from centralhub.server.hot_paths import HotPathMiddleware
 from centralhub.server.middleware import AssumeJSONMiddleware
-from centralhub.server.middleware_metrics import MetricsMiddleware
-from centralhub.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +80,13 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     # in front of everything, FastAPI's own layers included
     app.hot_paths = HotPathMiddleware(app._framework_call, registry_of=lambda: app.state.hub.registry)
     app.include_router(info.router)
-    app.include_router(services.router)
-    app.include_router(contracts.router)
+    app.include_router(registry_api.router)
+    app.include_router(contracts_api.router)
     app.include_router(config_api.router)
     app.include_router(deployments_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
     app.include_router(health_api.router)
+    app.include_router(alerts_api.router)
     app.include_router(dependencies_api.router)
     return app

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from centralhub.domain.errors import (
+from centralhub.core.errors import (
     Conflict,
     HubError,
     InvalidInput,

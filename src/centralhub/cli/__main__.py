@@ -1,0 +1,3 @@
+from centralhub.cli.main import main
+
+main()

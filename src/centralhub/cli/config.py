@@ -1,0 +1,220 @@
+"""``centralhub config get|set|patch|history|diff|rollback|validate|schema|reload`` over HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from centralhub.cli.http import DEFAULT_HUB, HubOpt, TenantOpt, fail, print_json, request
+
+config_app = typer.Typer(
+    help="Service configuration: versions, history, rollback, schemas.", no_args_is_help=True
+)
+
+DataOpt = Annotated[str | None, typer.Option("--data", help="The JSON document inline.")]
+FileArg = Annotated[Path | None, typer.Argument(help="JSON file with the document ('-' for stdin).")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who makes the change (X-Actor).")]
+MessageOpt = Annotated[str | None, typer.Option("--message", "-m", help="Change message.")]
+IfMatchOpt = Annotated[
+    int | None, typer.Option("--if-match", help="Fail (409) unless this is the current revision.")
+]
+
+
+def _document(file: Path | None, data: str | None) -> Any:
+    if (file is None) == (data is None):
+        fail("give either a JSON file or --data JSON")
+    try:
+        if data is not None:
+            return json.loads(data)
+        assert file is not None
+        text = typer.get_text_stream("stdin").read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    except json.JSONDecodeError as exc:
+        fail(f"{'--data' if data is not None else file}: not valid JSON: {exc}")
+
+
+def _headers(actor: str | None, if_match: int | None) -> dict[str, str]:
+    headers = {}
+    if actor:
+        headers["X-Actor"] = actor
+    if if_match is not None:
+        headers["If-Match"] = str(if_match)
+    return headers
+
+
+@config_app.command("get")
+def config_get(
+    service: str,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    version: Annotated[str | None, typer.Option("--version", help="A stored version or revision.")] = None,
+    only_config: Annotated[bool, typer.Option("--config-only", help="Print just the document.")] = False,
+) -> None:
+    """Show the current (or a given) version of SERVICE's configuration."""
+    path = f"/api/v1/config/{service}" + (f"/versions/{version}" if version else "")
+    data = request("GET", hub, path, tenant=tenant)
+    print_json(data["config"] if only_config else data)
+
+
+def _write(
+    method: str,
+    service: str,
+    doc: Any,
+    hub: str,
+    tenant: str,
+    actor: str | None,
+    message: str | None,
+    if_match: int | None,
+) -> None:
+    print_json(
+        request(
+            method,
+            hub,
+            f"/api/v1/config/{service}",
+            tenant=tenant,
+            json=doc,
+            params={"message": message} if message else None,
+            headers=_headers(actor, if_match),
+        )
+    )
+
+
+@config_app.command("set")
+def config_set(
+    service: str,
+    file: FileArg = None,
+    data: DataOpt = None,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    actor: ActorOpt = None,
+    message: MessageOpt = None,
+    if_match: IfMatchOpt = None,
+) -> None:
+    """Store a whole new document for SERVICE (from FILE or --data) and broadcast it."""
+    _write("POST", service, _document(file, data), hub, tenant, actor, message, if_match)
+
+
+@config_app.command("patch")
+def config_patch(
+    service: str,
+    file: FileArg = None,
+    data: DataOpt = None,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    actor: ActorOpt = None,
+    message: MessageOpt = None,
+    if_match: IfMatchOpt = None,
+) -> None:
+    """Change part of SERVICE's document with a JSON merge patch (null deletes a key)."""
+    _write("PATCH", service, _document(file, data), hub, tenant, actor, message, if_match)
+
+
+@config_app.command("history")
+def config_history(
+    service: str,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    limit: Annotated[int, typer.Option(help="How many versions.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print raw JSON.")] = False,
+) -> None:
+    """List SERVICE's versions, newest first."""
+    data = request("GET", hub, f"/api/v1/config/history/{service}", tenant=tenant, params={"limit": limit})
+    if as_json:
+        print_json(data)
+        return
+    typer.echo(f"{'VERSION':10} {'REV':>5}  {'UPDATED_AT':32} {'BY':20} {'SOURCE':10} MESSAGE")
+    for h in data["history"]:
+        typer.echo(
+            f"{h['version']:10} {h['revision']:>5}  {h['updated_at']:32} {h['updated_by'][:20]:20} "
+            f"{h['source']:10} {h.get('message') or ''}"
+        )
+
+
+@config_app.command("diff")
+def config_diff(
+    service: str,
+    from_: Annotated[str, typer.Option("--from", help="Version or revision.")],
+    to: Annotated[str | None, typer.Option("--to", help="Version or revision (default current).")] = None,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+) -> None:
+    """Show what changed between two versions of SERVICE."""
+    params = {"from": from_} | ({"to": to} if to else {})
+    print_json(request("GET", hub, f"/api/v1/config/{service}/diff", tenant=tenant, params=params))
+
+
+@config_app.command("rollback")
+def config_rollback(
+    service: str,
+    version: Annotated[str, typer.Argument(help="The version (or revision) to restore.")],
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    actor: ActorOpt = None,
+    message: MessageOpt = None,
+    if_match: IfMatchOpt = None,
+) -> None:
+    """Make an old VERSION of SERVICE current again (stored as a new version)."""
+    body: dict[str, Any] = {"version": version} | ({"message": message} if message else {})
+    print_json(
+        request(
+            "POST",
+            hub,
+            f"/api/v1/config/{service}/rollback",
+            tenant=tenant,
+            json=body,
+            headers=_headers(actor, if_match),
+        )
+    )
+
+
+@config_app.command("validate")
+def config_validate(
+    service: str,
+    file: FileArg = None,
+    data: DataOpt = None,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+) -> None:
+    """Check a document against SERVICE's schema without storing it (exit 1 when invalid)."""
+    result = request(
+        "POST", hub, f"/api/v1/config/{service}/validate", tenant=tenant, json=_document(file, data)
+    )
+    print_json(result)
+    if not result["valid"]:
+        raise typer.Exit(1)
+
+
+@config_app.command("schema")
+def config_schema(
+    service: str,
+    file: FileArg = None,
+    data: DataOpt = None,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    actor: ActorOpt = None,
+) -> None:
+    """Show SERVICE's JSON Schema, or register one from FILE / --data."""
+    if file is None and data is None:
+        print_json(request("GET", hub, f"/api/v1/config/{service}/schema", tenant=tenant))
+        return
+    print_json(
+        request(
+            "PUT",
+            hub,
+            f"/api/v1/config/{service}/schema",
+            tenant=tenant,
+            json=_document(file, data),
+            headers=_headers(actor, None),
+        )
+    )
+
+
+@config_app.command("reload")
+def config_reload(hub: HubOpt = DEFAULT_HUB) -> None:
+    """Re-read the hub's hot-reload directory and show what was loaded or rejected."""
+    print_json(request("POST", hub, "/api/v1/config/reload"))

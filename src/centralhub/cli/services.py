@@ -1,0 +1,40 @@
+"""``centralhub services ls|show``: registered services, over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from centralhub.cli.http import DEFAULT_HUB, HubOpt, JsonOpt, TenantOpt, print_json, request
+
+services_app = typer.Typer(help="Registered services.", no_args_is_help=True)
+
+
+@services_app.command("ls")
+def services_ls(
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    as_json: JsonOpt = False,
+    status: Annotated[str | None, typer.Option(help="Filter: healthy|warning|critical")] = None,
+) -> None:
+    """List services and their instances."""
+    data = request(
+        "GET", hub, "/api/v1/services", tenant=tenant, params={"status": status} if status else None
+    )
+    if as_json:
+        print_json(data)
+        return
+    if not data["services"]:
+        typer.echo("no services registered")
+        return
+    typer.echo(f"{'SERVICE':30} {'STATUS':9} {'INSTANCES':>9}  ENDPOINTS")
+    for svc in data["services"]:
+        endpoints = ", ".join(f"{i['url']}({i['status']})" for i in svc["instances"])
+        typer.echo(f"{svc['name']:30} {svc['status']:9} {svc['instance_count']:>9}  {endpoints}")
+
+
+@services_app.command("show")
+def services_show(name: str, hub: HubOpt = DEFAULT_HUB, tenant: TenantOpt = "default") -> None:
+    """Show one service with every instance as JSON."""
+    print_json(request("GET", hub, f"/api/v1/services/{name}", tenant=tenant))

@@ -1,0 +1,22 @@
+"""Event bus: how committed changes reach in-memory views, watchers and other hub replicas."""
+
+from centralhub.core.events.base import EventBus, EventHandler, Subscription, subject_matches
+from centralhub.core.events.memory import MemoryEventBus
+
+__all__ = [
+    "EventBus",
+    "EventHandler",
+    "MemoryEventBus",
+    "Subscription",
+    "create_event_bus",
+    "subject_matches",
+]
+
+
+def create_event_bus(nats_url: str | None) -> EventBus:
+    """The NATS bus when ``nats_url`` is set, else the in-process bus."""
+    if nats_url:
+        from centralhub.core.events.nats import NatsEventBus
+
+        return NatsEventBus(nats_url)
+    return MemoryEventBus()

@@ -1,0 +1,135 @@
+"""NATS event bus: how several hub replicas, and SDK clients, see the same changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import nats
+import orjson
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSub
+
+from centralhub.core.events.base import EventBus, EventHandler, Subscription
+
+log = logging.getLogger(__name__)
+
+
+class _NatsSubscription(Subscription):
+    def __init__(self, sub: NatsSub | None) -> None:
+        self._sub = sub
+
+    async def unsubscribe(self) -> None:
+        if self._sub is None:
+            return
+        try:
+            await self._sub.unsubscribe()
+        except Exception:  # connection already gone: nothing left to stop
+            log.debug("unsubscribe after close", exc_info=True)
+
+
+class NatsEventBus(EventBus):
+    """JSON payloads on NATS core subjects.
+
+    Start-up does not fail when NATS is down: the client keeps reconnecting and ``/health``
+    reports ``nats`` as unhealthy meanwhile. A publish that cannot be handed over raises, and
+    the caller counts it (the database already holds the change, so nothing is lost).
+    """
+
+    name = "nats"
+
+    def __init__(self, url: str, *, connect_timeout: float = 2.0) -> None:
+        self.url = url
+        self._connect_timeout = connect_timeout
+        self._nc: Client | None = None
+        self._failures = 0
+        self._pending: list[tuple[str, EventHandler, _NatsSubscription]] = []
+        self._connector: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect now if NATS answers, else keep trying in the background."""
+        if not await self._try_connect():
+            log.warning("NATS at %s unreachable; retrying in the background", self.url)
+            self._connector = asyncio.create_task(self._keep_connecting(), name="nats-connect")
+
+    async def _try_connect(self) -> bool:
+        try:
+            self._nc = await nats.connect(
+                self.url,
+                connect_timeout=self._connect_timeout,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                name="centralhub",
+            )
+        except Exception as exc:
+            log.debug("NATS connect failed: %s", exc)
+            return False
+        for subject, handler, holder in self._pending:
+            holder._sub = await self._raw_subscribe(subject, handler)
+        self._pending.clear()
+        return True
+
+    async def _keep_connecting(self) -> None:
+        while not await self._try_connect():
+            await asyncio.sleep(2.0)
+        log.info("NATS at %s connected", self.url)
+
+    @property
+    def client(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("NATS event bus not started")
+        return self._nc
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    @property
+    def publish_failures(self) -> int:
+        return self._failures
+
+    async def publish(self, subject: str, payload: dict[str, Any]) -> None:
+        if not self.connected:
+            self._failures += 1
+            raise ConnectionError(f"NATS at {self.url} is not connected")
+        try:
+            await self.client.publish(subject, orjson.dumps(payload))
+        except Exception:
+            self._failures += 1
+            raise
+
+    async def subscribe(self, subject: str, handler: EventHandler) -> Subscription:
+        if self._nc is None:
+            holder = _NatsSubscription(None)
+            self._pending.append((subject, handler, holder))
+            return holder
+        return _NatsSubscription(await self._raw_subscribe(subject, handler))
+
+    async def _raw_subscribe(self, subject: str, handler: EventHandler) -> NatsSub:
+        async def on_msg(msg: Msg) -> None:
+            try:
+                payload = orjson.loads(msg.data)
+            except orjson.JSONDecodeError:
+                log.warning("dropping non-JSON event on %s", msg.subject)
+                return
+            try:
+                await handler(msg.subject, payload)
+            except Exception:
+                log.exception("event handler for %s failed", msg.subject)
+
+        return await self.client.subscribe(subject, cb=on_msg)
+
+    async def close(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._nc is not None and not self._nc.is_closed:
+            try:
+                await self._nc.drain()
+            except Exception:
+                await self._nc.close()

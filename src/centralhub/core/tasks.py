@@ -1,0 +1,113 @@
+"""Supervised background work: every long-running task of the hub is started here, by name.
+
+A task that raises is logged with its traceback and started again after a backoff that grows
+with consecutive failures (and resets once it has run a while), so one bad iteration never
+silently ends a checker or a writer. :meth:`Supervisor.report` is what ``GET /health`` shows
+under ``checks.tasks``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+TaskFactory = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class TaskState:
+    name: str
+    state: str = "starting"  # running | restarting | failed | stopped | finished
+    restarts: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        from centralhub.core.time import rfc3339
+
+        out: dict[str, Any] = {"state": self.state, "restarts": self.restarts}
+        if self.last_error is not None:
+            out["last_error"] = self.last_error
+            out["last_error_at"] = rfc3339(self.last_error_at)
+        return out
+
+
+class Supervisor:
+    """Starts named coroutines, restarts them when they crash, stops them all on request."""
+
+    def __init__(
+        self,
+        *,
+        initial_backoff: float = 0.1,
+        max_backoff: float = 30.0,
+        healthy_after: float = 60.0,
+    ) -> None:
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        #: a run this long counts as healthy: the next crash starts the backoff from the bottom
+        self.healthy_after = healthy_after
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._states: dict[str, TaskState] = {}
+
+    def start(self, name: str, factory: TaskFactory, *, restart: bool = True) -> None:
+        """Run ``factory()`` as task ``name``; with ``restart`` a crash starts it again."""
+        if name in self._tasks and not self._tasks[name].done():
+            raise RuntimeError(f"task {name!r} is already running")
+        state = TaskState(name)
+        self._states[name] = state
+        self._tasks[name] = asyncio.create_task(self._run(state, factory, restart), name=name)
+
+    async def _run(self, state: TaskState, factory: TaskFactory, restart: bool) -> None:
+        failures = 0
+        while True:
+            state.state = "running"
+            began = time.monotonic()
+            try:
+                await factory()
+            except asyncio.CancelledError:
+                state.state = "stopped"
+                raise
+            except Exception as exc:
+                state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                state.last_error_at = time.time()
+                log.exception("background task %r crashed", state.name)
+                if not restart:
+                    state.state = "failed"
+                    return
+                failures = 1 if time.monotonic() - began >= self.healthy_after else failures + 1
+                delay = min(self.max_backoff, self.initial_backoff * 2 ** (failures - 1))
+                state.state = "restarting"
+                state.restarts += 1
+                await asyncio.sleep(delay)
+                continue
+            state.state = "finished"
+            return
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """Each task by name: ``state``, ``restarts`` and the last error while it has one."""
+        return {name: s.as_dict() for name, s in sorted(self._states.items())}
+
+    @property
+    def healthy(self) -> bool:
+        return all(s.state in ("running", "finished", "stopped") for s in self._states.values())
+
+    async def stop(self, name: str | None = None) -> None:
+        """Cancel one task (or all) and wait for it to finish; safe to call twice."""
+        names = [name] if name is not None else list(self._tasks)
+        tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for n in names:
+            if n in self._states:
+                self._states[n].state = "stopped"

@@ -1,0 +1,99 @@
+"""Rules the hub and the SDK must apply identically: names, NATS subjects, selection, merge patch.
+
+Both sides import this module, so a rule changed here changes for both; it imports nothing but
+the standard library, so the SDK can use it without the hub's dependencies.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+DEFAULT_TENANT = "default"
+
+#: service names: what fits in a NATS subject token, a URL segment and a DNS label
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+NAME_RE = re.compile(NAME_PATTERN)
+TENANT_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+TENANT_RE = re.compile(TENANT_PATTERN)
+
+
+def is_service_name(name: str) -> bool:
+    """Whether ``name`` can name a service (whole-string match, so no trailing newline)."""
+    return NAME_RE.fullmatch(name) is not None
+
+
+def is_tenant(name: str) -> bool:
+    return TENANT_RE.fullmatch(name) is not None
+
+
+# ---------------------------------------------------------------------- NATS subjects
+def config_update_subject(tenant: str, service: str) -> str:
+    """Where a change of ``service``'s configuration is broadcast (the default tenant keeps the
+    short form existing subscribers use)."""
+    if tenant == DEFAULT_TENANT:
+        return f"config.update.{service}"
+    return f"tenant.{tenant}.config.update.{service}"
+
+
+def registry_subject(tenant: str, kind: str) -> str:
+    """Registry change events of one tenant: ``kind`` is upserted, removed or status."""
+    return f"registry.{tenant}.{kind}"
+
+
+def registry_tenant_filter(tenant: str) -> str:
+    """What a client subscribes to for every registry change of its tenant."""
+    return f"registry.{tenant}.>"
+
+
+#: heartbeat batches from every tenant, shared between hub replicas
+REGISTRY_HEARTBEATS_SUBJECT = "registry.all.heartbeats"
+
+
+# ---------------------------------------------------------------------- endpoint selection
+STRATEGIES = ("round_robin", "random", "least_load", "weighted")
+
+T = TypeVar("T")
+
+
+def choose(
+    candidates: Sequence[T],
+    strategy: str,
+    *,
+    turn: int,
+    load: Callable[[T], float],
+    weight: Callable[[T], float],
+) -> T:
+    """Pick one of ``candidates`` (already ordered by instance id, never empty).
+
+    ``turn`` is the caller's round-robin counter for this service; ``least_load`` breaks ties
+    among equally loaded candidates by taking turns, so a burst of requests spreads over them.
+    """
+    if strategy == "round_robin":
+        return candidates[turn % len(candidates)]
+    if strategy == "random":
+        return random.choice(candidates)
+    if strategy == "weighted":
+        return random.choices(candidates, weights=[max(weight(c), 0) or 1 for c in candidates])[0]
+    if strategy == "least_load":
+        least = min(load(c) for c in candidates)
+        tied = [c for c in candidates if load(c) == least]
+        return tied[turn % len(tied)]
+    raise ValueError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+
+
+# ---------------------------------------------------------------------- documents
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge recursively, ``null`` deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result

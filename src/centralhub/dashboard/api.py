@@ -1,0 +1,226 @@
+"""``GET /dashboard`` (a self-contained page) and the JSON it polls, ``/api/v1/dashboard/data``.
+
+The page loads no third-party code and makes no outside requests: it draws the dependency
+graph itself as inline SVG from the ``graph.layers`` computed here. Parts owned by optional
+components (infrastructure monitor, alerts, config service, dependency graph) are read with
+``getattr`` and reported as ``null``/``error`` when missing or failing, so the page shows
+what it can instead of failing whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from centralhub.core.errors import NotFound
+from centralhub.registry.models import Instance
+from centralhub.registry.service import service_status
+from centralhub.server.deps import HubDep, tenant_of
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["dashboard"])
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+@router.get("/dashboard", include_in_schema=False)
+async def dashboard_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "dashboard.html", media_type="text/html", headers=_NO_CACHE)
+
+
+@router.get("/dashboard/static/{name}", include_in_schema=False)
+async def dashboard_asset(name: str) -> FileResponse:
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        raise NotFound(f"no dashboard file {name!r}")
+    return FileResponse(STATIC_DIR / name, media_type=media_type, headers=_NO_CACHE)
+
+
+@router.get("/api/v1/dashboard/data", summary="Everything the dashboard shows, in one document")
+async def dashboard_data(hub: HubDep, tenant: str | None = None) -> dict[str, Any]:
+    chosen = None if tenant in (None, "", "all") else tenant_of(tenant)
+    instances = hub.registry.all_instances(chosen)
+    health = await _optional(hub.check_health)
+    return {
+        "generated_at": time.time(),
+        "tenant": chosen,
+        "hub": {
+            "version": hub.version,
+            "uptime_seconds": round(time.time() - hub.started_at, 1),
+            "storage": "sqlite" if hub.settings.is_sqlite else "postgresql",
+            "event_bus": hub.bus.name,
+            "health": health,
+        },
+        "figures": hub.registry.figures(chosen),
+        "services": services_of(instances),
+        "graph": _graph(hub, chosen, instances),
+        "infrastructure": await _optional(_attr_call(hub, "infrastructure", "status")),
+        "alerts": await _optional(_attr_call(hub, "alerts", "history", limit=20)),
+        "config": await _recent_config(hub, chosen),
+        "deployments": [
+            hub.deployments.describe(d) for d in await hub.deployments.get_all(chosen or "default", limit=10)
+        ]
+        if getattr(hub, "deployments", None) is not None
+        else None,
+    }
+
+
+def services_of(instances: list[Instance]) -> list[dict[str, Any]]:
+    """Services with their instances, sorted by tenant and name."""
+    groups: dict[tuple[str, str], list[Instance]] = {}
+    for inst in instances:
+        groups.setdefault((inst.tenant_id, inst.service_name), []).append(inst)
+    out = []
+    for (tenant, name), group in sorted(groups.items()):
+        group.sort(key=lambda i: (i.registered_at, i.id))
+        out.append(
+            {
+                "tenant_id": tenant,
+                "name": name,
+                "status": service_status(group),
+                "instances": [
+                    {
+                        "instance_id": i.id,
+                        "url": i.url,
+                        "status": i.status.value,
+                        "version": i.version,
+                        "load": i.load,
+                        "last_seen": i.last_seen,
+                    }
+                    for i in group
+                ],
+                "dependencies": sorted({d for i in group for d in i.dependencies}),
+            }
+        )
+    return out
+
+
+def layered(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
+    """Layers for drawing: a node sits one layer right of everything it depends on.
+
+    Layer 0 holds what depends on nothing (start these first). Cycles are tolerated: a node
+    on a cycle is placed once its depth stops changing or after ``len(nodes)`` rounds.
+    """
+    deps: dict[str, set[str]] = {n: set() for n in nodes}
+    for a, b in edges:
+        deps.setdefault(a, set()).add(b)
+        deps.setdefault(b, set())
+    depth = dict.fromkeys(deps, 0)
+    for _ in range(len(deps)):
+        changed = False
+        for n, targets in deps.items():
+            want = max((depth[t] + 1 for t in targets), default=0)
+            if want > depth[n] and want < len(deps):
+                depth[n] = want
+                changed = True
+        if not changed:
+            break
+    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for n in sorted(depth):
+        layers[depth[n]].append(n)
+    return [layer for layer in layers if layer]
+
+
+def _graph(hub: Any, tenant: str | None, instances: list[Instance]) -> dict[str, Any]:
+    status = {}
+    for svc in services_of(instances):
+        status[svc["name"]] = svc["status"]
+    nodes: dict[str, dict[str, Any]] = {}
+    edges: list[tuple[str, str]] = []
+    cycle = None
+    source = "registry"
+    builder = getattr(hub, "dependency_graph", None)
+    if builder is not None:
+        try:
+            doc = builder.build(tenant).to_json()
+            for n in doc["nodes"]:
+                nodes[n["name"]] = {"name": n["name"], "kind": n.get("kind", "service")}
+            edges = [(e["from"], e["to"]) for e in doc["edges"]]
+            cycle = doc.get("cycle")
+            source = "dependency_graph"
+        except Exception as exc:  # show the registry's view rather than nothing
+            log.warning("dependency graph unavailable for the dashboard: %s", exc)
+            nodes, edges = {}, []
+    if source == "registry":
+        for inst in instances:
+            nodes.setdefault(inst.service_name, {"name": inst.service_name, "kind": "service"})
+            for dep in inst.dependencies:
+                edges.append((inst.service_name, dep))
+        edges = sorted(set(edges))
+        for _, dep in edges:
+            nodes.setdefault(dep, {"name": dep, "kind": "service"})
+    for name, node in nodes.items():
+        node["status"] = status.get(name, "unknown" if node["kind"] == "infrastructure" else "missing")
+    return {
+        "source": source,
+        "nodes": [nodes[n] for n in sorted(nodes)],
+        "edges": [{"from": a, "to": b} for a, b in edges],
+        "layers": layered(sorted(nodes), edges),
+        "cycle": cycle,
+    }
+
+
+async def _recent_config(hub: Any, tenant: str | None) -> list[dict[str, Any]] | None:
+    service = getattr(hub, "config_service", None)
+    if service is None:
+        return None
+    t = tenant or "default"
+    out: list[dict[str, Any]] = []
+    try:
+        for name in (await service.services(t))[:50]:
+            for version in await service.history(t, name, limit=3):
+                out.append(version.to_history())
+    except Exception as exc:
+        return [{"error": f"{type(exc).__name__}: {exc}"}]
+    out.sort(key=lambda v: str(v.get("updated_at")), reverse=True)
+    return out[:15]
+
+
+def _attr_call(hub: Any, attr: str, method: str, **kwargs: Any) -> Callable[[], Any] | None:
+    target = getattr(hub, attr, None)
+    fn = getattr(target, method, None) if target is not None else None
+    if fn is None:
+        return None
+    return lambda: fn(**kwargs)
+
+
+async def _optional(fn: Callable[[], Any] | None) -> Any:
+    """Call a maybe-async, maybe-missing source; ``None`` when missing, ``{"error"}`` when failing."""
+    if fn is None:
+        return None
+    try:
+        value = fn()
+        if inspect.isawaitable(value):
+            value = await value
+    except Exception as exc:
+        log.warning("dashboard source failed: %s", exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return plain(value)
+
+
+def plain(value: Any) -> Any:
+    """JSON-friendly copy of dataclasses, enums and objects with ``to_dict``."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return plain(to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
+    return str(value)

@@ -1,1 +1,0 @@
-"""The hub's domain layer: registry, configuration, health. Knows nothing of HTTP."""

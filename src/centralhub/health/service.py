@@ -1,0 +1,376 @@
+"""Active health checks of registered instances (HTTP, TCP) feeding the registry's status.
+
+Which check an instance gets:
+
+* ``check: {type: http|tcp, ...}`` given → that active check only (no TTL expiry, the
+  registry's rule).
+* ``check`` absent and a ``health_endpoint`` given → an active HTTP check with the default
+  spec **and** TTL expiry: the instance must answer its health endpoint *and* keep
+  heartbeating. Its status is the worse of the two.
+* ``check: {type: ttl}`` or neither → heartbeats only; nothing is probed.
+
+Results move the status through ``registry.set_status`` with damping: the first failure of a
+passing instance makes it ``warning``; ``failures_before_critical`` consecutive failures make
+it ``critical``; from there ``successes_before_passing`` consecutive successes make it
+``passing`` again (``warning`` in between). An instance that changed status
+``FLAP_TRANSITIONS`` times within ``FLAP_WINDOW_CHECKS`` intervals is held at ``warning`` instead
+of ``passing`` until it calms down. ``draining`` (set by deployments) is never overridden.
+
+Scheduling: one loop keeps a heap of due times; each instance starts at a random offset
+within its interval (jitter) and then runs at a fixed rate, so 1,000 instances spread
+evenly; a semaphore bounds concurrent probes. Several hub replicas each run the checks (the
+results agree; the duplicate probes are the price of keeping it simple).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from centralhub.core.errors import NotFound
+from centralhub.health.probes import HealthCheckResult, check_http, check_tcp
+from centralhub.metrics import collectors as metrics
+from centralhub.registry.models import Instance, InstanceStatus
+from centralhub.registry.service import InstanceRegistry, service_status
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPEC: dict[str, Any] = {
+    "type": "http",
+    "interval_seconds": 10.0,
+    "timeout_seconds": 2.0,
+    "failures_before_critical": 3,
+    "successes_before_passing": 2,
+}
+FLAP_TRANSITIONS = 4
+FLAP_WINDOW_CHECKS = 10
+
+
+def effective_check(inst: Instance) -> dict[str, Any]:
+    """The check the hub runs for ``inst`` (see the module docstring); ``type`` may be ``ttl``."""
+    if inst.check:
+        return {**DEFAULT_SPEC, **inst.check}
+    if inst.health_endpoint:
+        return dict(DEFAULT_SPEC)
+    return {**DEFAULT_SPEC, "type": "ttl"}
+
+
+def uses_ttl(inst: Instance) -> bool:
+    """Mirrors ``InstanceRegistry._uses_ttl``: TTL expiry applies unless an active check is set."""
+    return (inst.check or {}).get("type", "ttl") == "ttl"
+
+
+@dataclass(slots=True)
+class CheckState:
+    """What the checker remembers about one instance between probes."""
+
+    instance_id: str
+    spec: dict[str, Any]
+    key: tuple[str, str] = ("", "")
+    due: float = 0.0
+    failures: int = 0
+    successes: int = 0
+    checks: int = 0
+    last: HealthCheckResult | None = None
+    transitions: deque[float] = field(default_factory=lambda: deque(maxlen=FLAP_TRANSITIONS))
+
+    def flapping(self, now: float) -> bool:
+        window = FLAP_WINDOW_CHECKS * float(self.spec["interval_seconds"])
+        return len(self.transitions) == FLAP_TRANSITIONS and now - self.transitions[0] <= window
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "consecutive_failures": self.failures,
+            "consecutive_successes": self.successes,
+            "checks": self.checks,
+            "flapping": self.flapping(time.time()),
+            "last_result": self.last.to_dict() if self.last else None,
+        }
+
+
+def next_status(current: InstanceStatus, state: CheckState, healthy: bool, *, now: float) -> InstanceStatus:
+    """The damped status after one probe (``state`` counters already updated)."""
+    if healthy:
+        if state.successes >= int(state.spec["successes_before_passing"]):
+            return InstanceStatus.WARNING if state.flapping(now) else InstanceStatus.PASSING
+        return InstanceStatus.WARNING if current == InstanceStatus.CRITICAL else current
+    if state.failures >= int(state.spec["failures_before_critical"]):
+        return InstanceStatus.CRITICAL
+    return InstanceStatus.WARNING if current == InstanceStatus.PASSING else current
+
+
+class HealthChecker:
+    """Runs every instance's active check on schedule; ``stop`` cancels in-flight probes."""
+
+    def __init__(
+        self,
+        registry: InstanceRegistry,
+        *,
+        max_concurrency: int = 200,
+        clock: Any = time.time,
+    ) -> None:
+        self.registry = registry
+        self.max_concurrency = max_concurrency
+        self.clock = clock
+        self._states: dict[str, CheckState] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._by_service: dict[tuple[str, str], set[str]] = {}
+        self._dirty: set[tuple[str, str]] = set()
+        self._full_sync = True
+        self._wake = asyncio.Event()
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        #: schedule lag (start - due, seconds) of recent probes, for the benchmark and /metrics
+        self.lag: deque[float] = deque(maxlen=5000)
+        self.probes = 0
+        registry.add_change_listener(self._on_change)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=0),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._task = asyncio.create_task(self._run(), name="health-checker")
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop scheduling, let in-flight probes finish (bounded), then close the HTTP client.
+
+        Probes are not cancelled straight away: one may be inside ``registry.set_status``
+        writing to the database, and a cancelled database call can leave a pooled connection
+        that the engine's shutdown then waits for."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
+        self._task = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # ------------------------------------------------------------------ reads
+    def result(self, instance_id: str) -> CheckState | None:
+        return self._states.get(instance_id)
+
+    def instance_health(self, inst: Instance) -> dict[str, Any]:
+        """One instance's check spec, status and last probe."""
+        spec = effective_check(inst)
+        state = self._states.get(inst.id)
+        doc: dict[str, Any] = {
+            "instance_id": inst.id,
+            "url": inst.url,
+            "health_endpoint": inst.health_endpoint,
+            "status": inst.status.value,
+            "check": spec,
+            "ttl_expiry": uses_ttl(inst),
+            "last_seen": inst.last_seen,
+        }
+        doc.update(state.to_dict() if state else CheckState(inst.id, spec).to_dict())
+        return doc
+
+    def service_health(self, tenant: str, service: str) -> dict[str, Any]:
+        """``GET /api/v1/services/{name}/health``: the service status and every instance's check."""
+        instances = self.registry.instances(tenant, service)
+        if not instances:
+            raise NotFound(f"service {service!r} is not registered")
+        instances.sort(key=lambda i: i.registered_at)
+        return {
+            "service": service,
+            "tenant_id": tenant,
+            "status": service_status(instances),
+            "instances": [self.instance_health(i) for i in instances],
+        }
+
+    def services_summary(self, tenant: str) -> dict[str, Any]:
+        """The seed's shape: ``{name: {status, latency, last_check}}`` (latency in ms, mean of the
+        instances' last probes; ``last_check`` ISO-8601, the newest probe or heartbeat)."""
+        out: dict[str, Any] = {}
+        for name in self.registry.service_names(tenant):
+            instances = self.registry.instances(tenant, name)
+            latencies: list[float] = []
+            last = 0.0
+            for inst in instances:
+                state = self._states.get(inst.id)
+                if state and state.last:
+                    latencies.append(state.last.response_time_ms)
+                    last = max(last, state.last.checked_at)
+                else:
+                    last = max(last, inst.last_seen)
+            out[name] = {
+                "status": service_status(instances),
+                "latency": round(sum(latencies) / len(latencies), 2) if latencies else None,
+                "last_check": _iso(last) if last else None,
+                "instances": len(instances),
+                "healthy_instances": sum(1 for i in instances if i.status == InstanceStatus.PASSING),
+            }
+        return out
+
+    def lag_figures(self) -> dict[str, float]:
+        """Schedule lag percentiles (ms) over the recent probes."""
+        if not self.lag:
+            return {"count": 0}
+        values = sorted(self.lag)
+
+        def pct(p: float) -> float:
+            return round(values[min(len(values) - 1, int(p * len(values)))] * 1000, 2)
+
+        return {"count": len(values), "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": pct(1.0)}
+
+    # ------------------------------------------------------------------ scheduling
+    def _on_change(self, tenant: str, service: str) -> None:
+        self._dirty.add((tenant, service))
+        self._wake.set()
+
+    def _sync(self) -> None:
+        """Add newly registered instances of changed services to the schedule, forget removed ones."""
+        if self._full_sync:
+            self._full_sync = False
+            keys = {(i.tenant_id, i.service_name) for i in self.registry.all_instances()}
+        else:
+            keys = set()
+        keys |= self._dirty
+        self._dirty = set()
+        now = self.clock()
+        for key in keys:
+            known = self._by_service.pop(key, set())
+            seen: set[str] = set()
+            for inst in self.registry.instances(*key):
+                spec = effective_check(inst)
+                if spec["type"] == "ttl":
+                    continue
+                seen.add(inst.id)
+                state = self._states.get(inst.id)
+                if state is not None and state.spec == spec:
+                    continue
+                state = CheckState(inst.id, spec, key)
+                # jitter: a random first slot within one interval spreads a mass registration
+                state.due = now + random.uniform(0, float(spec["interval_seconds"]))
+                self._states[inst.id] = state
+                self._push(state)
+            for gone in known - seen:
+                self._states.pop(gone, None)
+            if seen:
+                self._by_service[key] = seen
+
+    def _push(self, state: CheckState) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (state.due, self._seq, state.instance_id))
+
+    async def _run(self) -> None:
+        while True:
+            if self._dirty or self._full_sync:
+                self._sync()
+            now = self.clock()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, instance_id = heapq.heappop(self._heap)
+                state = self._states.get(instance_id)
+                if state is None or state.due != due:
+                    continue  # removed or rescheduled
+                interval = float(state.spec["interval_seconds"])
+                # fixed rate; if we fell more than an interval behind, skip ahead instead of bursting
+                state.due = due + interval if due + interval > now else now + interval
+                self._push(state)
+                await self._sem.acquire()
+                task = asyncio.create_task(self._probe(state, due))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            delay = (self._heap[0][0] - self.clock()) if self._heap else 1.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, min(delay, 1.0))):
+                    await self._wake.wait()
+
+    async def _probe(self, state: CheckState, due: float) -> None:
+        try:
+            self.lag.append(max(0.0, self.clock() - due))
+            inst = self._current(state)
+            if inst is None:
+                return
+            result = await self.run_check(inst, state.spec)
+            self.probes += 1
+            await self.apply(inst, state, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("health check of %s failed unexpectedly", state.instance_id)
+        finally:
+            self._sem.release()
+
+    def _current(self, state: CheckState) -> Instance | None:
+        try:
+            return self.registry.get_instance(state.key[0], state.key[1], state.instance_id)
+        except NotFound:
+            return None
+
+    async def run_check(self, inst: Instance, spec: dict[str, Any]) -> HealthCheckResult:
+        """Probe ``inst`` once with ``spec`` (no status change)."""
+        timeout = float(spec["timeout_seconds"])
+        if spec["type"] == "tcp":
+            return await check_tcp(inst.host, inst.port, timeout=timeout)
+        assert self._client is not None, "HealthChecker not started"
+        path = inst.health_endpoint or "/health"
+        if not path.startswith("/"):
+            path = "/" + path
+        return await check_http(self._client, inst.url + path, timeout=timeout)
+
+    async def apply(self, inst: Instance, state: CheckState, result: HealthCheckResult) -> None:
+        """Update the counters with ``result`` and move the instance's status accordingly."""
+        now = self.clock()
+        state.last = result
+        state.checks += 1
+        if result.response_time_ms is not None:
+            check_type = (inst.check or {}).get("type") or "http"
+            metrics.CHECK_LATENCY.labels(check_type=check_type).observe(result.response_time_ms / 1000)
+        if result.healthy:
+            state.successes += 1
+            state.failures = 0
+        else:
+            state.failures += 1
+            state.successes = 0
+        if inst.status == InstanceStatus.DRAINING or self._current(state) is not inst:
+            return  # deployments own draining instances; a removed one has no status to set
+        ttl_expired = uses_ttl(inst) and now - inst.last_seen > inst.ttl_seconds
+        target = next_status(inst.status, state, result.healthy, now=now)
+        if ttl_expired and target != InstanceStatus.CRITICAL:
+            target = inst.status  # the registry's TTL expiry owns this instance now
+        if target != inst.status:
+            state.transitions.append(now)
+            log.info(
+                "%s/%s %s -> %s (%s)",
+                inst.service_name,
+                inst.id[:12],
+                inst.status.value,
+                target.value,
+                result.error or f"{result.response_time_ms:.0f} ms",
+            )
+            await self.registry.set_status(inst, target)
+        if inst.status == InstanceStatus.CRITICAL and uses_ttl(inst):
+            # The registry revives a critical instance on its next heartbeat when
+            # ``critical_since`` is set (that is how TTL expiry heals). A failing health
+            # endpoint is not healed by a heartbeat, so hold ``critical_since`` back while the
+            # TTL is still fresh; once the TTL lapses, give it the expiry time so the reaper
+            # removes the instance after the usual grace.
+            inst.critical_since = inst.last_seen + inst.ttl_seconds if ttl_expired else None
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -1,0 +1,137 @@
+"""Request and response models at the HTTP edge (…Create for input, …Read for output)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from centralhub.core.schemas import NAME_PATTERN
+from centralhub.registry.models import Registration
+
+MAX_METADATA_BYTES = 64 * 1024
+PROTOCOLS = ("http", "https", "grpc", "tcp", "udp", "ws", "wss", "nats", "kafka")
+
+
+class CheckSpec(BaseModel):
+    """How the hub checks an instance; absent means ``http`` with a health endpoint, else ``ttl``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["http", "tcp", "ttl"] = "ttl"
+    interval_seconds: float = Field(10.0, gt=0, le=3600)
+    timeout_seconds: float = Field(2.0, gt=0, le=60)
+    failures_before_critical: int = Field(3, ge=1, le=100)
+    successes_before_passing: int = Field(2, ge=1, le=100)
+
+
+class RegistrationCreate(BaseModel):
+    """The seed README's registration body plus optional extras."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "name": "api-gateway",
+                "host": "suho-api-gateway",
+                "port": 8000,
+                "protocol": "http",
+                "health_endpoint": "/health",
+                "metadata": {"type": "api-gateway", "capabilities": ["http", "websocket"]},
+            }
+        }
+    )
+
+    name: str = Field(..., min_length=1, max_length=128, pattern=NAME_PATTERN)
+    host: str = Field(..., min_length=1, max_length=255)
+    port: int = Field(..., ge=1, le=65535)
+    protocol: str = "http"
+    health_endpoint: str | None = Field(None, max_length=1024)
+    version: str | None = Field(None, max_length=64)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list, max_length=64)
+    weight: int = Field(1, ge=0, le=1000)
+    ttl_seconds: int = Field(30, ge=1, le=86400)
+    transport_preferences: list[str] = Field(default_factory=list, max_length=8)
+    dependencies: list[str] = Field(default_factory=list, max_length=256)
+    check: CheckSpec | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        v = v.strip()
+        if not v or any(c.isspace() for c in v) or "/" in v:
+            raise ValueError("host must be a hostname or IP address without spaces or slashes")
+        return v
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, v: str) -> str:
+        v = v.lower()
+        if v not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(orjson.dumps(v))
+        except orjson.JSONEncodeError:
+            raise ValueError(
+                "metadata must hold integers within 64 bits and nest fewer than 250 levels"
+            ) from None
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
+        return v
+
+    def to_domain(self) -> Registration:
+        deps = list(self.dependencies)
+        meta_deps = self.metadata.get("dependencies")
+        if isinstance(meta_deps, list):
+            deps += [d for d in meta_deps if isinstance(d, str) and d not in deps]
+        check = self.check.model_dump() if self.check is not None else None
+        if check is None and self.health_endpoint and self.metadata.get("check_type") in ("http", "tcp"):
+            check = CheckSpec(type=self.metadata["check_type"]).model_dump()
+        return Registration(
+            name=self.name,
+            host=self.host,
+            port=self.port,
+            protocol=self.protocol,
+            health_endpoint=self.health_endpoint,
+            version=self.version,
+            metadata=self.metadata,
+            tags=self.tags,
+            weight=self.weight,
+            ttl_seconds=self.ttl_seconds,
+            transport_preferences=self.transport_preferences,
+            dependencies=deps,
+            check=check,
+        )
+
+
+class RegistrationRead(BaseModel):
+    status: str = "registered"
+    instance_id: str
+    service_name: str
+    tenant_id: str
+    created: bool
+    ttl_seconds: int
+    heartbeat_interval_seconds: float
+    instance: dict[str, Any]
+
+
+class HeartbeatBody(BaseModel):
+    load: float | None = Field(None, ge=0)
+
+
+class EndpointRead(BaseModel):
+    instance_id: str
+    host: str
+    port: int
+    url: str
+    weight: int
+    load: float
+    protocol: str
+    status: str
+    version: str | None
