@@ -135,3 +135,12 @@ class Instance:
             check=d.get("check"),
             load=float(d.get("load", 0.0)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatusChanged:
+    """Emitted after an instance's status change is stored (or learned from a peer replica)."""
+
+    instance: Instance
+    old: InstanceStatus
+    new: InstanceStatus
