@@ -10,7 +10,7 @@ Rfc3339 = Field(..., description="RFC 3339 UTC with milliseconds; null until it 
 
 
 class DeploymentCreate(BaseModel):
-    """The seed's ``coordinate_deployment`` body plus the batch deadline."""
+    """What to deploy: service, new version, instances per batch and the deadline of each batch."""
 
     model_config = ConfigDict(
         extra="forbid",
