@@ -17,14 +17,12 @@ from centralhub.alerts.repository import AlertRepository
 from centralhub.alerts.service import AlertManager
 from centralhub.config.repository import ConfigRepository
 from centralhub.config.service import ConfigService
-from centralhub.contracts.repository import ContractRepository
 from centralhub.contracts.service import ContractService
 from centralhub.core.database import Database
 from centralhub.core.events import EventBus, create_event_bus
 from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.settings import Settings
 from centralhub.core.tasks import Supervisor
-from centralhub.deployments.repository import DeploymentRepository
 from centralhub.deployments.service import DeploymentCoordinator
 from centralhub.graph.service import DependencyGraph
 from centralhub.health.circuits import CircuitRegistry
@@ -60,11 +58,11 @@ class Hub:
         self._started = False
         #: extra parts (config service, monitors...) started after the registry, stopped before
         self.components: list[Any] = []
-        self.contracts = ContractService(ContractRepository(self.database.engine), self.registry, self.bus)
+        self.contracts = ContractService(self.database, self.registry, self.bus, events=self.events)
         self.components.append(self.contracts)
-        #: rolling deployments (issue 4.6); runs each as a background task
+        #: rolling deployments, each run as a supervised task
         self.deployments = DeploymentCoordinator(
-            self.registry, DeploymentRepository(self.database.engine), self.bus
+            self.registry, self.database, self.bus, self.supervisor, events=self.events
         )
         self.components.append(self.deployments)
         #: versioned service configuration, broadcast and watch, hot-reload directory (issue 3)

@@ -32,6 +32,34 @@ def test_order_cycle_and_impact() -> None:
         graph({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}).startup_order()
     assert err.value.cycle == ["a", "b", "c", "a"]
     assert "a -> b -> c -> a" in err.value.message
+    # the same cycle is named the same way whichever node the search meets first
+    assert graph({"x": ["c"], "c": ["a"], "a": ["b"], "b": ["c"]}).find_cycle() == ["a", "b", "c", "a"]
+    assert graph({"a": ["b"], "b": ["c"], "c": ["a"]}).to_json()["startup_order"] is None
+
+
+def test_ties_start_alphabetically() -> None:
+    # "a" becomes startable only after "b", yet comes before "z", which was startable from the beginning
+    assert graph({"a": ["b"], "b": [], "z": []}).startup_order() == ["b", "a", "z"]
+
+
+def test_ten_thousand_service_chain_orders_and_reports_impact() -> None:
+    """s0 -> s1 -> ... -> s9999: far deeper than the recursion limit, answered in well under a second."""
+    n = 10_000
+    chain = graph({f"s{i}": [f"s{i + 1}"] for i in range(n - 1)})
+    started = time.perf_counter()
+    order = chain.startup_order()
+    assert order == [f"s{i}" for i in reversed(range(n))]
+    assert len(chain.startup_levels(order)) == n
+    impact = chain.impact(f"s{n - 1}")
+    assert len(impact["affected"]) == n - 1 and impact["affected"][0] == f"s{n - 2}"
+    assert impact["depth"]["s0"] == n - 1
+    assert chain.dependents_of("s5000") == [f"s{i}" for i in reversed(range(5000))]
+    assert chain.find_cycle() is None
+    looped = graph({**{f"s{i}": [f"s{i + 1}"] for i in range(n - 1)}, f"s{n - 1}": ["s0"]})
+    with pytest.raises(DependencyCycle) as err:
+        looped.startup_order()
+    assert len(err.value.cycle) == n + 1 and err.value.cycle[0] == err.value.cycle[-1] == "s0"
+    assert time.perf_counter() - started < 10
 
 
 async def register(client: httpx.AsyncClient, name: str, port: int, **extra: Any) -> str:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import httpx
 
-from centralhub.deployments.service import DeploymentState
+from centralhub.deployments import repository
+from centralhub.deployments.models import BatchState, DeploymentState
 from centralhub.hub import Hub
 from centralhub.registry.models import InstanceStatus, Registration
-from tests.ops._util import eventually
+from tests.support import wait_until
+
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 async def _register(client: httpx.AsyncClient, name: str, port: int, version: str, **extra: Any) -> str:
@@ -40,7 +44,7 @@ async def _wait_for(client: httpx.AsyncClient, dep_id: str, cond: Any, timeout: 
         doc = await _deployment(client, dep_id)
         return doc if cond(doc) else None
 
-    return await eventually(probe, timeout=timeout)  # type: ignore[no-any-return]
+    return await wait_until(probe, timeout=timeout, what=f"deployment {dep_id} condition")  # type: ignore[no-any-return]
 
 
 async def test_rolling_deployment_drains_batches_and_waits_for_new_version(client: httpx.AsyncClient) -> None:
@@ -64,7 +68,8 @@ async def test_rolling_deployment_drains_batches_and_waits_for_new_version(clien
     assert [i["instance_id"] for i in dep["batches"][0]["instances"]] == old[:2]
 
     doc = await _wait_for(client, dep["id"], _batch_waiting(0))
-    assert doc["state"] == "running" and doc["started_at"] is not None
+    assert doc["state"] == "running" and RFC3339_MS.match(doc["started_at"])
+    assert RFC3339_MS.match(doc["created_at"]) and RFC3339_MS.match(doc["batches"][0]["started_at"])
     assert {i["status"] for i in doc["batches"][0]["instances"]} == {"draining"}
     assert doc["batches"][1]["state"] == "pending"
 
@@ -88,7 +93,7 @@ async def test_rolling_deployment_drains_batches_and_waits_for_new_version(clien
 
     new = [await _register(client, name, 9102 + n, "v2") for n in range(2)]
     doc = await _wait_for(client, dep["id"], lambda d: d["state"] == "succeeded")
-    assert doc["finished_at"] >= doc["started_at"]
+    assert RFC3339_MS.match(doc["finished_at"]) and doc["finished_at"] >= doc["started_at"]
     assert doc["error"] is None
     assert {r["instance_id"] for r in doc["batches"][1]["replacements"]} == set(new)
     seen = {(await client.get(f"/api/v1/services/{name}/endpoint")).json()["version"] for _ in range(8)}
@@ -169,14 +174,50 @@ async def test_stop_cancels_running_deployments_and_stores_it(hub: Hub) -> None:
         await hub.registry.register("default", Registration(name=name, host="h", port=9500 + n, version="v1"))
     dep = await hub.deployments.create("default", service=name, version="v2", deadline_seconds=300)
 
-    async def waiting() -> bool:
-        return dep.batches[0].state == "waiting"
-
-    await eventually(waiting)
+    task = f"deployment-{dep.id}"
+    await wait_until(lambda: dep.batches[0].state == BatchState.WAITING, what="first batch waiting")
+    # the run is a supervised task, reported in GET /health while it runs
+    assert hub.supervisor.report()[task]["state"] == "running"
     await hub.deployments.stop()
-    stored = await hub.deployments.store.get(dep.id)
+    async with hub.database.engine.connect() as conn:
+        stored = await repository.get(conn, deployment_id=dep.id)
     assert stored is not None
     assert stored.state == DeploymentState.CANCELLED
-    assert stored.batches[0].state == "cancelled"
+    assert stored.batches[0].state == BatchState.CANCELLED
     assert stored.error is not None and "stopping" in stored.error
-    assert not hub.deployments._tasks
+    # ended runs leave the task report, so it does not grow with every deployment
+    assert task not in hub.supervisor.report()
+    assert hub.deployments.counts()["cancelled"] >= 1
+
+
+async def test_finished_run_leaves_the_task_report_and_emits_events(
+    hub: Hub, client: httpx.AsyncClient
+) -> None:
+    from centralhub.deployments.models import DeploymentChanged
+
+    seen: list[DeploymentChanged] = []
+
+    async def on_change(event: DeploymentChanged) -> None:
+        seen.append(event)
+
+    hub.events.subscribe(DeploymentChanged, on_change)
+    name = f"svc-{uuid.uuid4().hex[:8]}"
+    await _register(client, name, 9600, "v1")
+    resp = await client.post(
+        "/api/v1/deployments", json={"service": name, "version": "v2", "deadline_seconds": 30}
+    )
+    assert resp.status_code == 202, resp.text
+    dep_id = resp.json()["id"]
+    await _wait_for(client, dep_id, _batch_waiting(0))
+    await _register(client, name, 9601, "v2")
+    await _wait_for(client, dep_id, lambda d: d["state"] == "succeeded")
+    await wait_until(
+        lambda: f"deployment-{dep_id}" not in hub.supervisor.report(), what="run dropped from the task report"
+    )
+    await wait_until(
+        lambda: [e.state for e in seen if e.id == dep_id][-1:] == [DeploymentState.SUCCEEDED],
+        what="DeploymentChanged(succeeded) consumed",
+    )
+    states = [e.state for e in seen if e.id == dep_id]
+    assert states[0] == DeploymentState.RUNNING and states[-1] == DeploymentState.SUCCEEDED
+    assert seen[-1].batches_done == seen[-1].batches_total == 1

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
-from centralhub.contracts.service import breaking_changes
+from centralhub.contracts.compatibility import breaking_changes
+from centralhub.contracts.models import ContractChanged
 from centralhub.hub import Hub
+from centralhub.registry import repository as registry_repository
 from centralhub.sdk.client import CentralHubClient
 from centralhub.sdk.contracts import ContractConflict, ContractViolation
 from centralhub.server.app import create_app
@@ -84,6 +87,7 @@ async def test_put_get_and_compatibility(client: httpx.AsyncClient) -> None:
     assert r.json()["version"] == "1.0.0" and r.json()["revision"] == 1
     got = (await client.get(f"/api/v1/contracts/{name}")).json()
     assert got["schemas"] == TICK_V1 and got["message_types"] == ["price.tick"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", got["updated_at"])
 
     breaking = {"price.tick": _with(TICK_V1["price.tick"], required=["symbol", "price", "ts"])}
     r = await client.post(f"/api/v1/contracts/{name}/compatibility", json={"schemas": breaking})
@@ -173,6 +177,57 @@ async def test_contract_validated_flag(hub: Hub, client: httpx.AsyncClient) -> N
     assert await flags() == [True, True]
     assert (await client.delete(f"/api/v1/contracts/{name}")).status_code == 204
     assert await flags() == [False, False]
+
+
+async def test_contract_and_instance_flags_are_stored_together(
+    hub: Hub, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When flagging the instances fails, the contract is not stored either (one transaction)."""
+    name = _name()
+    r = await client.post("/api/v1/services/register", json={"name": name, "host": "127.0.0.1", "port": 9010})
+    assert r.status_code == 201
+    instance_id = r.json()["instance_id"]
+
+    async def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("flag write failed")
+
+    monkeypatch.setattr(registry_repository, "set_contract_validated", broken)
+    with pytest.raises(RuntimeError, match="flag write failed"):
+        await hub.contracts.put("default", name, schemas=TICK_V1, version="1")
+    assert (await client.get(f"/api/v1/contracts/{name}")).status_code == 404
+    assert not hub.contracts.has_contract("default", name)
+    assert (await client.get(f"/api/v1/services/{name}")).json()["instances"][0][
+        "contract_validated"
+    ] is False
+
+    # a replacement that fails the same way leaves the current version in place
+    monkeypatch.undo()
+    await hub.contracts.put("default", name, schemas=TICK_V1, version="1")
+    monkeypatch.setattr(registry_repository, "set_contract_validated", broken)
+    with pytest.raises(RuntimeError):
+        await hub.contracts.put("default", name, schemas=TICK_V1, version="2")
+    with pytest.raises(RuntimeError):
+        await hub.contracts.delete("default", name)
+    got = (await client.get(f"/api/v1/contracts/{name}")).json()
+    assert got["version"] == "1" and got["revision"] == 1
+    stored = await hub.registry.repo.get(instance_id)
+    assert stored is not None and stored.contract_validated is True
+
+
+async def test_changes_are_emitted_after_commit(hub: Hub, client: httpx.AsyncClient) -> None:
+    seen: list[ContractChanged] = []
+
+    async def on_change(event: ContractChanged) -> None:
+        seen.append(event)
+
+    hub.events.subscribe(ContractChanged, on_change)
+    name = _name()
+    assert (
+        await client.put(f"/api/v1/contracts/{name}", json={"version": "7", "schemas": TICK_V1})
+    ).status_code == 200
+    assert (await client.delete(f"/api/v1/contracts/{name}")).status_code == 204
+    await hub.events.drain()
+    assert [(e.service_name, e.present, e.version) for e in seen] == [(name, True, "7"), (name, False, None)]
 
 
 async def test_sdk_validates_messages_and_reports_conflicts(hub: Hub) -> None:

@@ -19,8 +19,12 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def request(method: str, hub: str, path: str, *, tenant: str = "default", **kwargs: Any) -> Any:
-    """One HTTP call to the hub; prints the hub's error message and exits on failure."""
+def request(
+    method: str, hub: str, path: str, *, tenant: str = "default", as_text: bool = False, **kwargs: Any
+) -> Any:
+    """One HTTP call to the hub; prints the hub's error message and exits on failure.
+
+    Returns the decoded JSON body, or the body as text with ``as_text`` (DOT, Mermaid)."""
     headers = kwargs.pop("headers", {})
     headers.setdefault("X-Tenant-ID", tenant)
     try:
@@ -33,6 +37,8 @@ def request(method: str, hub: str, path: str, *, tenant: str = "default", **kwar
             fail(f"{err['message']} ({resp.status_code} {err['code']})")
         except (ValueError, KeyError, TypeError):
             fail(f"hub answered {resp.status_code}: {resp.text[:200]}")
+    if as_text:
+        return resp.text
     if resp.status_code == 204 or not resp.content:
         return None
     return resp.json()

@@ -1,14 +1,21 @@
-"""Persistence of service contracts (table ``service_contracts``): one current row per service."""
+"""SQL for service contracts (table ``service_contracts``): one current row per service.
+
+Every function takes the caller's connection and never commits: the service decides what one
+transaction holds (a contract and the instance flags it implies are stored together).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from centralhub.contracts.service import Contract
+from centralhub.contracts.models import Contract
 from centralhub.core.tables import service_contracts as t
 from centralhub.core.time import to_datetime, to_epoch
 
@@ -25,59 +32,64 @@ def _from_row(row: Any) -> Contract:
     )
 
 
-class ContractRepository:
-    """Each method is one committed transaction."""
+def _key(tenant: str, service: str) -> Any:
+    return (t.c.tenant_id == tenant) & (t.c.service_name == service)
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
 
-    async def get(self, tenant: str, service: str) -> Contract | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(t).where((t.c.tenant_id == tenant) & (t.c.service_name == service)))
-            ).first()
-        return None if row is None else _from_row(row)
+async def get(
+    conn: AsyncConnection, *, tenant: str, service: str, for_update: bool = False
+) -> Contract | None:
+    """The service's current contract; ``for_update`` locks the row until the transaction ends
+    (PostgreSQL; SQLite's write transaction already excludes other writers)."""
+    query = select(t).where(_key(tenant, service))
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None else _from_row(row)
 
-    async def get_all(self, tenant: str) -> list[Contract]:
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(select(t).where(t.c.tenant_id == tenant).order_by(t.c.service_name))
-            ).all()
-        return [_from_row(r) for r in rows]
 
-    async def keys(self) -> list[tuple[str, str]]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(t.c.tenant_id, t.c.service_name))).all()
-        return [(r[0], r[1]) for r in rows]
+async def get_all(conn: AsyncConnection, *, tenant: str) -> list[Contract]:
+    """Every contract of the tenant, by service name."""
+    rows = (await conn.execute(select(t).where(t.c.tenant_id == tenant).order_by(t.c.service_name))).all()
+    return [_from_row(r) for r in rows]
 
-    async def save(self, contract: Contract) -> None:
-        """Insert or replace the service's contract."""
-        values = {
-            "version": contract.version,
-            "revision": contract.revision,
-            "schemas": contract.schemas,
-            "updated_at": to_datetime(contract.updated_at),
-        }
-        key = (t.c.tenant_id == contract.tenant_id) & (t.c.service_name == contract.service_name)
-        for _attempt in range(3):
-            try:
-                async with self.engine.begin() as conn:
-                    result = await conn.execute(update(t).where(key).values(**values))
-                    if not result.rowcount:
-                        await conn.execute(
-                            t.insert().values(
-                                tenant_id=contract.tenant_id, service_name=contract.service_name, **values
-                            )
-                        )
-                    return
-            except IntegrityError:
-                # a concurrent first save inserted the row: retry as an update
-                continue
-        raise RuntimeError("could not store the contract after concurrent updates")
 
-    async def delete(self, tenant: str, service: str) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(t).where((t.c.tenant_id == tenant) & (t.c.service_name == service))
-            )
-        return bool(result.rowcount)
+async def get_keys(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """``(tenant, service)`` of every stored contract."""
+    rows = (await conn.execute(select(t.c.tenant_id, t.c.service_name))).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def _changing(contract: Contract) -> dict[str, Any]:
+    return {
+        "version": contract.version,
+        "revision": contract.revision,
+        "schemas": contract.schemas,
+        "updated_at": to_datetime(contract.updated_at),
+    }
+
+
+async def create(conn: AsyncConnection, contract: Contract) -> bool:
+    """Insert the service's first contract; ``False`` when a concurrent writer stored one first."""
+    insert_fn = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert_fn(t)
+        .values(tenant_id=contract.tenant_id, service_name=contract.service_name, **_changing(contract))
+        .on_conflict_do_nothing(index_elements=[t.c.tenant_id, t.c.service_name])
+        .returning(t.c.revision)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def update(conn: AsyncConnection, contract: Contract) -> bool:
+    """Replace the service's contract; ``False`` when it has none."""
+    result = await conn.execute(
+        sql_update(t).where(_key(contract.tenant_id, contract.service_name)).values(**_changing(contract))
+    )
+    return bool(result.rowcount)
+
+
+async def delete(conn: AsyncConnection, *, tenant: str, service: str) -> bool:
+    """Drop the service's contract; ``False`` when it had none."""
+    result = await conn.execute(sql_delete(t).where(_key(tenant, service)))
+    return bool(result.rowcount)

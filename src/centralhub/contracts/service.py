@@ -2,7 +2,9 @@
 
 A contract maps message types to JSON Schemas. The hub stores one current contract per
 (tenant, service), refuses a new version that would break readers of the old one unless forced,
-and marks the service's instances ``contract_validated`` while a contract is on file.
+and marks the service's instances ``contract_validated`` while a contract is on file. The
+contract row and the instance flags are written in one transaction, so neither exists
+without the other; replicas and in-process consumers hear of the change after it commits.
 """
 
 from __future__ import annotations
@@ -10,128 +12,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
+from centralhub.contracts import repository
+from centralhub.contracts.compatibility import breaking_changes, check_schemas
+from centralhub.contracts.models import Contract, ContractChanged, Schemas
+from centralhub.core.errors import Conflict, NotFound
+from centralhub.registry import repository as registry_repository
 
-from centralhub.core.errors import Conflict, InvalidInput, NotFound
-
-if TYPE_CHECKING:  # kept out at run time: the SDK imports the pure rules below without the hub
-    from centralhub.contracts.repository import ContractRepository
+if TYPE_CHECKING:
+    from centralhub.core.database import Database
     from centralhub.core.events.base import EventBus
+    from centralhub.core.events.dispatch import DomainEvents
     from centralhub.registry.service import InstanceRegistry
+
+__all__ = ["Contract", "ContractService", "breaking_changes", "check_schemas"]
 
 log = logging.getLogger(__name__)
 
-Schemas = dict[str, dict[str, Any]]
+#: how often a put re-reads and re-checks when another writer changed the contract meanwhile
+_PUT_ATTEMPTS = 3
 
 
-@dataclass(slots=True)
-class Contract:
-    """One stored contract version; ``revision`` counts accepted versions from 1."""
-
-    tenant_id: str
-    service_name: str
-    version: str
-    revision: int
-    schemas: Schemas
-    updated_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "service_name": self.service_name,
-            "tenant_id": self.tenant_id,
-            "version": self.version,
-            "revision": self.revision,
-            "message_types": sorted(self.schemas),
-            "schemas": self.schemas,
-            "updated_at": self.updated_at,
-        }
-
-
-# ---------------------------------------------------------------------- pure rules
-def check_schemas(schemas: Schemas) -> None:
-    """Raise ``InvalidInput`` naming ``schemas.<type>`` when a schema is not valid JSON Schema."""
-    if not schemas:
-        raise InvalidInput("schemas: at least one message type is required")
-    for message_type, schema in schemas.items():
-        if not message_type or len(message_type) > 128:
-            raise InvalidInput("schemas: message type names must be 1-128 characters")
-        if not isinstance(schema, dict):
-            raise InvalidInput(f"schemas.{message_type}: must be a JSON Schema object")
-        try:
-            validator_for(schema).check_schema(schema)
-        except SchemaError as exc:
-            where = "/".join(str(p) for p in exc.path)
-            suffix = f" at {where}" if where else ""
-            raise InvalidInput(
-                f"schemas.{message_type}: not a valid JSON Schema{suffix}: {exc.message}"
-            ) from None
-
-
-def _types(schema: dict[str, Any]) -> frozenset[str] | None:
-    declared = schema.get("type")
-    if isinstance(declared, str):
-        return frozenset([declared])
-    if isinstance(declared, list):
-        # draft-03 allows schemas inside "type"; only the named types are compared
-        return frozenset(t for t in declared if isinstance(t, str)) or None
-    return None
-
-
-def _properties(schema: dict[str, Any]) -> dict[str, Any]:
-    props = schema.get("properties")
-    return props if isinstance(props, dict) else {}
-
-
-def _required(schema: dict[str, Any]) -> set[str]:
-    """Names listed in ``required`` (draft-03's boolean ``required`` names none)."""
-    required = schema.get("required")
-    if not isinstance(required, list):
-        return set()
-    return {r for r in required if isinstance(r, str)}
-
-
-def _diff(old: dict[str, Any], new: dict[str, Any], where: str, out: list[str]) -> None:
-    old_types, new_types = _types(old), _types(new)
-    if old_types is not None and new_types is not None and old_types != new_types:
-        out.append(
-            f"{where}: type changed from {'|'.join(sorted(old_types))} to {'|'.join(sorted(new_types))}"
-        )
-        return
-    old_req, new_req = _required(old), _required(new)
-    for name in sorted(new_req - old_req):
-        out.append(f"{where}.{name}: required field added")
-    old_props = _properties(old)
-    new_props = _properties(new)
-    for name in sorted(old_req - new_req):
-        if name in new_props:
-            out.append(f"{where}.{name}: no longer required")
-        else:
-            out.append(f"{where}.{name}: required field removed")
-    for name in sorted(set(old_props) & set(new_props)):
-        if isinstance(old_props[name], dict) and isinstance(new_props[name], dict):
-            _diff(old_props[name], new_props[name], f"{where}.{name}", out)
-    old_items, new_items = old.get("items"), new.get("items")
-    if isinstance(old_items, dict) and isinstance(new_items, dict):
-        _diff(old_items, new_items, f"{where}[]", out)
-
-
-def breaking_changes(old: Schemas, new: Schemas) -> list[str]:
-    """What in ``new`` breaks peers written against ``old``: a message type or required field
-    removed, a required field added, a field's type changed. Empty when compatible."""
-    out: list[str] = []
-    for message_type in sorted(old):
-        if message_type not in new:
-            out.append(f"{message_type}: message type removed")
-            continue
-        _diff(old[message_type], new[message_type], message_type, out)
-    return out
-
-
-# ---------------------------------------------------------------------- service
 class ContractService:
     """Stores contracts and keeps the registry's ``contract_validated`` flags in step.
 
@@ -139,15 +42,26 @@ class ContractService:
     ``contracts.{tenant}.changed`` events so new registrations there are flagged too.
     """
 
-    def __init__(self, repo: ContractRepository, registry: InstanceRegistry, bus: EventBus) -> None:
-        self.repo = repo
+    def __init__(
+        self,
+        database: Database,
+        registry: InstanceRegistry,
+        bus: EventBus,
+        *,
+        events: DomainEvents | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.database = database
         self.registry = registry
         self.bus = bus
+        self.events = events
+        self.clock = clock
         self._keys: set[tuple[str, str]] = set()
         self._sub: Any = None
 
     async def start(self) -> None:
-        self._keys = set(await self.repo.keys())
+        async with self.database.engine.connect() as conn:
+            self._keys = set(await repository.get_keys(conn))
         self.registry.contract_check = self.has_contract
         # instances stored before the contract flag was kept (or by an older hub) catch up now
         for tenant, service in self._keys:
@@ -169,30 +83,27 @@ class ContractService:
         else:
             self._keys.discard(key)
 
-    async def _announce(self, tenant: str, service: str, present: bool) -> None:
-        try:
-            await self.bus.publish(
-                f"contracts.{tenant}.changed",
-                {"tenant_id": tenant, "service_name": service, "present": present},
-            )
-        except Exception as exc:  # stored already; other replicas reload on restart
-            log.warning("contract event not published: %s", exc)
-
-    # ------------------------------------------------------------------ operations
+    # ------------------------------------------------------------------ reads
     async def get(self, tenant: str, service: str) -> Contract:
-        contract = await self.repo.get(tenant, service)
+        async with self.database.engine.connect() as conn:
+            contract = await repository.get(conn, tenant=tenant, service=service)
         if contract is None:
             raise NotFound(f"service {service!r} has no contract")
         return contract
 
     async def get_all(self, tenant: str) -> list[Contract]:
-        return await self.repo.get_all(tenant)
+        async with self.database.engine.connect() as conn:
+            return await repository.get_all(conn, tenant=tenant)
+
+    async def _current(self, tenant: str, service: str) -> Contract | None:
+        async with self.database.engine.connect() as conn:
+            return await repository.get(conn, tenant=tenant, service=service)
 
     async def compatibility(self, tenant: str, service: str, schemas: Schemas) -> dict[str, Any]:
         """Would ``schemas`` replace the current contract without breaking its readers?"""
         # large schemas take seconds to check: off the event loop, so other requests go on
         await asyncio.to_thread(check_schemas, schemas)
-        current = await self.repo.get(tenant, service)
+        current = await self._current(tenant, service)
         changes = (
             [] if current is None else await asyncio.to_thread(breaking_changes, current.schemas, schemas)
         )
@@ -203,6 +114,7 @@ class ContractService:
             "current_version": None if current is None else current.version,
         }
 
+    # ------------------------------------------------------------------ writes
     async def put(
         self,
         tenant: str,
@@ -212,40 +124,96 @@ class ContractService:
         version: str | None = None,
         force: bool = False,
     ) -> tuple[Contract, list[str]]:
-        """Store a new contract version; ``Conflict`` listing the breaking changes unless forced.
+        """Store a new contract version and flag the service's instances, atomically;
+        ``Conflict`` listing the breaking changes unless forced.
 
         Returns the stored contract and the breaking changes that were accepted (forced)."""
-        # large schemas take seconds to check: off the event loop, so other requests go on
         await asyncio.to_thread(check_schemas, schemas)
-        current = await self.repo.get(tenant, service)
-        changes = (
-            [] if current is None else await asyncio.to_thread(breaking_changes, current.schemas, schemas)
-        )
-        if changes and not force:
-            raise Conflict(
-                f"contract version breaks the current one ({current.version if current else ''}): "
-                + "; ".join(changes)
-                + ' (send "force": true to replace it anyway)',
-                details={"breaking_changes": changes},
+        for _attempt in range(_PUT_ATTEMPTS):
+            # the diff can take seconds on large schemas, so it runs before the transaction
+            # (which would hold the write lock meanwhile) and is redone if the contract moved on
+            current = await self._current(tenant, service)
+            changes = (
+                [] if current is None else await asyncio.to_thread(breaking_changes, current.schemas, schemas)
             )
-        revision = 1 if current is None else current.revision + 1
-        contract = Contract(
-            tenant_id=tenant,
-            service_name=service,
-            version=version or str(revision),
-            revision=revision,
-            schemas=schemas,
-            updated_at=time.time(),
-        )
-        await self.repo.save(contract)
-        self._keys.add((tenant, service))
-        await self.registry.set_contract_validated(tenant, service, True)
-        await self._announce(tenant, service, True)
+            if changes and not force:
+                raise Conflict(
+                    f"contract version breaks the current one ({current.version if current else ''}): "
+                    + "; ".join(changes)
+                    + ' (send "force": true to replace it anyway)',
+                    details={"breaking_changes": changes},
+                )
+            revision = 1 if current is None else current.revision + 1
+            contract = Contract(
+                tenant_id=tenant,
+                service_name=service,
+                version=version or str(revision),
+                revision=revision,
+                schemas=schemas,
+                updated_at=self.clock(),
+            )
+            if await self._store(contract, expected=current):
+                break
+        else:
+            raise Conflict(f"the contract of {service!r} keeps changing concurrently; try again")
+        await self._after_commit(contract.tenant_id, contract.service_name, contract)
         return contract, changes
 
+    async def _store(self, contract: Contract, *, expected: Contract | None) -> bool:
+        """One transaction: the contract and the instance flags. ``False`` (nothing written)
+        when another writer changed the contract since ``expected`` was read."""
+        tenant, service = contract.tenant_id, contract.service_name
+        async with self.database.engine.begin() as conn:
+            if expected is None:
+                if not await repository.create(conn, contract):
+                    return False
+            else:
+                latest = await repository.get(conn, tenant=tenant, service=service, for_update=True)
+                if latest is None or latest.revision != expected.revision:
+                    return False
+                await repository.update(conn, contract)
+            await registry_repository.set_contract_validated(conn, tenant=tenant, service=service, value=True)
+        return True
+
     async def delete(self, tenant: str, service: str) -> None:
-        if not await self.repo.delete(tenant, service):
-            raise NotFound(f"service {service!r} has no contract")
-        self._keys.discard((tenant, service))
-        await self.registry.set_contract_validated(tenant, service, False)
-        await self._announce(tenant, service, False)
+        """Drop the contract and clear the instance flags, atomically."""
+        async with self.database.engine.begin() as conn:
+            if not await repository.delete(conn, tenant=tenant, service=service):
+                raise NotFound(f"service {service!r} has no contract")
+            await registry_repository.set_contract_validated(
+                conn, tenant=tenant, service=service, value=False
+            )
+        await self._after_commit(tenant, service, None)
+
+    # ------------------------------------------------------------------ after commit
+    async def _after_commit(self, tenant: str, service: str, contract: Contract | None) -> None:
+        """Bring this replica's view, the other replicas and in-process consumers up to date
+        with a committed change; failures here are logged, the stored state is the truth."""
+        present = contract is not None
+        if present:
+            self._keys.add((tenant, service))
+        else:
+            self._keys.discard((tenant, service))
+        try:
+            # refreshes the in-memory instances and tells replicas; the flag it stores again
+            # is the one just committed, so repeating it is harmless
+            await self.registry.set_contract_validated(tenant, service, present)
+        except Exception as exc:
+            log.warning("registry view of %s/%s not refreshed: %s", tenant, service, exc)
+        try:
+            await self.bus.publish(
+                f"contracts.{tenant}.changed",
+                {"tenant_id": tenant, "service_name": service, "present": present},
+            )
+        except Exception as exc:  # stored already; other replicas reload on restart
+            log.warning("contract event not published: %s", exc)
+        if self.events is not None:
+            self.events.emit(
+                ContractChanged(
+                    tenant_id=tenant,
+                    service_name=service,
+                    present=present,
+                    revision=contract.revision if contract else None,
+                    version=contract.version if contract else None,
+                )
+            )

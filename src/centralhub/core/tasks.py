@@ -111,3 +111,12 @@ class Supervisor:
         for n in names:
             if n in self._states:
                 self._states[n].state = "stopped"
+
+    def forget(self, name: str) -> None:
+        """Drop an ended task from the report: one-shot work (a deployment run) would otherwise
+        pile up there for the life of the process. A task still running is kept."""
+        task = self._tasks.get(name)
+        if task is not None and not task.done():
+            return
+        self._tasks.pop(name, None)
+        self._states.pop(name, None)

@@ -1,15 +1,20 @@
-"""Persistence of rolling deployments (table ``deployments``)."""
+"""SQL for rolling deployments (table ``deployments``).
+
+A deployment is one row; its batches live in ``detail``, so a step (a batch's new state and
+the deployment's) is one UPDATE. Functions take the caller's connection and never commit.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub.core.tables import deployments as t
 from centralhub.core.time import to_datetime, to_epoch
-from centralhub.deployments.service import Deployment
+from centralhub.deployments.models import Deployment
 
 _MAX_ERROR = 2000
 
@@ -59,37 +64,35 @@ def _from_row(row: Any) -> Deployment:
     )
 
 
-class DeploymentRepository:
-    """Each method is one committed transaction; a deployment row is rewritten on every step."""
+async def create(conn: AsyncConnection, dep: Deployment) -> None:
+    await conn.execute(insert(t).values(**_values(dep)))
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
 
-    async def create(self, dep: Deployment) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(t).values(**_values(dep)))
+async def update(conn: AsyncConnection, dep: Deployment) -> None:
+    """Rewrite the deployment's row: its state and every batch's."""
+    values = _values(dep)
+    values.pop("id")
+    await conn.execute(sql_update(t).where(t.c.id == dep.id).values(**values))
 
-    async def save(self, dep: Deployment) -> None:
-        values = _values(dep)
-        values.pop("id")
-        async with self.engine.begin() as conn:
-            await conn.execute(update(t).where(t.c.id == dep.id).values(**values))
 
-    async def get(self, deployment_id: str) -> Deployment | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(t).where(t.c.id == deployment_id))).first()
-        return None if row is None else _from_row(row)
+async def get(conn: AsyncConnection, *, deployment_id: str) -> Deployment | None:
+    row = (await conn.execute(select(t).where(t.c.id == deployment_id))).first()
+    return None if row is None else _from_row(row)
 
-    async def get_all(
-        self, *, tenant: str, service: str | None = None, state: str | None = None, limit: int = 50
-    ) -> list[Deployment]:
-        """Newest first."""
-        query = select(t).where(t.c.tenant_id == tenant)
-        if service is not None:
-            query = query.where(t.c.service_name == service)
-        if state is not None:
-            query = query.where(t.c.state == state)
-        query = query.order_by(t.c.created_at.desc(), t.c.id).limit(limit)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_from_row(r) for r in rows]
+
+async def get_all(
+    conn: AsyncConnection,
+    *,
+    tenant: str,
+    service: str | None = None,
+    state: str | None = None,
+    limit: int = 50,
+) -> list[Deployment]:
+    """The tenant's deployments, newest first."""
+    query = select(t).where(t.c.tenant_id == tenant)
+    if service is not None:
+        query = query.where(t.c.service_name == service)
+    if state is not None:
+        query = query.where(t.c.state == state)
+    query = query.order_by(t.c.created_at.desc(), t.c.id).limit(limit)
+    return [_from_row(r) for r in (await conn.execute(query)).all()]

@@ -1,188 +1,52 @@
-"""Rolling deployment coordination (seed 004 "deployment-coord").
+"""Rolling deployment coordination.
 
 The hub does not start or stop processes: whoever runs the service (an operator, CI, a
 container scheduler) does. The hub plans the batches, takes each batch out of discovery
 (``draining``), and moves on only when as many instances of the new version are registered
 and passing; a batch that does not get there within ``deadline_seconds`` stops the
-deployment and is reported. Every step is stored and published on
-``deployments.<tenant>.<service>`` so the party replacing instances can follow along.
+deployment and is reported. Every step is stored in one transaction, then published on
+``deployments.<tenant>.<service>`` so the party replacing instances can follow along, and
+emitted as a :class:`DeploymentChanged` domain event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from centralhub.core.errors import Conflict, InvalidInput, NotFound
-from centralhub.core.events.base import EventBus
+from centralhub.core.time import rfc3339
+from centralhub.deployments import repository
+from centralhub.deployments.models import (
+    FINISHED,
+    STRATEGIES,
+    Batch,
+    BatchState,
+    Deployment,
+    DeploymentChanged,
+    DeploymentState,
+)
 from centralhub.metrics.collectors import BUS_PUBLISH_FAILURES, DEPLOYMENT_BATCHES
 from centralhub.registry.models import SELECTABLE, Instance, InstanceStatus
-from centralhub.registry.service import InstanceRegistry
+
+if TYPE_CHECKING:
+    from centralhub.core.database import Database
+    from centralhub.core.events.base import EventBus
+    from centralhub.core.events.dispatch import DomainEvents
+    from centralhub.core.tasks import Supervisor
+    from centralhub.registry.service import InstanceRegistry
+
+__all__ = ["DeploymentCoordinator", "DeploymentState", "plan_batches"]
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("rolling",)
 #: finished deployments kept in memory for counts and fast reads
 KEEP_FINISHED = 200
-
-
-class DeploymentState(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-FINISHED = frozenset({DeploymentState.SUCCEEDED, DeploymentState.FAILED, DeploymentState.CANCELLED})
-
-
-class BatchState(enum.StrEnum):
-    PENDING = "pending"
-    #: old instances taken out of discovery, waiting for replacements to pass
-    WAITING = "waiting"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@dataclass(slots=True)
-class Batch:
-    """One step of a rolling deployment: the old instances it drains and what replaced them."""
-
-    index: int
-    instance_ids: list[str]
-    state: BatchState = BatchState.PENDING
-    replacement_ids: list[str] = field(default_factory=list)
-    started_at: float | None = None
-    finished_at: float | None = None
-    error: str | None = None
-
-
-@dataclass(slots=True)
-class Deployment:
-    """A rolling deployment of ``service`` to ``version``; times are epoch seconds."""
-
-    id: str
-    tenant_id: str
-    service: str
-    version: str
-    strategy: str
-    batch_size: int
-    deadline_seconds: float
-    state: DeploymentState
-    batches: list[Batch]
-    created_at: float
-    #: instances already at ``version`` when planned; they do not count as replacements
-    baseline_ids: list[str] = field(default_factory=list)
-    started_at: float | None = None
-    finished_at: float | None = None
-    error: str | None = None
-
-    def to_dict(self, live: dict[str, Instance] | None = None) -> dict[str, Any]:
-        """The public JSON shape; ``live`` (instance id → instance) adds current statuses."""
-        live = live or {}
-
-        def describe(ids: list[str]) -> list[dict[str, Any]]:
-            out = []
-            for iid in ids:
-                inst = live.get(iid)
-                out.append(
-                    {
-                        "instance_id": iid,
-                        "status": inst.status.value if inst is not None else "gone",
-                        "version": inst.version if inst is not None else None,
-                        "url": inst.url if inst is not None else None,
-                    }
-                )
-            return out
-
-        done = sum(1 for b in self.batches if b.state == BatchState.DONE)
-        return {
-            "id": self.id,
-            "tenant_id": self.tenant_id,
-            "service": self.service,
-            "version": self.version,
-            "strategy": self.strategy,
-            "batch_size": self.batch_size,
-            "deadline_seconds": self.deadline_seconds,
-            "state": self.state.value,
-            "progress": {"batches_done": done, "batches_total": len(self.batches)},
-            "batches": [
-                {
-                    "index": b.index,
-                    "state": b.state.value,
-                    "instances": describe(b.instance_ids),
-                    "replacements": describe(b.replacement_ids),
-                    "started_at": b.started_at,
-                    "finished_at": b.finished_at,
-                    "error": b.error,
-                }
-                for b in self.batches
-            ],
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "error": self.error,
-        }
-
-    def to_record(self) -> dict[str, Any]:
-        """Plain data for storage (enums as strings)."""
-        record = asdict(self)
-        record["state"] = self.state.value
-        for b in record["batches"]:
-            b["state"] = str(b["state"])
-        return record
-
-    @classmethod
-    def from_record(cls, r: dict[str, Any]) -> Deployment:
-        batches = [
-            Batch(
-                index=b["index"],
-                instance_ids=list(b["instance_ids"]),
-                state=BatchState(b["state"]),
-                replacement_ids=list(b.get("replacement_ids") or []),
-                started_at=b.get("started_at"),
-                finished_at=b.get("finished_at"),
-                error=b.get("error"),
-            )
-            for b in r["batches"]
-        ]
-        return cls(
-            id=r["id"],
-            tenant_id=r["tenant_id"],
-            service=r["service"],
-            version=r["version"],
-            strategy=r["strategy"],
-            batch_size=int(r["batch_size"]),
-            deadline_seconds=float(r["deadline_seconds"]),
-            state=DeploymentState(r["state"]),
-            batches=batches,
-            created_at=float(r["created_at"]),
-            baseline_ids=list(r.get("baseline_ids") or []),
-            started_at=r.get("started_at"),
-            finished_at=r.get("finished_at"),
-            error=r.get("error"),
-        )
-
-
-class DeploymentStore(Protocol):
-    """What the coordinator needs from storage (see ``storage/deployments.py``)."""
-
-    async def create(self, dep: Deployment) -> None: ...
-    async def save(self, dep: Deployment) -> None: ...
-    async def get(self, deployment_id: str) -> Deployment | None: ...
-    async def get_all(
-        self, *, tenant: str, service: str | None = None, state: str | None = None, limit: int = 50
-    ) -> list[Deployment]: ...
 
 
 def plan_batches(instances: list[Instance], version: str, batch_size: int) -> list[Batch]:
@@ -198,24 +62,33 @@ def plan_batches(instances: list[Instance], version: str, batch_size: int) -> li
     ]
 
 
+def _task_name(deployment_id: str) -> str:
+    return f"deployment-{deployment_id}"
+
+
 class DeploymentCoordinator:
-    """Component (start/stop) that runs each deployment as a background task."""
+    """Component (start/stop) that runs each deployment as a supervised task of its own."""
 
     def __init__(
         self,
         registry: InstanceRegistry,
-        store: DeploymentStore,
+        database: Database,
         bus: EventBus,
+        supervisor: Supervisor,
         *,
+        events: DomainEvents | None = None,
         poll_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
-        self.store = store
+        self.database = database
         self.bus = bus
+        self.supervisor = supervisor
+        self.events = events
         self.poll_seconds = poll_seconds
         self.clock = clock
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: ids of the deployments this hub process is running
+        self._running: set[str] = set()
         self._known: dict[str, Deployment] = {}
         self._wakeups: dict[tuple[str, str], set[asyncio.Event]] = {}
         self._stopping = False
@@ -228,13 +101,10 @@ class DeploymentCoordinator:
     async def stop(self) -> None:
         """Cancel running deployments; each stores itself as ``cancelled`` before it ends."""
         self._stopping = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        running = list(self._running)
+        await asyncio.gather(*(self.supervisor.stop(_task_name(i)) for i in running))
+        for deployment_id in running:
+            self._finished(deployment_id)
 
     def _on_change(self, tenant: str, service: str) -> None:
         # runs on every registry change: keep it a dict lookup
@@ -254,7 +124,7 @@ class DeploymentCoordinator:
         batch_size: int = 1,
         deadline_seconds: float = 300.0,
     ) -> Deployment:
-        """Plan and start a deployment; ``Conflict`` if one already runs for the service."""
+        """Plan, store and start a deployment; ``Conflict`` if one already runs for the service."""
         if self._stopping:
             raise Conflict("the hub is shutting down")
         if strategy not in STRATEGIES:
@@ -290,11 +160,17 @@ class DeploymentCoordinator:
             created_at=self.clock(),
             baseline_ids=[i.id for i in instances if i.version == version],
         )
-        await self.store.create(dep)
+        # known before the insert is awaited, so a second request for the service meanwhile
+        # sees it and gets the conflict
         self._known[dep.id] = dep
-        task = asyncio.create_task(self._run(dep), name=f"deployment-{dep.id[:8]}")
-        self._tasks[dep.id] = task
-        task.add_done_callback(functools.partial(self._forget, dep.id))
+        try:
+            async with self.database.engine.begin() as conn:
+                await repository.create(conn, dep)
+        except BaseException:
+            del self._known[dep.id]
+            raise
+        self._running.add(dep.id)
+        self.supervisor.start(_task_name(dep.id), lambda: self._supervised_run(dep), restart=False)
         return dep
 
     async def cancel(self, tenant: str, deployment_id: str) -> Deployment:
@@ -302,12 +178,10 @@ class DeploymentCoordinator:
         dep = await self.get(tenant, deployment_id)
         if dep.state in FINISHED:
             raise Conflict(f"deployment {deployment_id} already {dep.state.value}")
-        task = self._tasks.get(deployment_id)
-        if task is None:
+        if deployment_id not in self._running:
             raise Conflict(f"deployment {deployment_id} is run by another hub replica")
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await self.supervisor.stop(_task_name(deployment_id))
+        self._finished(deployment_id)
         if dep.state not in FINISHED:
             # cancelled before its task ever ran: nothing was drained yet
             dep.state = DeploymentState.CANCELLED
@@ -320,7 +194,8 @@ class DeploymentCoordinator:
     async def get(self, tenant: str, deployment_id: str) -> Deployment:
         dep = self._known.get(deployment_id)
         if dep is None:
-            dep = await self.store.get(deployment_id)
+            async with self.database.engine.connect() as conn:
+                dep = await repository.get(conn, deployment_id=deployment_id)
         if dep is None or dep.tenant_id != tenant:
             raise NotFound(f"deployment {deployment_id!r} not found")
         return dep
@@ -328,16 +203,10 @@ class DeploymentCoordinator:
     async def get_all(
         self, tenant: str, *, service: str | None = None, state: str | None = None, limit: int = 50
     ) -> list[Deployment]:
-        stored = await self.store.get_all(tenant=tenant, service=service, state=state, limit=limit)
+        async with self.database.engine.connect() as conn:
+            stored = await repository.get_all(conn, tenant=tenant, service=service, state=state, limit=limit)
         # the in-memory copy of a running deployment is the freshest
         return [self._known.get(d.id, d) for d in stored]
-
-    def _forget(self, deployment_id: str, _task: asyncio.Task[None]) -> None:
-        self._tasks.pop(deployment_id, None)
-        # keep every running deployment and the newest finished ones (storage keeps them all)
-        finished = [d for d in self._known.values() if d.state in FINISHED]
-        for old in finished[: max(0, len(finished) - KEEP_FINISHED)]:
-            del self._known[old.id]
 
     def counts(self) -> dict[str, int]:
         """Deployments of this hub process by state (running ones, and the newest finished)."""
@@ -350,16 +219,91 @@ class DeploymentCoordinator:
         return {i.id: i for i in self.registry.instances(dep.tenant_id, dep.service)}
 
     def describe(self, dep: Deployment) -> dict[str, Any]:
-        return dep.to_dict(self.live_instances(dep))
+        """The public JSON shape, with each instance's current status and RFC 3339 times."""
+        live = self.live_instances(dep)
+
+        def instances(ids: list[str]) -> list[dict[str, Any]]:
+            out = []
+            for iid in ids:
+                inst = live.get(iid)
+                out.append(
+                    {
+                        "instance_id": iid,
+                        "status": inst.status.value if inst is not None else "gone",
+                        "version": inst.version if inst is not None else None,
+                        "url": inst.url if inst is not None else None,
+                    }
+                )
+            return out
+
+        return {
+            "id": dep.id,
+            "tenant_id": dep.tenant_id,
+            "service": dep.service,
+            "version": dep.version,
+            "strategy": dep.strategy,
+            "batch_size": dep.batch_size,
+            "deadline_seconds": dep.deadline_seconds,
+            "state": dep.state.value,
+            "progress": {"batches_done": dep.batches_done, "batches_total": len(dep.batches)},
+            "batches": [
+                {
+                    "index": b.index,
+                    "state": b.state.value,
+                    "instances": instances(b.instance_ids),
+                    "replacements": instances(b.replacement_ids),
+                    "started_at": rfc3339(b.started_at),
+                    "finished_at": rfc3339(b.finished_at),
+                    "error": b.error,
+                }
+                for b in dep.batches
+            ],
+            "created_at": rfc3339(dep.created_at),
+            "started_at": rfc3339(dep.started_at),
+            "finished_at": rfc3339(dep.finished_at),
+            "error": dep.error,
+        }
 
     # ---------------------------------------------------------------- the run
+    def _finished(self, deployment_id: str) -> None:
+        """Forget the run's task once it ended (the supervisor's report stays bounded), and
+        keep every running deployment plus the newest finished ones in memory."""
+        self._running.discard(deployment_id)
+        self.supervisor.forget(_task_name(deployment_id))
+        finished = [d for d in self._known.values() if d.state in FINISHED]
+        for old in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self._known[old.id]
+
     async def _save(self, dep: Deployment) -> None:
-        await self.store.save(dep)
+        """Store one step (the deployment's row, batches included) in one transaction, then tell
+        followers; a failed publish is counted and logged, the stored record is the truth."""
+        async with self.database.engine.begin() as conn:
+            await repository.update(conn, dep)
         try:
             await self.bus.publish(f"deployments.{dep.tenant_id}.{dep.service}", self.describe(dep))
-        except Exception as exc:  # the stored record is the truth; watchers can poll
+        except Exception as exc:
             BUS_PUBLISH_FAILURES.labels("deployments").inc()
             log.warning("deployment event not published: %s", exc)
+        if self.events is not None:
+            self.events.emit(
+                DeploymentChanged(
+                    id=dep.id,
+                    tenant_id=dep.tenant_id,
+                    service=dep.service,
+                    version=dep.version,
+                    state=dep.state,
+                    batches_done=dep.batches_done,
+                    batches_total=len(dep.batches),
+                    error=dep.error,
+                )
+            )
+
+    async def _supervised_run(self, dep: Deployment) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            # after the task has ended, so the supervisor can let go of it
+            task.add_done_callback(lambda _task: self._finished(dep.id))
+        await self._run(dep)
 
     async def _run(self, dep: Deployment) -> None:
         key = (dep.tenant_id, dep.service)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from centralhub.core.tables import service_instances as t
 from centralhub.core.time import to_datetime, to_epoch
@@ -137,3 +137,12 @@ class InstanceRepository:
                 .where((t.c.tenant_id == tenant) & (t.c.service_name == service))
                 .values(contract_validated=value)
             )
+
+
+async def set_contract_validated(conn: AsyncConnection, *, tenant: str, service: str, value: bool) -> None:
+    """Flag every stored instance of a service as having (or no longer having) a contract."""
+    await conn.execute(
+        update(t)
+        .where((t.c.tenant_id == tenant) & (t.c.service_name == service))
+        .values(contract_validated=value)
+    )

@@ -3,7 +3,7 @@
 ``ContractValidator`` fetches a peer's contract once, compiles one validator per message type
 and reuses it; ``refresh(peer)`` (or ``max_age_seconds``) picks up a new contract version.
 The hub-side rules for what makes a new version breaking live in
-:mod:`centralhub.contracts.service` and are re-exported here as ``breaking_changes``.
+:mod:`centralhub.contracts.compatibility` and are re-exported here as ``breaking_changes``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonschema.validators import validator_for
 
-from centralhub.contracts.service import breaking_changes
+from centralhub.contracts.compatibility import breaking_changes
 from centralhub.kit.exceptions import BaseServiceError
 
 __all__ = ["ContractConflict", "ContractValidator", "ContractViolation", "breaking_changes"]
