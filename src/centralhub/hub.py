@@ -15,7 +15,6 @@ from typing import Any
 from centralhub import __version__
 from centralhub.alerts.repository import AlertRepository
 from centralhub.alerts.service import AlertManager
-from centralhub.config.repository import ConfigRepository
 from centralhub.config.service import ConfigService
 from centralhub.contracts.service import ContractService
 from centralhub.core.database import Database
@@ -67,8 +66,10 @@ class Hub:
         self.components.append(self.deployments)
         #: versioned service configuration, broadcast and watch, hot-reload directory (issue 3)
         self.config_service = ConfigService(
-            ConfigRepository(self.database.engine),
+            self.database,
             self.bus,
+            events=self.events,
+            supervisor=self.supervisor,
             hot_reload_dir=settings.hot_reload_dir,
             hot_reload_enabled=settings.hot_reload_enabled,
         )

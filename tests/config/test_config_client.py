@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,11 @@ from centralhub.hub import Hub
 from centralhub.sdk import ConfigClient
 from centralhub.server.app import create_app
 from tests.conftest import make_settings, reset_database
+from tests.support import wait_until
 
 
 def svc() -> str:
     return f"svc-{uuid.uuid4().hex[:8]}"
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def post(url: str, service: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +54,7 @@ async def test_watch_path_without_nats(hub: Hub) -> None:
             assert client.get_value("operational.batch_size") == 100
             assert client.version == "1.0.0" and client.source == "hub"
             await http.post(f"/api/v1/config/{name}", json={"operational": {"batch_size": 200}})
-            await eventually(lambda: client.get_value("operational.batch_size") == 200, what="watch update")
+            await wait_until(lambda: client.get_value("operational.batch_size") == 200, what="watch update")
             assert seen[-1] == {"operational": {"batch_size": 200}}
             assert client.revision == 2
             assert client.get_value("operational.missing", default="d") == "d"
@@ -87,7 +78,7 @@ async def test_live_push_over_nats(hub_process_factory: Any, nats_url: str) -> N
         assert (await client.get_config())["operational"]["batch_size"] == 100
         body = await asyncio.to_thread(post, hp.url, name, {"operational": {"batch_size": 200}})
         assert body["message"] == "Config updated and broadcasted" and body["broadcast"] is True
-        await eventually(lambda: bool(got) and got[-1]["operational"]["batch_size"] == 200, what="NATS push")
+        await wait_until(lambda: bool(got) and got[-1]["operational"]["batch_size"] == 200, what="NATS push")
         assert client.version == "1.1.0"
         # a watcher on another tenant's subject hears nothing of the default tenant
         async with httpx.AsyncClient(timeout=10) as http:
@@ -118,7 +109,7 @@ async def test_nats_unreachable_falls_back_to_watch(hub: Hub) -> None:
         try:
             assert client._nc is None and client._watching
             await http.post(f"/api/v1/config/{name}", json={"v": 2})
-            await eventually(lambda: client.get_value("v") == 2, what="watch fallback update")
+            await wait_until(lambda: client.get_value("v") == 2, what="watch fallback update")
         finally:
             await client.shutdown()
 
@@ -188,11 +179,13 @@ async def test_client_rides_through_a_hub_outage(hub_process_factory: Any, tmp_p
 
         await asyncio.to_thread(hp.start)
         await asyncio.to_thread(post, hp.url, name, {"operational": {"batch_size": 400}})
-        await eventually(
-            lambda: client.get_value("operational.batch_size") == 400, 20, "update after restart"
+        await wait_until(
+            lambda: client.get_value("operational.batch_size") == 400, timeout=20, what="update after restart"
         )
-        await eventually(
-            lambda: restarted.get_value("operational.batch_size") == 400, 20, "restarted client update"
+        await wait_until(
+            lambda: restarted.get_value("operational.batch_size") == 400,
+            timeout=20,
+            what="restarted client update",
         )
         assert restarted.source == "hub" and client.hub_available
     finally:
@@ -226,7 +219,7 @@ async def test_watch_on_replica_b_wakes_through_nats(tmp_path: Path, nats_url: s
     await reset_database(url)
     a = Hub(make_settings(url, nats_url=nats_url))
     b = Hub(make_settings(url, nats_url=nats_url))
-    b.config_service.poll_interval = 30  # prove the bus, not the revision check, wakes it
+    b.config_service.watcher.poll_interval = 30  # prove the bus, not the revision check, wakes it
     await a.start()
     await b.start()
     try:

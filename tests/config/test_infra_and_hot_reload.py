@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
+import re
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from centralhub.config.layered import InfraConfigError, InfrastructureConfigMana
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
 from tests.conftest import make_settings, reset_database
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,15 +118,6 @@ def test_create_service_config_deep_merges() -> None:
     assert cfg["monitoring"]["alert_thresholds"]["error_rate_percent"] == 5.0
 
 
-async def _eventually(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 async def test_hot_reload_directory(database_url: str, tmp_path: Path) -> None:
     await reset_database(database_url)
     directory = tmp_path / "hot"
@@ -139,6 +130,7 @@ async def test_hot_reload_directory(database_url: str, tmp_path: Path) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://hub", timeout=10) as http:
             got = (await http.get(f"/api/v1/config/{name}")).json()
             assert got["config"] == {"operational": {"batch_size": 100}} and got["source"] == "hot_reload"
+            assert hub.supervisor.report()["config-hot-reload"]["state"] == "running"
 
             # the watcher picks up an edit
             write(directory / f"{name}.yaml", "operational:\n  batch_size: 250\n")
@@ -147,12 +139,13 @@ async def test_hot_reload_directory(database_url: str, tmp_path: Path) -> None:
                 r = await http.get(f"/api/v1/config/{name}")
                 return r.json()["config"]["operational"]["batch_size"] == 250
 
-            await _eventually(updated)
+            await wait_until(updated, timeout=20, what="hot-reloaded edit")
             assert (await http.get(f"/api/v1/config/{name}")).json()["version"] == "1.1.0"
 
             # unchanged content stores nothing
             body = (await http.post("/api/v1/config/reload")).json()
             assert {"file": f"{name}.yaml", "service_name": name} in body["unchanged"]
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["reloaded_at"])
 
             # a broken file is rejected with its line; the previous version stays active
             write(directory / f"{name}.yaml", "operational:\n  batch_size: [1, 2\n")

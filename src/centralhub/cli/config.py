@@ -127,10 +127,10 @@ def config_history(
     if as_json:
         print_json(data)
         return
-    typer.echo(f"{'VERSION':10} {'REV':>5}  {'UPDATED_AT':32} {'BY':20} {'SOURCE':10} MESSAGE")
+    typer.echo(f"{'VERSION':10} {'REV':>5}  {'UPDATED_AT':24} {'BY':20} {'SOURCE':10} MESSAGE")
     for h in data["history"]:
         typer.echo(
-            f"{h['version']:10} {h['revision']:>5}  {h['updated_at']:32} {h['updated_by'][:20]:20} "
+            f"{h['version']:10} {h['revision']:>5}  {h['updated_at']:24} {h['updated_by'][:20]:20} "
             f"{h['source']:10} {h.get('message') or ''}"
         )
 

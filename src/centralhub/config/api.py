@@ -1,33 +1,73 @@
 """Configuration API: ``/api/v1/config/...`` plus the seed's short ``/config/...`` aliases.
 
-Thin: parse the request, call ``hub.config_service``, shape the answer. Fixed paths
+Thin: parse the request, call ``hub.config_service``, shape the answer with ``schemas.py``. A write's
+body is the configuration document itself, parsed here (not by FastAPI) so a body that is not a
+JSON object gets a 400 naming the problem; ``openapi_extra`` documents it. Fixed paths
 (``history``, ``reload``) are declared before ``/{service}`` so they are not taken for a name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
-from centralhub.config.models import ConfigVersion, check_document, parse_revision
+from centralhub.config.documents import check_document, parse_revision
+from centralhub.config.models import ConfigVersion
+from centralhub.config.schemas import (
+    DOCUMENT_BODY,
+    PATCH_BODY,
+    ChangeRead,
+    ConfigDiffRead,
+    ConfigHistoryEntry,
+    ConfigHistoryRead,
+    ConfigListRead,
+    ConfigRead,
+    ConfigRolledBack,
+    ConfigWritten,
+    ReloadResult,
+    ReloadStatus,
+    RollbackRequest,
+    SchemaSet,
+    ValidationRead,
+    VersionRef,
+    issues_read,
+)
 from centralhub.core.errors import InvalidInput
+from centralhub.core.schemas import ErrorRead
 from centralhub.server.deps import HubDep, TenantDep
 
 router = APIRouter(tags=["config"])
 PREFIX = "/api/v1/config"
 JSON = "application/json"
 
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorRead} for code in codes}
+
+
+#: every route can meet a malformed header or parameter (422) or an unreachable database (503)
+READ_ERRORS = _errors(400, 404, 422, 503)
+WRITE_ERRORS = _errors(400, 404, 409, 413, 422, 503)
+
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="Expected current revision")]
 Actor = Annotated[str | None, Header(alias="X-Actor", description="Who makes the change")]
 MessageQ = Annotated[str | None, Query(description="Change message for the audit trail")]
 MessageH = Annotated[str | None, Header(alias="X-Change-Message")]
+Write = Callable[..., Awaitable[ConfigVersion]]
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+def _send(model: BaseModel, *, headers: dict[str, str] | None = None, **dump: Any) -> Response:
+    """Serialize with orjson (64-bit integers, deep documents) after the model checked the shape."""
+    return Response(orjson.dumps(model.model_dump(by_alias=True, **dump)), media_type=JSON, headers=headers)
+
+
+def _etag(revision: int) -> dict[str, str]:
+    return {"ETag": f'"{revision}"'}
 
 
 async def _body(request: Request) -> Any:
@@ -61,12 +101,11 @@ def _author(request: Request, actor: str | None) -> str:
 
 
 def _read(version: ConfigVersion) -> Response:
-    return _json(version.to_read(), headers={"ETag": f'"{version.revision}"'})
+    return _send(ConfigRead.of(version), headers=_etag(version.revision))
 
 
-def _written(version: ConfigVersion, broadcast: bool, **extra: Any) -> Response:
-    body = {
-        "status": "success",
+def _written(version: ConfigVersion, broadcast: bool, restored: ConfigVersion | None = None) -> Response:
+    fields: dict[str, Any] = {
         "message": "Config updated and broadcasted"
         if broadcast
         else "Config updated; broadcast unavailable, watchers catch up through /watch",
@@ -74,19 +113,31 @@ def _written(version: ConfigVersion, broadcast: bool, **extra: Any) -> Response:
         "version": version.version,
         "revision": version.revision,
         "broadcast": broadcast,
-        **extra,
     }
-    return _json(body, headers={"ETag": f'"{version.revision}"'})
+    if restored is None:
+        return _send(ConfigWritten(**fields), headers=_etag(version.revision))
+    target = VersionRef(version=restored.version, revision=restored.revision)
+    return _send(ConfigRolledBack(**fields, rolled_back_to=target), headers=_etag(version.revision))
 
 
 # ---------------------------------------------------------------- fixed paths first
-@router.get(PREFIX, summary="Services with a stored configuration")
+@router.get(
+    PREFIX,
+    response_model=ConfigListRead,
+    responses=READ_ERRORS,
+    summary="Services with a stored configuration",
+)
 async def list_configs(hub: HubDep, tenant: TenantDep) -> Response:
     services = await hub.config_service.services(tenant)
-    return _json({"tenant_id": tenant, "count": len(services), "services": services})
+    return _send(ConfigListRead(tenant_id=tenant, count=len(services), services=services))
 
 
-@router.get(PREFIX + "/history/{service}", summary="Versions of a service's configuration, newest first")
+@router.get(
+    PREFIX + "/history/{service}",
+    response_model=ConfigHistoryRead,
+    responses=READ_ERRORS,
+    summary="Versions of a service's configuration, newest first",
+)
 async def history(
     service: str,
     hub: HubDep,
@@ -95,31 +146,45 @@ async def history(
     before: Annotated[int | None, Query(ge=1, le=2**62, description="Only revisions below this")] = None,
 ) -> Response:
     versions = await hub.config_service.history(tenant, service, limit=limit, before=before)
-    return _json(
-        {"service_name": service, "count": len(versions), "history": [v.to_history() for v in versions]}
-    )
+    entries = [ConfigHistoryEntry.of(v) for v in versions]
+    return _send(ConfigHistoryRead(service_name=service, count=len(entries), history=entries))
 
 
-@router.post(PREFIX + "/reload", summary="Re-read the hot-reload directory")
+@router.post(
+    PREFIX + "/reload",
+    response_model=ReloadResult,
+    responses=READ_ERRORS,
+    summary="Re-read the hot-reload directory",
+)
 @router.post("/config/reload", include_in_schema=False)
 async def reload(hub: HubDep) -> Response:
-    return _json(await hub.config_service.hot_reload.reload())
+    return _send(ReloadResult.model_validate(await hub.config_service.hot_reload.reload()))
 
 
-@router.get(PREFIX + "/reload/status", summary="Hot-reload watcher state and rejected files")
+@router.get(
+    PREFIX + "/reload/status",
+    response_model=ReloadStatus,
+    responses=READ_ERRORS,
+    summary="Hot-reload watcher state and rejected files",
+)
 async def reload_status(hub: HubDep) -> Response:
-    return _json(hub.config_service.hot_reload.status())
+    return _send(ReloadStatus.model_validate(hub.config_service.hot_reload.status()))
 
 
 # ---------------------------------------------------------------- one service
-@router.get(PREFIX + "/{service}", summary="Current configuration of a service")
+@router.get(
+    PREFIX + "/{service}",
+    response_model=ConfigRead,
+    responses=READ_ERRORS,
+    summary="Current configuration of a service",
+)
 @router.get("/config/{service}", include_in_schema=False)
 async def get_config(service: str, hub: HubDep, tenant: TenantDep) -> Response:
     return _read(await hub.config_service.get(tenant, service))
 
 
 async def _change(
-    write: Any,
+    write: Write,
     request: Request,
     hub: Any,
     tenant: str,
@@ -141,7 +206,13 @@ async def _change(
     return _written(version, hub.config_service.publish_failures == before)
 
 
-@router.post(PREFIX + "/{service}", summary="Store a whole new configuration document and broadcast it")
+@router.post(
+    PREFIX + "/{service}",
+    response_model=ConfigWritten,
+    responses=WRITE_ERRORS,
+    openapi_extra=DOCUMENT_BODY,
+    summary="Store a whole new configuration document and broadcast it",
+)
 async def put_config(
     service: str,
     request: Request,
@@ -157,7 +228,13 @@ async def put_config(
     )
 
 
-@router.patch(PREFIX + "/{service}", summary="Change part of a configuration (JSON merge patch, RFC 7396)")
+@router.patch(
+    PREFIX + "/{service}",
+    response_model=ConfigWritten,
+    responses=WRITE_ERRORS,
+    openapi_extra=PATCH_BODY,
+    summary="Change part of a configuration (JSON merge patch, RFC 7396)",
+)
 async def patch_config(
     service: str,
     request: Request,
@@ -173,12 +250,22 @@ async def patch_config(
     )
 
 
-@router.get(PREFIX + "/{service}/versions/{version}", summary="One stored version (version or revision)")
+@router.get(
+    PREFIX + "/{service}/versions/{version}",
+    response_model=ConfigRead,
+    responses=READ_ERRORS,
+    summary="One stored version (version or revision)",
+)
 async def get_version(service: str, version: str, hub: HubDep, tenant: TenantDep) -> Response:
     return _read(await hub.config_service.get_version(tenant, service, version))
 
 
-@router.get(PREFIX + "/{service}/diff", summary="Changes between two versions")
+@router.get(
+    PREFIX + "/{service}/diff",
+    response_model=ConfigDiffRead,
+    responses=READ_ERRORS,
+    summary="Changes between two versions",
+)
 async def diff_versions(
     service: str,
     hub: HubDep,
@@ -186,10 +273,29 @@ async def diff_versions(
     from_: Annotated[str, Query(alias="from", description="version or revision")],
     to: Annotated[str | None, Query(description="version or revision; default current")] = None,
 ) -> Response:
-    return _json(await hub.config_service.diff(tenant, service, from_, to))
+    d = await hub.config_service.diff(tenant, service, from_, to)
+    body = ConfigDiffRead(
+        service_name=d.service_name,
+        from_=VersionRef(version=d.old.version, revision=d.old.revision),
+        to=VersionRef(version=d.new.version, revision=d.new.revision),
+        changes=[ChangeRead.model_validate(c.to_dict()) for c in d.changes],
+    )
+    # an addition has no "old" and a removal no "new": only what was set is sent
+    return _send(body, exclude_unset=True)
 
 
-@router.post(PREFIX + "/{service}/rollback", summary="Make an old version current again (as a new version)")
+@router.post(
+    PREFIX + "/{service}/rollback",
+    response_model=ConfigRolledBack,
+    responses=WRITE_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RollbackRequest.model_json_schema()}},
+        }
+    },
+    summary="Make an old version current again (as a new version)",
+)
 async def rollback(
     service: str,
     request: Request,
@@ -214,37 +320,62 @@ async def rollback(
         message=message,
         if_match=_if_match(if_match),
     )
-    return _written(
-        new,
-        svc.publish_failures == before,
-        rolled_back_to={"version": target.version, "revision": target.revision},
-    )
+    return _written(new, svc.publish_failures == before, restored=target)
 
 
-@router.put(PREFIX + "/{service}/schema", summary="Register the JSON Schema changes must satisfy")
+@router.put(
+    PREFIX + "/{service}/schema",
+    response_model=SchemaSet,
+    responses=WRITE_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "description": "A JSON Schema"}}},
+        }
+    },
+    summary="Register the JSON Schema changes must satisfy",
+)
 async def put_schema(
     service: str, request: Request, hub: HubDep, tenant: TenantDep, actor: Actor = None
 ) -> Response:
-    return _json(
-        await hub.config_service.set_schema(
-            tenant, service, await _body(request), author=_author(request, actor)
-        )
+    issues = await hub.config_service.set_schema(
+        tenant, service, await _body(request), author=_author(request, actor)
+    )
+    return _send(
+        SchemaSet(service_name=service, current_version_valid=not issues, errors=issues_read(issues))
     )
 
 
-@router.get(PREFIX + "/{service}/schema", summary="The registered JSON Schema")
+@router.get(
+    PREFIX + "/{service}/schema",
+    response_model=dict[str, Any],
+    responses=READ_ERRORS,
+    summary="The registered JSON Schema",
+)
 async def get_schema(service: str, hub: HubDep, tenant: TenantDep) -> Response:
-    return _json(await hub.config_service.get_schema(tenant, service))
+    schema = await hub.config_service.get_schema(tenant, service)
+    return Response(orjson.dumps(schema), media_type=JSON)
 
 
-@router.post(PREFIX + "/{service}/validate", summary="Check a document against the schema without storing")
+@router.post(
+    PREFIX + "/{service}/validate",
+    response_model=ValidationRead,
+    responses=_errors(400, 413, 422, 503),
+    openapi_extra=DOCUMENT_BODY,
+    summary="Check a document against the schema without storing",
+)
 @router.post("/config/{service}/validate", include_in_schema=False)
 async def validate(service: str, request: Request, hub: HubDep, tenant: TenantDep) -> Response:
     issues = await hub.config_service.validate(tenant, service, await _body(request))
-    return _json({"valid": not issues, "errors": [i.to_dict() for i in issues]})
+    return _send(ValidationRead(valid=not issues, errors=issues_read(issues)))
 
 
-@router.get(PREFIX + "/{service}/watch", summary="Blocking query: answer when the revision passes N")
+@router.get(
+    PREFIX + "/{service}/watch",
+    response_model=ConfigRead,
+    responses={**READ_ERRORS, 304: {"description": "No newer revision within the timeout (no body)"}},
+    summary="Blocking query: answer when the revision passes N",
+)
 async def watch(
     service: str,
     hub: HubDep,
@@ -256,5 +387,5 @@ async def watch(
 ) -> Response:
     version = await hub.config_service.watch(tenant, service, revision=revision, timeout=timeout)
     if version is None:
-        return Response(status_code=304, headers={"ETag": f'"{revision}"'})
+        return Response(status_code=304, headers=_etag(revision))
     return _read(version)

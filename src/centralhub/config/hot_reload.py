@@ -12,7 +12,6 @@ a side effect of a file going missing).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -24,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from centralhub.config.models import SERVICE_RE, ConfigValidationError, deep_merge
+from centralhub.config.documents import SERVICE_RE, ConfigValidationError, deep_merge
 from centralhub.core.errors import HubError, InvalidInput
+from centralhub.core.tasks import Supervisor
+from centralhub.core.time import rfc3339
 
 if TYPE_CHECKING:
     from centralhub.config.service import ConfigService
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 HOT_RELOAD_TENANT = "default"
+WATCH_TASK = "config-hot-reload"
 
 
 @dataclass(slots=True)
@@ -113,18 +115,25 @@ def create_service_config(service_name: str, service_type: str, **overrides: Any
 class HotReloader:
     """Applies the hot-reload directory to the config store, on demand and (if enabled) on change."""
 
-    def __init__(self, service: ConfigService, directory: Path, *, enabled: bool = False) -> None:
+    def __init__(
+        self, service: ConfigService, directory: Path, *, supervisor: Supervisor, enabled: bool = False
+    ) -> None:
         self.service = service
         self.directory = directory
+        self.supervisor = supervisor
         self.enabled = enabled
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._rejected: dict[str, Rejection] = {}
+        self._started = False
+        self._runs = 0
+        #: whether the directory watcher is running right now (between restarts it is not)
+        self.watching = False
         self.last_result: dict[str, Any] | None = None
         self.reloads = 0
 
     async def start(self) -> None:
+        """Apply the directory once, then follow it under the supervisor (if enabled)."""
         if not self.enabled:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -133,38 +142,39 @@ class HotReloader:
         except Exception:
             log.exception("initial hot-reload of %s failed", self.directory)
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self._watch(), name="config-hot-reload")
+        self._runs = 0
+        self.supervisor.start(WATCH_TASK, self._watch)
+        self._started = True
 
     async def stop(self) -> None:
-        if self._task is None:
+        if not self._started:
             return
+        self._started = False
+        # the stop event ends the file watcher's thread promptly; cancelling then waits for it
         self._stop.set()
-        try:
-            await asyncio.wait_for(self._task, 5)
-        except (TimeoutError, asyncio.CancelledError):
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        except Exception:
-            log.exception("hot-reload watcher ended with an error")
-        self._task = None
-
-    @property
-    def watching(self) -> bool:
-        return self._task is not None and not self._task.done()
+        await self.supervisor.stop(WATCH_TASK)
+        self.watching = False
 
     async def _watch(self) -> None:
         from watchfiles import awatch
 
-        async for _changes in awatch(
-            self.directory, stop_event=self._stop, debounce=200, step=50, recursive=False
-        ):
-            try:
+        self._runs += 1
+        self.watching = True
+        try:
+            if self._runs > 1:
+                # restarted after a crash: apply what changed while nobody was watching
                 await self.reload()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("hot-reload of %s failed", self.directory)
+            async for _changes in awatch(
+                self.directory, stop_event=self._stop, debounce=200, step=50, recursive=False
+            ):
+                try:
+                    await self.reload()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("hot-reload of %s failed", self.directory)
+        finally:
+            self.watching = False
 
     def _files(self) -> list[Path]:
         return sorted(
@@ -242,7 +252,7 @@ class HotReloader:
             self.reloads += 1
             self.last_result = {
                 "directory": str(self.directory),
-                "reloaded_at": time.time(),
+                "reloaded_at": rfc3339(time.time()),
                 "loaded": loaded,
                 "unchanged": unchanged,
                 "rejected": [r.to_dict() for r in rejected.values()],

@@ -14,7 +14,7 @@ Layers, lowest priority first, deep-merged (a later layer wins key by key)::
 
 This is where the seed's precedence "environment > hot-reload > static > defaults" applies to the
 hub's own settings (files that change without a restart are the service-configuration store's
-business, see ``domain/hot_reload.py``). Secrets are read only from the environment: a password,
+business, see ``config/hot_reload.py``). Secrets are read only from the environment: a password,
 token or secret (or a URL with a password) in any file stops loading with the env var to use.
 A file that does not parse stops loading with the file, line and key named.
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from centralhub.config.models import deep_merge
+from centralhub.config.documents import deep_merge
 from centralhub.core.errors import InvalidInput
 from centralhub.health.infrastructure import InfrastructureFile, parse_infrastructure
 

@@ -1,64 +1,63 @@
 """The configuration service: versioned documents per (tenant, service), validated, broadcast, watched.
 
-Data path: a write commits a new immutable version, then wakes this replica's ``/watch`` requests
-and publishes ``config.update.{service}`` (``tenant.{tenant}.config.update.{service}`` for tenants
-other than ``default``). Other replicas learn of the change from that event; when the bus is not
-carrying events (in-process bus, NATS down, a publish failed) a periodic revision check against
-the database wakes their watchers instead, so a change is never lost to a watcher.
+Data path: each operation runs in one transaction (read the current version and the schema,
+insert the next version), so a failure anywhere stores nothing. After the commit the service
+wakes this replica's ``/watch`` requests, publishes ``config_update_subject(tenant, service)`` on
+the bus for other replicas and clients, and emits :class:`ConfigChanged` for in-process consumers
+(metrics, dashboard feed), which never delay the write.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import orjson
+from sqlalchemy.exc import IntegrityError
 
-from centralhub.config.models import (
-    ConfigValidationError,
-    ConfigVersion,
-    ValidationIssue,
+from centralhub.config import repository
+from centralhub.config.documents import (
+    SchemaValidator,
     check_document,
+    check_message,
+    check_schema,
     check_service_name,
     diff,
-    merge_patch,
     parse_revision,
     require_document,
     version_for,
 )
-from centralhub.config.repository import ConfigRepository, RevisionTaken
+from centralhub.config.hot_reload import HotReloader
+from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
+from centralhub.config.repository import RevisionTaken
+from centralhub.config.watch import Key, RevisionWatcher
+from centralhub.core.database import Database
 from centralhub.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from centralhub.core.events.base import EventBus, Subscription
+from centralhub.core.events.dispatch import DomainEvents
+from centralhub.core.tasks import Supervisor
+from centralhub.core.time import rfc3339
+from centralhub.core.wire import config_update_subject, merge_patch
 from centralhub.metrics import collectors as metrics
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TENANT = "default"
 MAX_WATCH_TIMEOUT = 300.0
-Key = tuple[str, str]
+#: how often a write is rebuilt on top of a concurrent writer's version before giving up (503)
+WRITE_ATTEMPTS = 8
+REVISION_CHECK_TASK = "config-revision-check"
+
+#: ``make(current) -> document`` builds the new document inside the write transaction
+DocumentBuilder = Callable[[ConfigVersion | None], Any]
 
 
-def update_subject(tenant: str, service: str) -> str:
-    """The NATS subject a change of ``service`` is broadcast on."""
-    if tenant == DEFAULT_TENANT:
-        return f"config.update.{service}"
-    return f"tenant.{tenant}.config.update.{service}"
-
-
-def _issues(validator: Any, document: Any) -> list[ValidationIssue]:
-    out = []
-    for err in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
-        path = ".".join(str(p) for p in err.absolute_path) or "$"
-        out.append(ValidationIssue(path, err.message))
-    return out
+async def count_config_change(event: ConfigChanged) -> None:
+    """Metrics consumer of :class:`ConfigChanged` (runs off the write path)."""
+    metrics.CONFIG_CHANGES.labels(service=event.version.service_name).inc()
 
 
 class ConfigService:
@@ -66,9 +65,11 @@ class ConfigService:
 
     def __init__(
         self,
-        repo: ConfigRepository,
+        database: Database,
         bus: EventBus,
         *,
+        events: DomainEvents,
+        supervisor: Supervisor,
         replica_id: str | None = None,
         poll_interval: float = 1.0,
         safety_poll_interval: float = 5.0,
@@ -76,63 +77,69 @@ class ConfigService:
         hot_reload_enabled: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from centralhub.config.hot_reload import HotReloader
-
-        self.repo = repo
+        self.database = database
         self.bus = bus
+        self.events = events
+        self.supervisor = supervisor
         self.replica_id = replica_id or uuid.uuid4().hex[:12]
-        self.poll_interval = poll_interval
-        self.safety_poll_interval = safety_poll_interval
         self.clock = clock
-        self.hot_reload = HotReloader(self, Path(hot_reload_dir), enabled=hot_reload_enabled)
-        self._known: dict[Key, int] = {}
-        self._signals: dict[Key, asyncio.Event] = {}
-        self._watching: Counter[Key] = Counter()
-        self._validators: dict[bytes, Any] = {}
+        self.validator = SchemaValidator()
+        self.watcher = RevisionWatcher(
+            bus,
+            self._latest_revisions,
+            poll_interval=poll_interval,
+            safety_poll_interval=safety_poll_interval,
+        )
+        self.hot_reload = HotReloader(
+            self, Path(hot_reload_dir), supervisor=supervisor, enabled=hot_reload_enabled
+        )
         self._subs: list[Subscription] = []
-        self._poller: asyncio.Task[None] | None = None
-        self._closing = False
         self.publish_failures = 0
         self.broadcasts = 0
+        events.subscribe(ConfigChanged, count_config_change)
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Listen for other replicas' changes, start the revision check and the hot-reload watcher."""
-        self._closing = False
+        self.watcher.open()
         self._subs = [
-            await self.bus.subscribe("config.update.*", self._on_event),
-            await self.bus.subscribe("tenant.*.config.update.*", self._on_event),
+            await self.bus.subscribe("config.update.*", self.watcher.on_bus_event),
+            await self.bus.subscribe("tenant.*.config.update.*", self.watcher.on_bus_event),
         ]
-        self._poller = asyncio.create_task(self._poll_revisions(), name="config-revision-check")
+        self.supervisor.start(REVISION_CHECK_TASK, self.watcher.poll_revisions)
         await self.hot_reload.start()
 
     async def stop(self) -> None:
         """Stop watching files and the bus; held ``watch`` calls return at once (no change)."""
-        self._closing = True
-        for event in self._signals.values():
-            event.set()
+        self.watcher.close()
         await self.hot_reload.stop()
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        await self.supervisor.stop(REVISION_CHECK_TASK)
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         self._subs = []
 
     # ---------------------------------------------------------------- reads
+    async def _latest(self, tenant: str, service: str) -> ConfigVersion | None:
+        async with self.database.engine.connect() as conn:
+            return await repository.get_latest(conn, tenant=tenant, service=service)
+
+    async def _latest_revisions(self, keys: list[Key]) -> dict[Key, int]:
+        async with self.database.engine.connect() as conn:
+            return await repository.get_latest_revisions(conn, keys=keys)
+
     async def get(self, tenant: str, service: str) -> ConfigVersion:
+        """The current version; ``NotFound`` when none is stored."""
         check_service_name(service)
-        current = await self.repo.latest(tenant, service)
+        current = await self._latest(tenant, service)
         if current is None:
             raise NotFound(f"no configuration stored for service {service!r}")
-        self._advance((tenant, service), current.revision)
+        self.watcher.advance((tenant, service), current.revision)
         return current
 
     async def services(self, tenant: str) -> list[str]:
-        return await self.repo.services(tenant)
+        async with self.database.engine.connect() as conn:
+            return await repository.get_service_names(conn, tenant=tenant)
 
     async def history(
         self, tenant: str, service: str, *, limit: int = 100, before: int | None = None
@@ -141,7 +148,10 @@ class ConfigService:
         check_service_name(service)
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit: must be 1-1000 (got {limit})")
-        versions = await self.repo.history(tenant, service, limit=limit, before=before)
+        async with self.database.engine.connect() as conn:
+            versions = await repository.get_history(
+                conn, tenant=tenant, service=service, limit=limit, before=before
+            )
         if not versions and before is None:
             raise NotFound(f"no configuration stored for service {service!r}")
         return versions
@@ -152,83 +162,65 @@ class ConfigService:
         ref = ref.strip()
         if ref in ("latest", "current"):
             return await self.get(tenant, service)
+        found: ConfigVersion | None = None
         revision = parse_revision(ref)
-        if revision is not None:
-            found = await self.repo.get(tenant, service, revision=revision)
-        elif ref.isascii() and ref.isdigit():
-            found = None  # a revision number beyond any stored one
-        else:
-            found = await self.repo.get(tenant, service, version=ref)
+        if revision is not None or not (ref.isascii() and ref.isdigit()):
+            # a digit string that is no revision lies beyond any stored one: nothing to look up
+            async with self.database.engine.connect() as conn:
+                if revision is not None:
+                    found = await repository.get(conn, tenant=tenant, service=service, revision=revision)
+                else:
+                    found = await repository.get(conn, tenant=tenant, service=service, version=ref)
         if found is None:
             raise NotFound(f"service {service!r} has no configuration version {ref!r}")
         return found
 
-    async def diff(
-        self, tenant: str, service: str, from_ref: str, to_ref: str | None = None
-    ) -> dict[str, Any]:
+    async def diff(self, tenant: str, service: str, from_ref: str, to_ref: str | None = None) -> ConfigDiff:
         """Leaf changes from one version to another (``to`` defaults to the current one)."""
         old = await self.get_version(tenant, service, from_ref)
         new = await self.get_version(tenant, service, to_ref or "latest")
-        return {
-            "service_name": service,
-            "from": {"version": old.version, "revision": old.revision},
-            "to": {"version": new.version, "revision": new.revision},
-            "changes": [c.to_dict() for c in diff(old.config, new.config)],
-        }
+        return ConfigDiff(service, old, new, diff(old.config, new.config))
 
-    # ---------------------------------------------------------------- validation
-    def _validator(self, schema: dict[str, Any]) -> Any:
-        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
-        validator = self._validators.get(key)
-        if validator is None:
-            cls = jsonschema.validators.validator_for(schema)
-            validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-            if len(self._validators) > 256:
-                self._validators.clear()
-            self._validators[key] = validator
-        return validator
-
+    # ---------------------------------------------------------------- validation and schemas
     def check(self, document: Any, schema: dict[str, Any] | None) -> list[ValidationIssue]:
         """Everything wrong with ``document`` under ``schema`` (none when no schema is registered)."""
-        if not isinstance(document, dict):
-            return [
-                ValidationIssue("$", f"a configuration must be a JSON object, not {type(document).__name__}")
-            ]
-        if schema is None:
-            return []
-        return _issues(self._validator(schema), document)
+        return self.validator.issues(document, schema)
 
     async def validate(self, tenant: str, service: str, document: Any) -> list[ValidationIssue]:
+        """Check ``document`` against the registered schema without storing it."""
         check_service_name(service)
-        return self.check(document, await self.repo.get_schema(tenant, service))
+        async with self.database.engine.connect() as conn:
+            schema = await repository.get_schema(conn, tenant=tenant, service=service)
+        return self.check(document, schema)
 
     async def get_schema(self, tenant: str, service: str) -> dict[str, Any]:
         check_service_name(service)
-        schema = await self.repo.get_schema(tenant, service)
+        async with self.database.engine.connect() as conn:
+            schema = await repository.get_schema(conn, tenant=tenant, service=service)
         if schema is None:
             raise NotFound(f"no schema registered for service {service!r}")
         return schema
 
-    async def set_schema(self, tenant: str, service: str, schema: Any, *, author: str) -> dict[str, Any]:
-        """Register the JSON Schema later changes must satisfy; a broken schema is refused (400)."""
+    async def set_schema(
+        self, tenant: str, service: str, schema: Any, *, author: str
+    ) -> list[ValidationIssue]:
+        """Register the JSON Schema later changes must satisfy (a broken schema is refused, 400).
+
+        Returns what is wrong with the current version under the new schema: the stored version
+        is not changed, but the caller should know it no longer passes."""
         check_service_name(service)
-        if not isinstance(schema, dict):
-            raise InvalidInput(f"schema: must be a JSON object (got {type(schema).__name__})")
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            where = ".".join(str(p) for p in exc.absolute_path) or "$"
-            raise InvalidInput(f"schema: not a valid JSON Schema at {where}: {exc.message}") from None
-        await self.repo.put_schema(tenant, service, schema, author=author, at=self.clock())
-        current = await self.repo.latest(tenant, service)
-        issues = [] if current is None else self.check(current.config, schema)
-        return {
-            "service_name": service,
-            "status": "success",
-            # the stored version is not changed, but the caller should know it no longer passes
-            "current_version_valid": not issues,
-            "errors": [i.to_dict() for i in issues],
-        }
+        schema = check_schema(schema)
+        for _attempt in range(3):
+            try:
+                async with self.database.engine.begin() as conn:
+                    await repository.set_schema(
+                        conn, tenant=tenant, service=service, schema=schema, author=author, at=self.clock()
+                    )
+                    current = await repository.get_latest(conn, tenant=tenant, service=service)
+            except IntegrityError:
+                continue  # a concurrent first registration won: replace it
+            return [] if current is None else self.check(current.config, schema)
+        raise Conflict(f"the schema of {service!r} is being registered concurrently; retry")
 
     # ---------------------------------------------------------------- writes
     async def put(
@@ -329,7 +321,7 @@ class ConfigService:
         self,
         tenant: str,
         service: str,
-        make: Callable[[ConfigVersion | None], Any],
+        make: DocumentBuilder,
         *,
         author: str,
         message: str | None,
@@ -337,70 +329,69 @@ class ConfigService:
         if_match: int | None = None,
         skip_unchanged: bool = False,
     ) -> ConfigVersion | None:
+        """One version in one transaction, then the after-commit side effects."""
         check_service_name(service)
-        if message is not None and len(message) > 2000:
-            raise InvalidInput("message: at most 2000 characters")
+        check_message(message)
         author = (author or "anonymous")[:255]
-
-        def build(current: ConfigVersion | None, schema: dict[str, Any] | None) -> ConfigVersion | None:
-            current_rev = current.revision if current else 0
-            if if_match is not None and if_match != current_rev:
-                raise Conflict(
-                    f"If-Match: revision {if_match} is stale; the current revision of {service!r} "
-                    f"is {current_rev}"
-                )
-            document = make(current)
-            check_document(document, "config")
-            if skip_unchanged and current is not None and current.config == document:
-                return None
-            issues = self.check(document, schema)
-            if issues:
-                raise ConfigValidationError(
-                    f"configuration of {service!r} breaks its schema: "
-                    + "; ".join(f"{i.path}: {i.message}" for i in issues[:5]),
-                    details=[i.to_dict() for i in issues],
-                )
-            return ConfigVersion(
-                tenant_id=tenant,
-                service_name=service,
-                revision=current_rev + 1,
-                version=version_for(current_rev + 1),
-                config=document,
-                author=author,
-                created_at=self.clock(),
-                message=message,
-                source=source,
-            )
-
-        for _attempt in range(8):
+        for _attempt in range(WRITE_ATTEMPTS):
             try:
-                stored = await self.repo.append(tenant, service, build)
-            except RevisionTaken:
+                async with self.database.engine.begin() as conn:
+                    current = await repository.get_latest(conn, tenant=tenant, service=service)
+                    current_rev = current.revision if current else 0
+                    if if_match is not None and if_match != current_rev:
+                        raise Conflict(
+                            f"If-Match: revision {if_match} is stale; the current revision of "
+                            f"{service!r} is {current_rev}"
+                        )
+                    document = make(current)
+                    check_document(document, "config")
+                    if skip_unchanged and current is not None and current.config == document:
+                        return None
+                    schema = await repository.get_schema(conn, tenant=tenant, service=service)
+                    self.validator.require_valid(service, document, schema)
+                    stored = await repository.create(
+                        conn,
+                        version=ConfigVersion(
+                            tenant_id=tenant,
+                            service_name=service,
+                            revision=current_rev + 1,
+                            version=version_for(current_rev + 1),
+                            config=document,
+                            author=author,
+                            created_at=self.clock(),
+                            message=message,
+                            source=source,
+                        ),
+                    )
+            except (RevisionTaken, IntegrityError):
                 if if_match is not None:
                     raise Conflict(
                         f"If-Match: revision {if_match} is stale; {service!r} was changed concurrently"
                     ) from None
                 continue  # another writer won the race: rebuild on top of its version
-            if stored is not None:
-                self._advance((tenant, service), stored.revision)
-                await self._broadcast(stored)
+            await self._committed(stored)
             return stored
         raise Unavailable(f"configuration of {service!r} is being changed too often; retry")
 
+    async def _committed(self, version: ConfigVersion) -> None:
+        """After commit: wake local watchers, broadcast, and hand the change to event consumers."""
+        self.watcher.advance((version.tenant_id, version.service_name), version.revision)
+        broadcast = await self._broadcast(version)
+        self.events.emit(ConfigChanged(version, broadcast))
+
     async def _broadcast(self, version: ConfigVersion) -> bool:
-        metrics.CONFIG_CHANGES.labels(service=version.service_name).inc()
         payload = {
             "service_name": version.service_name,
             "tenant_id": version.tenant_id,
             "version": version.version,
             "revision": version.revision,
             "config": version.config,
-            "updated_at": version.updated_at_iso,
+            "updated_at": rfc3339(version.created_at),
             "updated_by": version.author,
             "origin": self.replica_id,
         }
         try:
-            await self.bus.publish(update_subject(version.tenant_id, version.service_name), payload)
+            await self.bus.publish(config_update_subject(version.tenant_id, version.service_name), payload)
         except Exception as exc:  # stored already: watchers catch up through the revision check
             self.publish_failures += 1
             log.warning(
@@ -419,29 +410,6 @@ class ConfigService:
         return self.bus.connected
 
     # ---------------------------------------------------------------- watching
-    async def _on_event(self, _subject: str, payload: dict[str, Any]) -> None:
-        try:
-            key = (str(payload["tenant_id"]), str(payload["service_name"]))
-            revision = int(payload["revision"])
-        except (KeyError, TypeError, ValueError):
-            log.warning("ignoring malformed config event %r", payload)
-            return
-        self._advance(key, revision)
-
-    def _advance(self, key: Key, revision: int) -> None:
-        if revision <= self._known.get(key, 0):
-            return
-        self._known[key] = revision
-        event = self._signals.pop(key, None)
-        if event is not None:
-            event.set()
-
-    def _signal(self, key: Key) -> asyncio.Event:
-        event = self._signals.get(key)
-        if event is None:
-            event = self._signals[key] = asyncio.Event()
-        return event
-
     async def watch(
         self, tenant: str, service: str, *, revision: int, timeout: float
     ) -> ConfigVersion | None:
@@ -453,45 +421,15 @@ class ConfigService:
             raise InvalidInput(f"timeout: must be 0-{MAX_WATCH_TIMEOUT:g} seconds (got {timeout})")
         key = (tenant, service)
         deadline = time.monotonic() + timeout
-        self._advance(key, await self.repo.latest_revision(tenant, service))
-        self._watching[key] += 1
-        try:
-            while not self._closing:
-                if self._known.get(key, 0) > revision:
-                    current = await self.repo.latest(tenant, service)
+        self.watcher.advance(key, (await self._latest_revisions([key])).get(key, 0))
+        with self.watcher.holding(key):
+            while not self.watcher.closed:
+                if self.watcher.known(key) > revision:
+                    current = await self._latest(tenant, service)
                     if current is not None and current.revision > revision:
                         return current
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                event = self._signal(key)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
-                        await event.wait()
+                await self.watcher.wait(key, remaining)
             return None
-        finally:
-            self._watching[key] -= 1
-            if self._watching[key] <= 0:
-                del self._watching[key]
-
-    async def _poll_revisions(self) -> None:
-        """Wake watchers on changes the bus did not deliver (other replica, failed publish)."""
-        last = 0.0
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            if not self._watching:
-                continue
-            # a healthy shared bus delivers other replicas' changes: only a slow safety net then
-            shared_bus_ok = self.bus.name != "memory" and self.bus.connected
-            if shared_bus_ok and time.monotonic() - last < self.safety_poll_interval:
-                continue
-            last = time.monotonic()
-            try:
-                revisions = await self.repo.latest_revisions(list(self._watching))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("config revision check failed: %s", exc)
-                continue
-            for key, rev in revisions.items():
-                self._advance(key, rev)

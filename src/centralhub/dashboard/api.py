@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from centralhub.config.schemas import history_entry
 from centralhub.core.errors import NotFound
 from centralhub.registry.models import Instance
 from centralhub.registry.service import service_status
@@ -179,7 +180,7 @@ async def _recent_config(hub: Any, tenant: str | None) -> list[dict[str, Any]] |
     try:
         for name in (await service.services(t))[:50]:
             for version in await service.history(t, name, limit=3):
-                out.append(version.to_history())
+                out.append(history_entry(version))
     except Exception as exc:
         return [{"error": f"{type(exc).__name__}: {exc}"}]
     out.sort(key=lambda v: str(v.get("updated_at")), reverse=True)

@@ -24,18 +24,13 @@ from typing import Any
 
 import httpx
 
+from centralhub.core.wire import config_update_subject
+
 log = logging.getLogger(__name__)
 
 ConfigCallback = Callable[[dict[str, Any]], None | Awaitable[None]]
 DEFAULT_HUB_URL = "http://127.0.0.1:7000"
 _MISSING = object()
-
-
-def update_subject(tenant: str, service: str) -> str:
-    """Same subject rule as the hub (``centralhub.config.service.update_subject``)."""
-    if tenant == "default":
-        return f"config.update.{service}"
-    return f"tenant.{tenant}.config.update.{service}"
 
 
 class ConfigClient:
@@ -185,7 +180,7 @@ class ConfigClient:
             # ... then reconnect for ever once it is up
             self._nc.options["max_reconnect_attempts"] = -1
             self._nats_sub = await self._nc.subscribe(
-                update_subject(self.tenant_id, self.service_name), cb=self._on_nats_message
+                config_update_subject(self.tenant_id, self.service_name), cb=self._on_nats_message
             )
         except Exception as exc:
             log.warning(
