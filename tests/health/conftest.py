@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ async def infra_hub_factory(hub_settings: Settings, tmp_path: Path) -> AsyncIter
     async def factory(doc: dict[str, Any]) -> tuple[Hub, httpx.AsyncClient]:
         path = tmp_path / f"infrastructure-{len(started)}.yaml"
         path.write_text(yaml.safe_dump(doc))
-        hub = Hub(dataclasses.replace(hub_settings, infrastructure_file=str(path)))
+        hub = Hub(hub_settings.with_overrides(infrastructure_file=str(path)))
         await hub.start()
         transport = httpx.ASGITransport(app=create_app(hub.settings, hub=hub))
         client = httpx.AsyncClient(transport=transport, base_url="http://hub", timeout=10)

@@ -29,10 +29,10 @@ MAX_MESSAGE = 2000
 class ConfigValidationError(HubError):
     """A configuration breaks its service's JSON Schema; ``details`` lists ``{path, message}``.
 
-    Mapped to 422 through ``status_code`` (``server/errors.py`` falls back to it)."""
+    Answers 422: ``http_status`` records it in the one status table in ``core/errors.py``."""
 
     code = "config_invalid"
-    status_code = 422
+    http_status = 422
 
 
 def parse_revision(text: str) -> int | None:

@@ -1,48 +1,236 @@
 """Hub settings, layered: command-line flags > environment > defaults.
 
-Every value is checked once at start-up so a typo stops the hub with one line that names the
-setting, rather than surfacing later as a confusing connection error.
+pydantic-settings reads the environment; every value is checked once at start-up so a typo stops
+the hub with one line that names the setting (``CENTRAL_HUB_PORT: must be an integer between 1
+and 65535 (got 'abc')``), rather than surfacing later as a confusing connection error.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = [
+    "DEFAULT_SQLITE_PATH",
+    "ENV_NAMES",
+    "LOG_LEVELS",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "to_sqlalchemy_url",
+]
+
 DEFAULT_SQLITE_PATH = Path("var") / "centralhub.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+#: The environment variables each setting is read from, first match wins.
+ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "host": ("CENTRAL_HUB_HOST",),
+    "port": ("CENTRAL_HUB_PORT",),
+    "database_url": ("DATABASE_URL",),
+    "nats_url": ("NATS_URL",),
+    "cache_url": ("CACHE_URL",),
+    "kafka_brokers": ("KAFKA_BROKERS",),
+    "log_level": ("LOG_LEVEL",),
+    "deregister_grace_seconds": ("CENTRAL_HUB_DEREGISTER_GRACE_SECONDS",),
+    "heartbeat_flush_seconds": ("CENTRAL_HUB_HEARTBEAT_FLUSH_SECONDS",),
+    "reaper_interval_seconds": ("CENTRAL_HUB_REAPER_INTERVAL_SECONDS",),
+    "hot_reload_enabled": ("HOT_RELOAD_ENABLED",),
+    "hot_reload_dir": ("HOT_RELOAD_DIR",),
+    "infrastructure_file": ("INFRASTRUCTURE_FILE",),
+    "environment": ("NODE_ENV", "CENTRAL_HUB_ENV"),
+}
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+# The environment :func:`load_settings` was given; ``None`` means the process environment.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("centralhub_settings_environ", default=None)
+
 
 class SettingsError(ValueError):
-    """A setting has a value the hub cannot use; the message names the setting."""
+    """A setting has a value the hub cannot use; the one-line message names the setting."""
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the hub needs to start; built by :func:`load_settings`."""
+def _env(name: str, default: Any) -> Any:
+    return Field(default, validation_alias=AliasChoices(*ENV_NAMES[name]))
 
-    host: str = "127.0.0.1"
-    port: int = 7000
-    database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
-    nats_url: str | None = None
-    cache_url: str | None = None
-    kafka_brokers: str | None = None
-    log_level: str = "INFO"
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _positive_number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number greater than 0 (got {_shown(value)})") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"must be a number greater than 0 (got {_shown(value)})")
+    return number
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> None:
+    for part in value.split(","):
+        try:
+            parts = urlsplit(part.strip())
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise ValueError(f"cannot parse {_shown(part)}: {exc}") from None
+        if parts.scheme not in schemes:
+            raise ValueError(f"{_shown(part)} must start with one of {', '.join(s + '://' for s in schemes)}")
+        if not parts.hostname:
+            raise ValueError(f"{_shown(part)} has no host")
+
+
+class Settings(BaseSettings):
+    """Everything the hub needs to start; built by :func:`load_settings`, immutable."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        case_sensitive=True,
+        # ``PORT=`` (set but empty) means "use the default", as a shell user expects
+        env_ignore_empty=True,
+        # flags arrive by field name (``port=``), the environment by variable name
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="forbid",
+    )
+
+    host: str = _env("host", "127.0.0.1")
+    port: int = _env("port", 7000)
+    database_url: str = _env("database_url", f"sqlite:///{DEFAULT_SQLITE_PATH}")
+    nats_url: str | None = _env("nats_url", None)
+    cache_url: str | None = _env("cache_url", None)
+    kafka_brokers: str | None = _env("kafka_brokers", None)
+    log_level: str = _env("log_level", "INFO")
     #: seconds a critical (expired) instance is kept before it is removed
-    deregister_grace_seconds: float = 60.0
+    deregister_grace_seconds: float = _env("deregister_grace_seconds", 60.0)
     #: least time between two heartbeat batch writes (caps the database write rate)
-    heartbeat_flush_seconds: float = 0.005
+    heartbeat_flush_seconds: float = _env("heartbeat_flush_seconds", 0.005)
     #: how often TTL expiry is evaluated
-    reaper_interval_seconds: float = 1.0
-    hot_reload_enabled: bool = False
-    hot_reload_dir: str = "config/hot-reload"
-    infrastructure_file: str | None = None
-    environment: str = "development"
+    reaper_interval_seconds: float = _env("reaper_interval_seconds", 1.0)
+    hot_reload_enabled: bool = _env("hot_reload_enabled", False)
+    hot_reload_dir: str = _env("hot_reload_dir", "config/hot-reload")
+    infrastructure_file: str | None = _env("infrastructure_file", None)
+    environment: str = _env("environment", "development")
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init values) over the environment; no dotenv or secrets files."""
+        environ = _ENVIRON.get()
+        if environ is None:
+            return init_settings, env_settings
+        source = EnvSettingsSource(settings_cls, case_sensitive=True, env_ignore_empty=True)
+        # read the mapping given to load_settings instead of os.environ
+        source.env_vars = {k: v for k, v in environ.items() if v != ""}
+        return init_settings, source
+
+    # -- one check per setting; each message is completed with the setting's name -------------
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: Any) -> int:
+        try:
+            port = int(str(value).strip()) if not isinstance(value, bool) else -1
+        except ValueError:
+            port = -1
+        if not 1 <= port <= 65535:
+            raise ValueError(f"must be an integer between 1 and 65535 (got {_shown(value)})")
+        return port
+
+    @field_validator("host", "hot_reload_dir", "environment", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"must not be empty (got {_shown(value)})")
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a URL (got {_shown(value)})")
+        scheme, _, rest = value.partition("://")
+        if scheme.startswith("sqlite"):
+            if not rest.startswith("/"):
+                raise ValueError(f"{_shown(value)} must look like sqlite:///path")
+        else:
+            _check_url(value, ("postgresql", "postgres", "postgresql+asyncpg"))
+        return value
+
+    @field_validator("nats_url", mode="before")
+    @classmethod
+    def _nats_url(cls, value: Any) -> str | None:
+        if value is not None:
+            _check_url(str(value), ("nats", "tls", "ws", "wss"))
+        return value
+
+    @field_validator("cache_url", mode="before")
+    @classmethod
+    def _cache_url(cls, value: Any) -> str | None:
+        if value is not None:
+            _check_url(str(value), ("redis", "rediss", "unix"))
+        return value
+
+    @field_validator("kafka_brokers", mode="before")
+    @classmethod
+    def _kafka_brokers(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        for broker in str(value).split(","):
+            host, _, port = broker.strip().rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{_shown(broker)} must be host:port")
+        return str(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> str:
+        level = str(value).strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {_shown(value)})")
+        return level
+
+    @field_validator(
+        "deregister_grace_seconds", "heartbeat_flush_seconds", "reaper_interval_seconds", mode="before"
+    )
+    @classmethod
+    def _seconds(cls, value: Any) -> float:
+        return _positive_number(value)
+
+    @field_validator("hot_reload_enabled", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(f"must be true or false (got {_shown(value)})")
+
+    # -- derived -----------------------------------------------------------------------------
     @property
     def sqlalchemy_url(self) -> str:
         """The URL in SQLAlchemy's async dialect form."""
@@ -53,9 +241,10 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     def with_overrides(self, **overrides: Any) -> Settings:
-        """Return a copy with non-None overrides applied and validated."""
-        values = {k: v for k, v in overrides.items() if v is not None}
-        return _validated(replace(self, **values))
+        """Return a copy with non-None overrides applied and validated (the environment is not reread)."""
+        values = {**self.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        with _environment({}):
+            return _build(values)
 
 
 def to_sqlalchemy_url(url: str) -> str:
@@ -68,92 +257,44 @@ def to_sqlalchemy_url(url: str) -> str:
     raise SettingsError(f"DATABASE_URL: unsupported scheme {scheme!r} (use postgresql:// or sqlite:///)")
 
 
-def _check_url(name: str, value: str | None, schemes: tuple[str, ...]) -> None:
-    if value is None:
-        return
-    for part in value.split(","):
-        try:
-            parts = urlsplit(part.strip())
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError as exc:
-            raise SettingsError(f"{name}: cannot parse {part!r}: {exc}") from None
-        if parts.scheme not in schemes:
-            raise SettingsError(
-                f"{name}: {part!r} must start with one of {', '.join(s + '://' for s in schemes)}"
-            )
-        if not parts.hostname:
-            raise SettingsError(f"{name}: {part!r} has no host")
-
-
-def _validated(s: Settings) -> Settings:
-    if not 1 <= s.port <= 65535:
-        raise SettingsError(f"CENTRAL_HUB_PORT: {s.port} is not a port number (1-65535)")
-    if not s.host:
-        raise SettingsError("CENTRAL_HUB_HOST: must not be empty")
-    scheme = s.database_url.partition("://")[0]
-    if scheme.startswith("sqlite"):
-        if not s.database_url.partition("://")[2].startswith("/"):
-            raise SettingsError(f"DATABASE_URL: {s.database_url!r} must look like sqlite:///path")
-    else:
-        _check_url("DATABASE_URL", s.database_url, ("postgresql", "postgres", "postgresql+asyncpg"))
-    _check_url("NATS_URL", s.nats_url, ("nats", "tls", "ws", "wss"))
-    _check_url("CACHE_URL", s.cache_url, ("redis", "rediss", "unix"))
-    if s.kafka_brokers is not None:
-        for broker in s.kafka_brokers.split(","):
-            host, _, port = broker.strip().rpartition(":")
-            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-                raise SettingsError(f"KAFKA_BROKERS: {broker!r} must be host:port")
-    if s.log_level.upper() not in LOG_LEVELS:
-        raise SettingsError(f"LOG_LEVEL: {s.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
-    return replace(s, log_level=s.log_level.upper())
-
-
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+@contextmanager
+def _environment(environ: Mapping[str, str] | None) -> Iterator[None]:
+    token = _ENVIRON.set(environ)
     try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: {raw!r} is not a number") from None
-    if value <= 0:
-        raise SettingsError(f"{name}: {raw!r} must be greater than 0")
-    return value
+        yield
+    finally:
+        _ENVIRON.reset(token)
 
 
-def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name}: {raw!r} is not a boolean (true/false)")
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """The environment name of the setting a pydantic error location points at."""
+    key = str(loc[0]) if loc else "settings"
+    for field, names in ENV_NAMES.items():
+        if key == field or key in names:
+            return names[0] if field != "environment" else "NODE_ENV/CENTRAL_HUB_ENV"
+    return key
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        cause = (err.get("ctx") or {}).get("error")
+        message = str(cause) if isinstance(cause, ValueError) else str(err.get("msg", "invalid"))
+        parts.append(f"{_setting_name(tuple(err.get('loc', ())))}: {message}")
+    return "; ".join(parts).replace("\n", " ")
+
+
+def _build(values: Mapping[str, Any]) -> Settings:
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc)) from None
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build settings from ``env`` (default ``os.environ``) with flag ``overrides`` on top."""
-    env = os.environ if env is None else env
-    port_raw = env.get("CENTRAL_HUB_PORT") or "7000"
-    try:
-        port = int(port_raw)
-    except ValueError:
-        raise SettingsError(f"CENTRAL_HUB_PORT: {port_raw!r} is not a port number") from None
-    settings = Settings(
-        host=env.get("CENTRAL_HUB_HOST") or "127.0.0.1",
-        port=port,
-        database_url=env.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
-        nats_url=env.get("NATS_URL") or None,
-        cache_url=env.get("CACHE_URL") or None,
-        kafka_brokers=env.get("KAFKA_BROKERS") or None,
-        log_level=env.get("LOG_LEVEL") or "INFO",
-        deregister_grace_seconds=_env_float(env, "CENTRAL_HUB_DEREGISTER_GRACE_SECONDS", 60.0),
-        heartbeat_flush_seconds=_env_float(env, "CENTRAL_HUB_HEARTBEAT_FLUSH_SECONDS", 0.005),
-        reaper_interval_seconds=_env_float(env, "CENTRAL_HUB_REAPER_INTERVAL_SECONDS", 1.0),
-        hot_reload_enabled=_env_bool(env, "HOT_RELOAD_ENABLED", False),
-        hot_reload_dir=env.get("HOT_RELOAD_DIR") or "config/hot-reload",
-        infrastructure_file=env.get("INFRASTRUCTURE_FILE") or None,
-        environment=env.get("NODE_ENV") or env.get("CENTRAL_HUB_ENV") or "development",
-    )
-    return settings.with_overrides(**overrides)
+    """Build settings from ``env`` (default ``os.environ``) with flag ``overrides`` on top.
+
+    ``None`` overrides are ignored (an unset flag); a bad value raises :class:`SettingsError`.
+    """
+    with _environment(env):
+        return _build({k: v for k, v in overrides.items() if v is not None})

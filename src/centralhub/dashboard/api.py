@@ -5,6 +5,10 @@ graph itself as inline SVG from the ``graph.layers`` computed here. Parts owned 
 components (infrastructure monitor, alerts, config service, dependency graph) are read with
 ``getattr`` and reported as ``null``/``error`` when missing or failing, so the page shows
 what it can instead of failing whole.
+
+Every time in the document is RFC 3339 UTC with milliseconds (``2026-12-01T21:22:42.123Z``),
+including those inside the documents borrowed from other capabilities: :func:`wire_times`
+converts any epoch number still found under a time-named key.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from fastapi.responses import FileResponse
 
 from centralhub.config.schemas import history_entry
 from centralhub.core.errors import NotFound
+from centralhub.core.schemas import ErrorRead
+from centralhub.core.time import parse_rfc3339, rfc3339
+from centralhub.dashboard.schemas import DashboardData
 from centralhub.registry.models import Instance
 from centralhub.registry.service import service_status
 from centralhub.server.deps import HubDep, tenant_of
@@ -32,14 +39,21 @@ router = APIRouter(tags=["dashboard"])
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 _NO_CACHE = {"Cache-Control": "no-cache"}
+#: keys (besides ``*_at``) whose epoch-number values are times
+TIME_KEYS = frozenset({"timestamp", "last_seen", "last_check", "status_since", "since", "until"})
 
 
-@router.get("/dashboard", include_in_schema=False)
+@router.get("/dashboard", include_in_schema=False, response_class=FileResponse)
 async def dashboard_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "dashboard.html", media_type="text/html", headers=_NO_CACHE)
 
 
-@router.get("/dashboard/static/{name}", include_in_schema=False)
+@router.get(
+    "/dashboard/static/{name}",
+    include_in_schema=False,
+    response_class=FileResponse,
+    responses={404: {"model": ErrorRead, "description": "No such dashboard file"}},
+)
 async def dashboard_asset(name: str) -> FileResponse:
     media_type = STATIC_FILES.get(name)
     if media_type is None:
@@ -47,13 +61,24 @@ async def dashboard_asset(name: str) -> FileResponse:
     return FileResponse(STATIC_DIR / name, media_type=media_type, headers=_NO_CACHE)
 
 
-@router.get("/api/v1/dashboard/data", summary="Everything the dashboard shows, in one document")
+@router.get(
+    "/api/v1/dashboard/data",
+    summary="Everything the dashboard shows, in one document",
+    response_model=DashboardData,
+    responses={
+        400: {"model": ErrorRead, "description": "The tenant is not a valid tenant name"},
+        422: {"model": ErrorRead, "description": "A query parameter has the wrong type"},
+    },
+)
 async def dashboard_data(hub: HubDep, tenant: str | None = None) -> dict[str, Any]:
     chosen = None if tenant in (None, "", "all") else tenant_of(tenant)
     instances = hub.registry.all_instances(chosen)
     health = await _optional(hub.check_health)
-    return {
-        "generated_at": time.time(),
+    if isinstance(health, dict) and isinstance(health.get("timestamp"), int | float):
+        # /health keeps epoch milliseconds at its top level; inside this document it is RFC 3339
+        health["timestamp"] = rfc3339(health["timestamp"] / 1000)
+    doc: dict[str, Any] = {
+        "generated_at": rfc3339(time.time()),
         "tenant": chosen,
         "hub": {
             "version": hub.version,
@@ -74,6 +99,7 @@ async def dashboard_data(hub: HubDep, tenant: str | None = None) -> dict[str, An
         if getattr(hub, "deployments", None) is not None
         else None,
     }
+    return wire_times(doc)
 
 
 def services_of(instances: list[Instance]) -> list[dict[str, Any]]:
@@ -96,7 +122,7 @@ def services_of(instances: list[Instance]) -> list[dict[str, Any]]:
                         "status": i.status.value,
                         "version": i.version,
                         "load": i.load,
-                        "last_seen": i.last_seen,
+                        "last_seen": rfc3339(i.last_seen),
                     }
                     for i in group
                 ],
@@ -207,6 +233,26 @@ async def _optional(fn: Callable[[], Any] | None) -> Any:
         log.warning("dashboard source failed: %s", exc)
         return {"error": f"{type(exc).__name__}: {exc}"}
     return plain(value)
+
+
+def wire_times(value: Any, key: str = "") -> Any:
+    """``value`` with every time under a time-named key (``*_at``, ``timestamp``, ...) in RFC 3339
+    with milliseconds and ``Z``: epoch seconds and other ISO 8601 spellings are converted, anything
+    that does not read as a time is left alone."""
+    if isinstance(value, dict):
+        return {k: wire_times(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wire_times(v, key) for v in value]
+    if not (key.endswith("_at") or key in TIME_KEYS) or isinstance(value, bool):
+        return value
+    try:
+        if isinstance(value, int | float):
+            return rfc3339(value)
+        if isinstance(value, str):
+            return rfc3339(parse_rfc3339(value))
+    except (OverflowError, OSError, ValueError):
+        pass  # not a time after all: pass it on as it came
+    return value
 
 
 def plain(value: Any) -> Any:

@@ -1,12 +1,19 @@
-"""The shared exception hierarchy every Central Hub service raises and maps to HTTP in one place.
+"""The shared exception hierarchy every Central Hub service raises.
 
 Every error carries a stable machine-readable ``code`` (``SERVICE_NOT_FOUND``) beside the human
 message, plus free-form ``details``; :meth:`BaseServiceError.to_dict` is what an API returns.
+:class:`BaseServiceError` derives from :class:`centralhub.core.errors.CentralHubError`, the one
+root of every Central Hub error, so the HTTP status of each class lives in the same table
+(``http_status`` in a class body records it there; :func:`~centralhub.core.errors.status_for`
+reads it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
+
+from centralhub.core.errors import CentralHubError
 
 __all__ = [
     "BaseServiceError",
@@ -39,23 +46,20 @@ __all__ = [
 ]
 
 
-class BaseServiceError(Exception):
+class BaseServiceError(CentralHubError):
     """Root of every error a service raises on purpose.
 
-    ``code`` defaults to the class's ``default_code``; ``details`` is JSON-able context.
+    ``code`` defaults to the class's ``default_code``; ``details`` is a JSON-able dict.
     """
 
     default_code: ClassVar[str] = "SERVICE_ERROR"
-    # The HTTP status an API layer should answer with; one mapping, kept next to the class.
-    http_status: ClassVar[int] = 500
+    http_status = 500
+    details: dict[str, Any]
 
     def __init__(
         self, message: str = "", *, code: str | None = None, details: dict[str, Any] | None = None
     ) -> None:
-        super().__init__(message)
-        self.message = message or self.__class__.__name__
-        self.code = code or self.default_code
-        self.details: dict[str, Any] = dict(details or {})
+        super().__init__(message, code=code or self.default_code, details=dict(details or {}))
 
     def to_dict(self) -> dict[str, Any]:
         """The error as an API body: ``{"error": ..., "code": ..., "details": ...}``."""
@@ -182,6 +186,33 @@ class CacheError(DataManagerError):
     default_code = "CACHE_ERROR"
 
 
-class ValidationError(DataManagerError):
+class ValidationError(DataManagerError, ValueError):
+    """Input data failed validation; also a ``ValueError``, so either ``except`` catches it.
+
+    ``errors`` lists every problem found, not just the first. Built from a message
+    (``ValidationError("bad tick")``) or from the list
+    (``ValidationError(["bid: must be > 0", ...], "tick")``, message ``"invalid tick: ..."``).
+    """
+
     default_code = "VALIDATION_ERROR"
     http_status = 422
+
+    def __init__(
+        self,
+        errors: str | Sequence[str] = "",
+        what: str = "data",
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if isinstance(errors, str):
+            self.errors: list[str] = [errors] if errors else []
+            message = errors
+        else:
+            self.errors = list(errors)
+            summary = "; ".join(self.errors[:5])
+            more = f" (+{len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+            message = f"invalid {what}: {summary}{more}"
+        if details is None and not isinstance(errors, str):
+            details = {"errors": self.errors}
+        super().__init__(message, code=code, details=details)

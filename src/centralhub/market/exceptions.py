@@ -1,8 +1,21 @@
-"""One exception hierarchy for the market data layer (names as in the data manager seed)."""
+"""The market data layer's errors: the service kit's data-manager family, exported under
+the names the data manager has always used.
+
+They are the kit's classes themselves, not copies, so ``except centralhub.kit.ValidationError``
+catches what ``centralhub.market`` raises and the other way round; ``ValidationError`` is also a
+``ValueError`` and keeps the full list of problems in ``errors``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from centralhub.kit.exceptions import (
+    CacheError,
+    DatabaseConnectionError,
+    DataManagerError,
+    QueryExecutionError,
+    QueryTimeoutError,
+    ValidationError,
+)
 
 __all__ = [
     "CacheError",
@@ -12,36 +25,3 @@ __all__ = [
     "QueryTimeoutError",
     "ValidationError",
 ]
-
-
-class DataManagerError(Exception):
-    """Base class for every error raised by ``centralhub.market``."""
-
-
-class DatabaseConnectionError(DataManagerError):
-    """The database could not be reached or the pool is not initialised."""
-
-
-class QueryTimeoutError(DataManagerError):
-    """A query exceeded its timeout."""
-
-
-class QueryExecutionError(DataManagerError):
-    """The database rejected a statement (constraint, syntax, permissions, ...)."""
-
-
-class CacheError(DataManagerError):
-    """The cache could not be used (only raised where a cache is required, e.g. set-up)."""
-
-
-class ValidationError(DataManagerError, ValueError):
-    """Input data failed validation; ``errors`` lists every problem found, not just the first.
-
-    For batches each message is prefixed with the item's position, e.g. ``"ticks[3].bid: ..."``.
-    """
-
-    def __init__(self, errors: Sequence[str], what: str = "data") -> None:
-        self.errors: list[str] = list(errors)
-        summary = "; ".join(self.errors[:5])
-        more = f" (+{len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
-        super().__init__(f"invalid {what}: {summary}{more}")

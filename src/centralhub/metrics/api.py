@@ -5,22 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from centralhub.core.errors import InvalidInput
+from centralhub.core.schemas import ErrorRead
 from centralhub.metrics import collectors as metrics
+from centralhub.metrics.schemas import MetricsSummary, TargetGroup
 from centralhub.registry.models import STATUS_ALIASES, Instance
 from centralhub.server.deps import HubDep, tenant_of
 
 router = APIRouter(tags=["metrics"])
+BAD_QUERY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorRead, "description": "A query parameter is invalid (tenant, status)"},
+    422: {"model": ErrorRead, "description": "A query parameter has the wrong type"},
+}
 
 
-@router.get("/metrics", summary="Prometheus exposition of the hub's own metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus exposition of the hub's own metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+)
 async def prometheus_metrics(hub: HubDep) -> Response:
     return Response(metrics.exposition(hub), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/api/v1/metrics", summary="System figures as JSON")
+@router.get(
+    "/api/v1/metrics",
+    summary="System figures as JSON",
+    response_model=MetricsSummary,
+    # the document as collected: no null placeholders for figures a route has not produced yet
+    response_model_exclude_unset=True,
+)
 async def metrics_summary(hub: HubDep) -> dict[str, Any]:
     return metrics.summary(hub)
 
@@ -62,6 +80,8 @@ def sd_groups(instances: list[Instance]) -> list[dict[str, Any]]:
 @router.get(
     "/api/v1/sd/prometheus",
     summary="Targets for Prometheus http_sd_configs (all tenants, or ?tenant=)",
+    response_model=list[TargetGroup],
+    responses=BAD_QUERY,
 )
 async def prometheus_sd(
     hub: HubDep,

@@ -8,6 +8,8 @@ What a subclass gets:
   and hot-reloaded: ``on_config_change(new, old)`` runs on each new version;
 * registration with the hub and background heartbeats (``self.hub`` is the ``CentralHubClient``);
 * ``await call_peer(name, method, path)``: discover a peer through the hub, call it directly;
+* a route that raises a Central Hub error (e.g. ``ServiceNotFound``) answers the kit's
+  ``to_dict()`` body with the status the hub's one table gives its class (404 here);
 * lifecycle order: config -> ``on_startup()`` -> register; on SIGTERM/SIGINT (uvicorn's graceful
   shutdown): deregister -> ``on_shutdown()`` -> close.
 
@@ -27,10 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from centralhub.kit.exceptions import NoHealthyInstances, ServiceNotFound
+from centralhub.core.errors import CentralHubError, status_for
+from centralhub.kit.exceptions import BaseServiceError, NoHealthyInstances, ServiceNotFound
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
 from centralhub.sdk.config_client import ConfigClient
 
@@ -126,6 +129,7 @@ class BaseService:
         self._peers = httpx.AsyncClient(timeout=config.peer_timeout_seconds)
         self.app = FastAPI(title=config.service_name, version=config.version, lifespan=self._lifespan)
         self.app.state.service = self
+        self.app.add_exception_handler(CentralHubError, _error_response)
         self.app.add_api_route("/health", self._health_endpoint, methods=["GET"], tags=["health"])
 
     # ------------------------------------------------------------------ hooks
@@ -292,6 +296,16 @@ class BaseService:
     async def _health_endpoint(self) -> JSONResponse:
         doc = await self.health()
         return JSONResponse(doc, status_code=200 if doc["status"] in ("healthy", "degraded") else 503)
+
+
+async def _error_response(_request: Request, exc: Exception) -> JSONResponse:
+    """A route's Central Hub error as the kit's body, with the status the hub would answer."""
+    assert isinstance(exc, CentralHubError)
+    if isinstance(exc, BaseServiceError):
+        body = exc.to_dict()
+    else:
+        body = {"error": exc.message, "code": exc.code, "details": exc.details or {}}
+    return JSONResponse(body, status_code=status_for(exc))
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> None:

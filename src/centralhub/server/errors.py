@@ -1,6 +1,9 @@
 """The one place domain errors and request mistakes become HTTP answers.
 
-Every error body is ``{"error": {"code": ..., "message": ...}}`` and names what was wrong.
+Every error body is ``{"error": {"code": ..., "message": ...}}`` and names what was wrong. The
+status of a Central Hub error comes from :data:`centralhub.core.errors.HTTP_STATUS` (by class).
+An input too deep or too large to parse is refused where the body is parsed; anything else that
+escapes a route, a ``RecursionError`` included, is the server's fault and answers 500.
 """
 
 from __future__ import annotations
@@ -14,24 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from centralhub.core.errors import (
-    Conflict,
-    HubError,
-    InvalidInput,
-    NotFound,
-    PayloadTooLarge,
-    Unavailable,
-)
+from centralhub.core.errors import CentralHubError, status_for
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_ERROR: dict[type[HubError], int] = {
-    NotFound: 404,
-    InvalidInput: 400,
-    Conflict: 409,
-    Unavailable: 503,
-    PayloadTooLarge: 413,
-}
+__all__ = ["error_response", "install_error_handlers", "status_for"]
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
@@ -41,11 +31,20 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return Response(orjson.dumps({"error": err}), status_code=status, media_type="application/json")
 
 
-def status_for(exc: HubError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
-    return getattr(exc, "status_code", 400)
+def _body_parse_failure(exc: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not decode a request body, or ``None`` when ``exc`` is something else.
+
+    FastAPI turns any decoding failure (nesting past the recursion limit included) into a bare
+    400 "There was an error parsing the body"; the cause says which it was.
+    """
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, RecursionError):
+        return "request body nests too deeply to parse"
+    if isinstance(cause, ValueError | OverflowError):
+        return f"request body is not valid JSON: {cause}"
+    return None
 
 
 def _describe(errors: list[dict[str, Any]]) -> tuple[str, str, int]:
@@ -67,9 +66,12 @@ def _describe(errors: list[dict[str, Any]]) -> tuple[str, str, int]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(HubError)
-    async def _hub_error(_: Request, exc: HubError) -> Response:
-        return error_response(status_for(exc), exc.code, exc.message, exc.details)
+    @app.exception_handler(CentralHubError)
+    async def _hub_error(request: Request, exc: CentralHubError) -> Response:
+        status = status_for(exc)
+        if status >= 500:
+            log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc.message)
+        return error_response(status, exc.code, exc.message, exc.details or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
@@ -91,20 +93,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         if exc.status_code == 304:
             return Response(status_code=304)
+        parse_failure = _body_parse_failure(exc)
+        if parse_failure is not None:
+            return error_response(400, "invalid_json", parse_failure)
         return error_response(exc.status_code, code, str(exc.detail))
-
-    # Inputs extreme enough to trip the interpreter (nesting past the recursion limit, numbers
-    # past 64 bits) are the caller's mistake whichever layer notices first.
-    @app.exception_handler(RecursionError)
-    @app.exception_handler(OverflowError)
-    @app.exception_handler(orjson.JSONEncodeError)
-    async def _out_of_range(request: Request, exc: Exception) -> Response:
-        log.info("refused %s %s: %s", request.method, request.url.path, exc)
-        return error_response(
-            400,
-            "invalid_input",
-            f"the request holds a value out of range or nested too deeply ({type(exc).__name__})",
-        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

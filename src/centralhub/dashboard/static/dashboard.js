@@ -33,9 +33,10 @@ function badge(status) {
   return el("span", { class: `badge s-${status}` }, status);
 }
 
+// every time in the dashboard document is RFC 3339 UTC ("2026-12-01T21:22:42.123Z")
 function when(ts) {
   if (!ts) return "";
-  const d = typeof ts === "number" ? new Date(ts * 1000) : new Date(ts);
+  const d = new Date(ts);
   return isNaN(d) ? String(ts) : d.toLocaleTimeString();
 }
 

@@ -1,0 +1,74 @@
+"""Response shape of ``GET /api/v1/dashboard/data``, so ``/openapi.json`` documents it.
+
+Parts owned by optional capabilities are typed loosely (``Any``): the dashboard passes their
+documents through, as ``null`` when the capability is off or ``{"error": ...}`` when it fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DashboardInstance(BaseModel):
+    instance_id: str
+    url: str
+    status: str
+    version: str | None
+    load: float | None
+    last_seen: str = Field(description="last heartbeat (RFC 3339, UTC)")
+
+
+class DashboardService(BaseModel):
+    tenant_id: str
+    name: str
+    status: str
+    instances: list[DashboardInstance]
+    dependencies: list[str]
+
+
+class GraphNode(BaseModel):
+    name: str
+    kind: str
+    status: str
+
+
+class GraphEdge(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+
+
+class DashboardGraph(BaseModel):
+    source: str = Field(description="dependency_graph, or registry when the graph is unavailable")
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    layers: list[list[str]] = Field(description="left to right: a node sits right of what it depends on")
+    cycle: list[str] | None
+
+
+class DashboardHub(BaseModel):
+    version: str
+    uptime_seconds: float
+    storage: str
+    event_bus: str
+    health: Any = Field(description="the /health document, its timestamp in RFC 3339")
+
+
+class DashboardData(BaseModel):
+    """Everything the dashboard page shows, in one document; every time is RFC 3339 UTC."""
+
+    model_config = ConfigDict(extra="allow")
+
+    generated_at: str
+    tenant: str | None
+    hub: DashboardHub
+    figures: dict[str, Any]
+    services: list[DashboardService]
+    graph: DashboardGraph
+    infrastructure: Any
+    alerts: Any
+    config: Any
+    deployments: Any
