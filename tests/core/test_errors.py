@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from centralhub import kit, market
-from centralhub.config.models import ConfigValidationError
+from centralhub.config.documents import ConfigValidationError
 from centralhub.core.errors import (
     HTTP_STATUS,
     CentralHubError,
