@@ -22,7 +22,7 @@ export UV_PYTHON_DOWNLOADS := never
 # seconds where a second virtualenv with its own pip takes half a minute
 $(UV):
 	rm -rf $(TOOLS)
-	$(PYTHON) -m pip install -q --target $(TOOLS) uv==$(UV_VERSION)
+	$(PYTHON) -m pip install -q --root-user-action=ignore --target $(TOOLS) uv==$(UV_VERSION)
 
 # seeded with pip so `.venv/bin/pip install <tool>` keeps working (sync leaves pip alone)
 $(PY): | $(UV)
