@@ -1,23 +1,40 @@
 # Central Hub — two commands on a fresh clone: `make run` and `make test`.
-PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-PIP    := $(PY) -m pip
-RUN_STAMP := $(VENV)/.installed-run
-DEV_STAMP := $(VENV)/.installed-dev
+# Every machine installs the exact versions pinned in uv.lock; after changing the dependencies in
+# pyproject.toml, `make lock` updates it (commit both).
+PYTHON     ?= python3
+VENV       ?= .venv
+UV_VERSION := 0.13.9
+TOOLS      := .tools
+UV         := $(TOOLS)/bin/uv
+PY         := $(VENV)/bin/python
+RUN_STAMP  := $(VENV)/.installed-run
+DEV_STAMP  := $(VENV)/.installed-dev
+# --locked refuses a uv.lock that no longer matches pyproject.toml instead of quietly re-resolving
+SYNC       := $(UV) sync --locked --python $(PYTHON)
 
-.PHONY: run test lint format bench proto clean
+# uv installs into $(VENV) and must never fetch an interpreter of its own: $(PYTHON) is the one
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+.PHONY: run test lint format bench proto lock clean
 
-$(RUN_STAMP): pyproject.toml | $(PY)
-	$(PIP) install -q -e .
+# uv lives outside $(VENV), whose exact sync would uninstall it; a plain --target install takes
+# seconds where a second virtualenv with its own pip takes half a minute
+$(UV):
+	rm -rf $(TOOLS)
+	$(PYTHON) -m pip install -q --root-user-action=ignore --target $(TOOLS) uv==$(UV_VERSION)
+
+# seeded with pip so `.venv/bin/pip install <tool>` keeps working (sync leaves pip alone)
+$(PY): | $(UV)
+	$(UV) venv -q --seed --python $(PYTHON) $(VENV)
+
+$(RUN_STAMP): uv.lock pyproject.toml | $(PY)
+	$(SYNC)
+	rm -f $(DEV_STAMP)
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[dev]'
+$(DEV_STAMP): uv.lock pyproject.toml | $(PY)
+	$(SYNC) --extra dev
 	touch $(RUN_STAMP) $@
 
 run: $(RUN_STAMP)  ## start the hub on http://127.0.0.1:7000 (SQLite + in-process bus by default)
@@ -43,5 +60,8 @@ bench: $(DEV_STAMP)  ## benchmarks print figures beside a reference measured in 
 proto: $(DEV_STAMP)  ## regenerate the MessageEnvelope protobuf classes
 	bash scripts/gen_proto.sh
 
+lock: | $(UV)  ## re-resolve uv.lock after editing the dependencies in pyproject.toml
+	$(UV) lock --python $(PYTHON)
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -62,7 +64,8 @@ class Database:
     async def start(self) -> None:
         """Apply pending migrations (idempotent; safe with several replicas on PostgreSQL).
 
-        Each capability adds its own migration branching from 0001, so we upgrade to all heads.
+        The migrations form one linear history. A database migrated while they still branched
+        from the first one records several revisions; it is brought onto the line first.
         """
         async with self.engine.begin() as conn:
             if not self.is_sqlite:
@@ -86,4 +89,34 @@ def alembic_config() -> Config:
 def _upgrade(connection: Connection) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
-    command.upgrade(cfg, "heads")
+    _join_branched_history(cfg, connection)
+    command.upgrade(cfg, "head")
+
+
+def _join_branched_history(cfg: Config, connection: Connection) -> None:
+    """Collapse the version rows left by the old branched history into one revision of the line.
+
+    Every migration after the first once revised the first one directly, so a database migrated
+    then holds one row per applied branch (all four of 0002..0005 once fully migrated), each row
+    standing for itself plus the first migration. Those migrations create independent tables, so
+    any one skipped before the newest recorded revision is applied on its own, in line order; then
+    the version table is stamped with that newest revision and the normal upgrade continues.
+    """
+    recorded = MigrationContext.configure(connection).get_current_heads()
+    if len(recorded) <= 1:
+        # empty, or one point on the line: the line follows release order, so the one-row states
+        # of the branched history (0001, then 0005_contracts alone) are points of the line too
+        return
+    script = ScriptDirectory.from_config(cfg)
+    line = [s.revision for s in reversed(list(script.walk_revisions()))]
+    unknown = sorted(set(recorded) - set(line))
+    if unknown:
+        raise RuntimeError(f"database records unknown migration revisions {unknown}; is this hub too old?")
+    applied = {line[0], *recorded}
+    newest = max(line.index(rev) for rev in recorded)
+    log.info("joining branched migration history %s into one line at %s", sorted(recorded), line[newest])
+    for position in range(1, newest + 1):
+        if line[position] not in applied:
+            command.stamp(cfg, line[position - 1], purge=True)
+            command.upgrade(cfg, line[position])
+    command.stamp(cfg, line[newest], purge=True)

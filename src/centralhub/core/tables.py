@@ -1,4 +1,8 @@
-"""The schema, as SQLAlchemy Core tables; Alembic migrations create the same thing."""
+"""The schema, as SQLAlchemy Core tables; the Alembic migrations create the same thing.
+
+``tests/core/test_schema.py`` compares a migrated database with these tables on SQLite and
+PostgreSQL, so a change here needs a migration (and the other way round).
+"""
 
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ service_instances = Table(
     Index("ix_registry_tenant_service", "tenant_id", "service_name"),
 )
 
-# ---------------------------------------------------------------- configuration (issue 3)
+# ---------------------------------------------------------------- configuration
 #: every stored configuration version; rows are never updated, the newest revision is current
 config_versions = Table(
     "config_versions",
@@ -72,7 +76,7 @@ config_schemas = Table(
     Column("updated_by", String(255), nullable=False),
 )
 
-#: one current JSON Schema contract per service (domain/contracts.py)
+#: one current JSON Schema contract per service (centralhub.contracts)
 service_contracts = Table(
     "service_contracts",
     metadata,
@@ -84,7 +88,7 @@ service_contracts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-# ---------------------------------------------------------------- deployments (issue 4.6)
+# ---------------------------------------------------------------- deployments
 #: rolling deployments; ``detail`` holds the batches, baseline ids and the deadline
 deployments = Table(
     "deployments",
@@ -104,7 +108,7 @@ deployments = Table(
     Index("ix_deployments_tenant_created", "tenant_id", "created_at"),
 )
 
-#: alert history (issue 4.3): one row per alert; repeats within the dedup window bump ``count``
+#: alert history: one row per alert; repeats within the dedup window bump ``count``
 alerts = Table(
     "alerts",
     metadata,

@@ -144,7 +144,10 @@ async def check_nats(url: str, *, timeout: float) -> HealthCheckResult:
 
 async def check_kafka_admin(bootstrap: str, *, timeout: float) -> HealthCheckResult:
     """Kafka: an admin client lists topics (the broker answers metadata requests)."""
-    from aiokafka.admin import AIOKafkaAdminClient
+    try:
+        from aiokafka.admin import AIOKafkaAdminClient
+    except ImportError:  # aiokafka comes with the optional `kafka` extra, not with the hub
+        return HealthCheckResult(False, 0.0, "kafka_admin needs aiokafka: install centralhub[kafka]")
 
     start = time.perf_counter()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))

@@ -2,6 +2,12 @@
 
 Revision ID: 0001
 Revises:
+
+The migrations form one line in the order they were first released, which is not the order of
+their numbers: 0001, 0005_contracts, 0002_config, 0004_deployments, 0003_alerts. They once all
+revised 0001 directly; in release order, every state a database could reach then is a prefix of
+this line (``Database.start`` joins the several version rows such a database holds). A new
+migration revises the current head and takes the next free number.
 """
 
 import sqlalchemy as sa

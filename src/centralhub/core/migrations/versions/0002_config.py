@@ -1,14 +1,14 @@
 """Configuration store: immutable versions and per-service JSON Schemas.
 
 Revision ID: 0002_config
-Revises: 0001
+Revises: 0005_contracts
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_config"
-down_revision = "0001"
+down_revision = "0005_contracts"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """Alert history and silences.
 
 Revision ID: 0003_alerts
-Revises: 0001
+Revises: 0004_deployments
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_alerts"
-down_revision = "0001"
+down_revision = "0004_deployments"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """Rolling deployments.
 
 Revision ID: 0004_deployments
-Revises: 0001
+Revises: 0002_config
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_deployments"
-down_revision = "0001"
+down_revision = "0002_config"
 branch_labels = None
 depends_on = None
 
