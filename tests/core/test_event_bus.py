@@ -182,6 +182,18 @@ async def test_start_and_close_are_idempotent(bus: EventBus, prefix: str) -> Non
         await bus.subscribe(f"{prefix}.i", inbox)
 
 
+async def test_a_closed_bus_can_be_started_again(bus: EventBus, prefix: str) -> None:
+    """A hub stopped and started in the same process reuses its bus."""
+    await bus.close()
+    await bus.start()
+    assert bus.connected
+    inbox = Inbox()
+    await bus.subscribe(f"{prefix}.again", inbox)
+    await bus.publish(f"{prefix}.again", {"n": 1})
+    await inbox.wait_for(1)
+    assert inbox.events == [(f"{prefix}.again", {"n": 1})]
+
+
 async def test_name_and_connected(bus: EventBus) -> None:
     assert bus.name == ("memory" if isinstance(bus, MemoryEventBus) else "nats")
     assert bus.connected is True

@@ -41,6 +41,10 @@ class MemoryEventBus(EventBus):
         self._subs: set[_MemorySubscription] = set()
         self._closed = False
 
+    async def start(self) -> None:
+        """Open for delivery again after :meth:`close` (a hub restarted in the same process)."""
+        self._closed = False
+
     @property
     def connected(self) -> bool:
         return not self._closed

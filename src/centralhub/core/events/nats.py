@@ -51,7 +51,7 @@ class NatsEventBus(EventBus):
 
     async def start(self) -> None:
         """Connect now if NATS answers, else keep trying in the background; idempotent."""
-        if self._nc is not None or self._connector is not None:
+        if self._connector is not None or (self._nc is not None and not self._nc.is_closed):
             return
         if not await self._try_connect():
             log.warning("NATS at %s unreachable; retrying in the background", self.url)
@@ -135,6 +135,7 @@ class NatsEventBus(EventBus):
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connector
+            self._connector = None
         if self._nc is not None and not self._nc.is_closed:
             try:
                 await self._nc.drain()
