@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.support import wait_until_sync
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
 
@@ -25,19 +25,16 @@ TENANT = f"examples-{uuid.uuid4().hex[:8]}"
 HEADERS = {"X-Tenant-ID": TENANT}
 
 
-def _until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+def answered(check: Callable[[], Any]) -> Callable[[], Any]:
+    """``check`` as a wait condition: an HTTP error (a process still starting) means "not yet"."""
+
+    def condition() -> Any:
         try:
-            last = check()
-            if last:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+            return check()
+        except httpx.HTTPError:
+            return None
+
+    return condition
 
 
 class Example:
@@ -101,9 +98,15 @@ def _instances(hub_url: str, name: str) -> list[dict[str, Any]]:
 def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
     hub, feed, strategy = examples
     # both register with the hub, the feed with its contract on file
-    _until(lambda: _instances(hub.url, "price-feed") and _instances(hub.url, "strategy"), "registration")
-    [feed_inst] = _until(
-        lambda: [i for i in _instances(hub.url, "price-feed") if i["contract_validated"]], "contract"
+    wait_until_sync(
+        answered(lambda: _instances(hub.url, "price-feed") and _instances(hub.url, "strategy")),
+        timeout=45,  # two Python processes start on a shared 2-core machine: imports alone take a while
+        what="registration",
+    )
+    [feed_inst] = wait_until_sync(
+        answered(lambda: [i for i in _instances(hub.url, "price-feed") if i["contract_validated"]]),
+        timeout=20,
+        what="contract",
     )
     assert feed_inst["url"] == feed.url
     [strategy_inst] = _instances(hub.url, "strategy")
@@ -112,8 +115,10 @@ def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
     assert contract["message_types"] == ["price.tick"]
 
     # ticks flow over NATS and pass the contract check
-    stats = _until(
-        lambda: (s := strategy.get("/stats").json())["ticks_received"] >= 3 and s, "ticks over NATS"
+    stats = wait_until_sync(
+        answered(lambda: (s := strategy.get("/stats").json())["ticks_received"] >= 3 and s),
+        timeout=20,
+        what="ticks over NATS",
     )
     assert stats["ticks_rejected"] == 0 and stats["symbols"] == ["EURUSD"]
     health = strategy.get("/health").json()
@@ -135,8 +140,12 @@ def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
         headers=HEADERS,
         timeout=5,
     )
-    assert r.status_code in (200, 201), r.text
-    _until(lambda: strategy.get("/stats").json()["threshold_bps"] == 5, "strategy to apply its new config")
+    assert r.status_code == 200, r.text
+    wait_until_sync(
+        answered(lambda: strategy.get("/stats").json()["threshold_bps"] == 5),
+        timeout=20,
+        what="strategy to apply its new config",
+    )
     not_yet = strategy.get("/signal/USDJPY")  # followed now, but the feed does not publish it yet
     assert not_yet.status_code == 502 and "404" in not_yet.json()["detail"]
     r = httpx.post(
@@ -145,9 +154,11 @@ def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
         headers=HEADERS,
         timeout=5,
     )
-    assert r.status_code in (200, 201), r.text
-    _until(
-        lambda: "USDJPY" in strategy.get("/stats").json()["last_prices"], "USDJPY ticks after the feed reload"
+    assert r.status_code == 200, r.text
+    wait_until_sync(
+        answered(lambda: "USDJPY" in strategy.get("/stats").json()["last_prices"]),
+        timeout=20,
+        what="USDJPY ticks after the feed reload",
     )
     assert strategy.get("/signal/USDJPY").json()["symbol"] == "USDJPY"
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from centralhub.core.time import ManualClock
 from centralhub.kit.cache import L1Cache, L2Cache, MultiLevelCache
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -109,11 +110,12 @@ async def test_namespaces_isolate_keys(redis_client: aioredis.Redis, namespace: 
 @pytest.mark.redis
 @pytest.mark.usefixtures("cleanup")
 async def test_per_key_ttls(redis_client: aioredis.Redis, namespace: str) -> None:
-    cache = MultiLevelCache(redis_client, l1_ttl=60, namespace=namespace)
+    clock = ManualClock(start=0.0)
+    cache = MultiLevelCache(redis_client, l1_cache=L1Cache(ttl=60, timer=clock), namespace=namespace)
     await cache.set("short", "v", l1_ttl=0.2, l2_ttl=30)
     pttl = await redis_client.pttl(f"{namespace}:short")
     assert 0 < pttl <= 30_000
-    await asyncio.sleep(0.4)
+    clock.advance(0.4)
     # L1 copy expired; the L2 copy is still there and refills L1.
     assert await cache.get("short") == "v"
     assert (await cache.get_stats())["l2_hits"] == 1

@@ -21,18 +21,10 @@ from centralhub.sdk.messaging import (
     StreamPattern,
     WorkQueuePattern,
 )
+from tests.support import wait_until
 
 pytestmark = pytest.mark.nats
 Factory = Callable[..., Any]
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` s (generous: the machine is shared)."""
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 async def test_pubsub_delivers_with_correlation_id(
@@ -48,7 +40,7 @@ async def test_pubsub_delivers_with_correlation_id(
     await PubSubPattern(subscriber).subscribe(topic, handler)
     with correlation_scope("req-pub-1"):
         await PubSubPattern(publisher).publish(topic, {"bid": 1.1})
-    await wait_for(lambda: len(seen) == 1)
+    await wait_until(lambda: len(seen) == 1, timeout=10, what="the published event")
     assert seen == [({"bid": 1.1}, "req-pub-1", "pub")]
     for client in (publisher, subscriber):
         await client.close()
@@ -124,13 +116,21 @@ async def test_fan_out_reaches_every_subscriber(make_client: Factory, unique: Ca
     fanout = FanOutPattern(sender)
 
     (everyone,) = await fanout.broadcast(event, {"key": "rate_limit"})
-    await wait_for(lambda: all(len(ids) == 1 for ids in received.values()))
+    await wait_until(
+        lambda: all(len(ids) == 1 for ids in received.values()), timeout=10, what="the broadcast everywhere"
+    )
     assert all(ids == [everyone.correlation_id] for ids in received.values())
 
     targeted = await fanout.broadcast(event, {"key": "x"}, ["risk", "audit"])
-    await wait_for(lambda: len(received["risk"]) == 2 and len(received["audit"]) == 2)
-    await asyncio.sleep(0.2)  # give a wrong delivery to "ml" the chance to show up
-    assert len(received["ml"]) == 1
+    await wait_until(
+        lambda: len(received["risk"]) == 2 and len(received["audit"]) == 2, timeout=10, what="targeted copies"
+    )
+    # Markers on both of "ml"'s subscriptions, sent after the targeted broadcast: once "ml" has
+    # them, anything wrongly sent its way earlier would have arrived too (delivery is in order).
+    markers = [*await fanout.broadcast(event, {"key": "marker"}), *await fanout.broadcast(event, {}, ["ml"])]
+    marker_ids = {m.correlation_id for m in markers}
+    await wait_until(lambda: marker_ids <= set(received["ml"]), timeout=10, what="markers at ml")
+    assert [c for c in received["ml"] if c not in marker_ids] == [everyone.correlation_id]
     assert len({m.correlation_id for m in targeted}) == 1
     for client in [*listeners, sender]:
         await client.close()

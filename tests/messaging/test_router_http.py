@@ -23,6 +23,7 @@ from centralhub.sdk.messaging import (
     UseCase,
     envelope_endpoint,
 )
+from tests.support import wait_until
 
 Factory = Callable[..., Awaitable[NATSMessagingClient]]
 
@@ -88,10 +89,7 @@ async def test_router_routes_by_use_case(make_client: Factory, unique: Callable[
     await router.subscribe(UseCase.REAL_TIME_EVENTS, topic, lambda m: got.append(m.json()))
     await router.send(UseCase.REAL_TIME_EVENTS, topic, {"bid": 1})
     reply = await router.request(UseCase.RPC_CALLS, "pricing.quote", {"symbol": "X"}, timeout=5)
-    for _ in range(500):
-        if got:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: got, timeout=10, what="the event over NATS")
     assert got == [{"bid": 1}], "the event went over NATS"
     assert [c[0] for c in calls] == ["pricing.quote"], "only the RPC went over HTTP"
     assert reply.json() == {"price": 1.5}

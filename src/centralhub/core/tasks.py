@@ -9,7 +9,6 @@ under ``checks.tasks``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -49,13 +48,23 @@ class Supervisor:
         initial_backoff: float = 0.1,
         max_backoff: float = 30.0,
         healthy_after: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         #: a run this long counts as healthy: the next crash starts the backoff from the bottom
         self.healthy_after = healthy_after
+        # injectable so tests can watch the backoff without waiting on the wall clock
+        self._sleep = sleep
+        self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._states: dict[str, TaskState] = {}
+
+    def backoff(self, failures: int) -> float:
+        """Delay before restarting after ``failures`` consecutive crashes: doubling, capped."""
+        # the exponent is bounded so days of crashing cannot overflow the float
+        return min(self.max_backoff, self.initial_backoff * 2.0 ** min(failures - 1, 64))
 
     def start(self, name: str, factory: TaskFactory, *, restart: bool = True) -> None:
         """Run ``factory()`` as task ``name``; with ``restart`` a crash starts it again."""
@@ -67,29 +76,40 @@ class Supervisor:
 
     async def _run(self, state: TaskState, factory: TaskFactory, restart: bool) -> None:
         failures = 0
-        while True:
-            state.state = "running"
-            began = time.monotonic()
-            try:
-                await factory()
-            except asyncio.CancelledError:
-                state.state = "stopped"
-                raise
-            except Exception as exc:
-                state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            while True:
+                state.state = "running"
+                began = self._clock()
+                error: BaseException
+                try:
+                    await factory()
+                except asyncio.CancelledError as exc:
+                    task = asyncio.current_task()
+                    if task is None or task.cancelling():
+                        raise
+                    # nobody cancelled this task: a cancellation leaked out of work it awaited,
+                    # and the loop has ended all the same, so it is a crash, not a stop
+                    error = exc
+                except Exception as exc:
+                    error = exc
+                else:
+                    state.state = "finished"
+                    return
+                state.last_error = f"{type(error).__name__}: {error}"[:500]
                 state.last_error_at = time.time()
-                log.exception("background task %r crashed", state.name)
+                log.error("background task %r crashed", state.name, exc_info=error)
                 if not restart:
                     state.state = "failed"
                     return
-                failures = 1 if time.monotonic() - began >= self.healthy_after else failures + 1
-                delay = min(self.max_backoff, self.initial_backoff * 2 ** (failures - 1))
+                healthy_run = self._clock() - began >= self.healthy_after
+                failures = 1 if healthy_run else failures + 1
                 state.state = "restarting"
                 state.restarts += 1
-                await asyncio.sleep(delay)
-                continue
-            state.state = "finished"
-            return
+                await self._sleep(self.backoff(failures))
+        except asyncio.CancelledError:
+            # being cancelled (stop(), shutdown) is how a task ends, not a crash
+            state.state = "stopped"
+            raise
 
     def report(self) -> dict[str, dict[str, Any]]:
         """Each task by name: ``state``, ``restarts`` and the last error while it has one."""
@@ -97,7 +117,8 @@ class Supervisor:
 
     @property
     def healthy(self) -> bool:
-        return all(s.state in ("running", "finished", "stopped") for s in self._states.values())
+        """False while any task is restarting after a crash or has failed for good."""
+        return all(s.state not in ("restarting", "failed") for s in self._states.values())
 
     async def stop(self, name: str | None = None) -> None:
         """Cancel one task (or all) and wait for it to finish; safe to call twice."""
@@ -105,9 +126,10 @@ class Supervisor:
         tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            # wait() rather than awaiting each task: it never raises the tasks' CancelledError,
+            # so a cancellation of the caller itself is not swallowed here
+            await asyncio.wait(tasks)
         for n in names:
             if n in self._states:
                 self._states[n].state = "stopped"

@@ -1,6 +1,12 @@
 """Event bus: how committed changes reach in-memory views, watchers and other hub replicas."""
 
-from centralhub.core.events.base import EventBus, EventHandler, Subscription, subject_matches
+from centralhub.core.events.base import (
+    EventBus,
+    EventHandler,
+    Subscription,
+    check_subject,
+    subject_matches,
+)
 from centralhub.core.events.memory import MemoryEventBus
 
 __all__ = [
@@ -8,6 +14,7 @@ __all__ = [
     "EventHandler",
     "MemoryEventBus",
     "Subscription",
+    "check_subject",
     "create_event_bus",
     "subject_matches",
 ]

@@ -13,6 +13,25 @@ from typing import Any
 EventHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
+def check_subject(subject: str, *, wildcards: bool) -> None:
+    """Raise ``ValueError`` unless ``subject`` is one NATS accepts.
+
+    Tokens are non-empty and free of whitespace; with ``wildcards`` (a subscription) a token may
+    be ``*``, and ``>`` may be the last token. Both buses apply this so a subject that works on the
+    in-process bus cannot be rejected, or silently dropped, once replicas share NATS.
+    """
+    tokens = subject.split(".")
+    for i, token in enumerate(tokens):
+        if not token or any(c.isspace() for c in token):
+            raise ValueError(f"invalid subject {subject!r}: empty token or whitespace")
+        if token in ("*", ">") and not wildcards:
+            raise ValueError(f"invalid subject {subject!r}: wildcards only in subscriptions")
+        if token == ">" and i != len(tokens) - 1:
+            raise ValueError(f"invalid subject {subject!r}: '>' must be the last token")
+        if token not in ("*", ">") and ("*" in token or ">" in token) and wildcards:
+            raise ValueError(f"invalid subject {subject!r}: a wildcard must be a whole token")
+
+
 def subject_matches(pattern: str, subject: str) -> bool:
     """True when ``subject`` matches the NATS-style ``pattern``."""
     p_tokens = pattern.split(".")
@@ -47,14 +66,19 @@ class EventBus(abc.ABC):
 
     @abc.abstractmethod
     async def publish(self, subject: str, payload: dict[str, Any]) -> None:
-        """Send ``payload``; raises if it could not be handed to the transport."""
+        """Send ``payload``; ``ValueError`` for an invalid subject, ``ConnectionError`` when it
+        could not be handed to the transport (not connected, or closed)."""
 
     @abc.abstractmethod
     async def subscribe(self, subject: str, handler: EventHandler) -> Subscription:
-        """Call ``handler(subject, payload)`` for every event matching ``subject``."""
+        """Call ``handler(subject, payload)`` for every event matching ``subject``.
+
+        A handler that raises is logged; later events are still delivered to it and to others.
+        """
 
     @property
     def connected(self) -> bool:
+        """True while events published here can reach subscribers."""
         return True
 
     @property

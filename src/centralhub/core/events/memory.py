@@ -6,7 +6,13 @@ import asyncio
 import logging
 from typing import Any
 
-from centralhub.core.events.base import EventBus, EventHandler, Subscription, subject_matches
+from centralhub.core.events.base import (
+    EventBus,
+    EventHandler,
+    Subscription,
+    check_subject,
+    subject_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +41,18 @@ class MemoryEventBus(EventBus):
         self._subs: set[_MemorySubscription] = set()
         self._closed = False
 
+    async def start(self) -> None:
+        """Open for delivery again after :meth:`close` (a hub restarted in the same process)."""
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        return not self._closed
+
     async def publish(self, subject: str, payload: dict[str, Any]) -> None:
+        check_subject(subject, wildcards=False)
         if self._closed:
-            raise RuntimeError("event bus is closed")
+            raise ConnectionError("event bus is closed")
         for sub in list(self._subs):
             if subject_matches(sub.pattern, subject):
                 try:
@@ -48,6 +63,9 @@ class MemoryEventBus(EventBus):
                     log.exception("event handler for %s failed", subject)
 
     async def subscribe(self, subject: str, handler: EventHandler) -> Subscription:
+        check_subject(subject, wildcards=True)
+        if self._closed:
+            raise ConnectionError("event bus is closed")
         sub = _MemorySubscription(self, subject, handler)
         self._subs.add(sub)
         return sub

@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSub
 
-from centralhub.core.events.base import EventBus, EventHandler, Subscription
+from centralhub.core.events.base import EventBus, EventHandler, Subscription, check_subject
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ class NatsEventBus(EventBus):
         self._connector: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Connect now if NATS answers, else keep trying in the background."""
+        """Connect now if NATS answers, else keep trying in the background; idempotent."""
+        if self._connector is not None or (self._nc is not None and not self._nc.is_closed):
+            return
         if not await self._try_connect():
             log.warning("NATS at %s unreachable; retrying in the background", self.url)
             self._connector = asyncio.create_task(self._keep_connecting(), name="nats-connect")
@@ -93,16 +95,21 @@ class NatsEventBus(EventBus):
         return self._failures
 
     async def publish(self, subject: str, payload: dict[str, Any]) -> None:
+        check_subject(subject, wildcards=False)
         if not self.connected:
             self._failures += 1
             raise ConnectionError(f"NATS at {self.url} is not connected")
+        data = orjson.dumps(payload)
         try:
-            await self.client.publish(subject, orjson.dumps(payload))
-        except Exception:
+            await self.client.publish(subject, data)
+        except Exception as exc:
             self._failures += 1
-            raise
+            raise ConnectionError(f"NATS publish on {subject} failed: {exc!r}") from exc
 
     async def subscribe(self, subject: str, handler: EventHandler) -> Subscription:
+        check_subject(subject, wildcards=True)
+        if self._nc is not None and self._nc.is_closed:
+            raise ConnectionError("event bus is closed")
         if self._nc is None:
             holder = _NatsSubscription(None)
             self._pending.append((subject, handler, holder))
@@ -128,6 +135,7 @@ class NatsEventBus(EventBus):
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connector
+            self._connector = None
         if self._nc is not None and not self._nc.is_closed:
             try:
                 await self._nc.drain()
