@@ -6,10 +6,10 @@ import socket
 from typing import Any
 
 import pytest
-from health_support import eventually
 
 from centralhub.core.errors import InvalidInput
 from centralhub.health.infrastructure import parse_infrastructure
+from tests.support import wait_until
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -52,7 +52,7 @@ async def test_real_servers_healthy_dead_port_degrades(
     infra_hub_factory: Any, pg_database: str, redis_url: str, nats_url: str
 ) -> None:
     hub, client = await infra_hub_factory(infra_doc(dead_critical=False))
-    status = await eventually(
+    status = await wait_until(
         lambda: hub.infrastructure.status()["unknown"] == 0 and hub.infrastructure.status()
     )
     comps = status["components"]
@@ -77,22 +77,22 @@ async def test_real_servers_healthy_dead_port_degrades(
     assert health.json()["status"] == "degraded"
     assert health.json()["checks"]["infrastructure"] == "degraded"
 
-    alerts = await eventually(
+    alerts = await wait_until(
         lambda: hub.alerts.search(target="kafka"),
     )
-    assert alerts[0]["kind"] == "infrastructure" and alerts[0]["event"] == "down"
-    assert alerts[0]["severity"] == "warning"
-    assert alerts[0]["dependents"] == ["data-bridge"]
+    assert alerts[0].kind == "infrastructure" and alerts[0].event == "down"
+    assert alerts[0].severity == "warning"
+    assert alerts[0].dependents == ["data-bridge"]
 
 
 async def test_critical_component_down_makes_hub_unhealthy(infra_hub_factory: Any) -> None:
     hub, client = await infra_hub_factory(infra_doc(dead_critical=True))
-    await eventually(lambda: hub.infrastructure.health["kafka"].status == "unhealthy")
+    await wait_until(lambda: hub.infrastructure.health["kafka"].status == "unhealthy")
     health = await client.get("/health")
     assert health.status_code == 503
     assert health.json()["status"] == "unhealthy"
-    alerts = await eventually(lambda: hub.alerts.search(target="kafka"))
-    assert alerts[0]["severity"] == "critical"
+    alerts = await wait_until(lambda: hub.alerts.search(target="kafka"))
+    assert alerts[0].severity == "critical"
 
 
 async def test_no_infrastructure_file_means_no_components(hub: Any, client: Any) -> None:

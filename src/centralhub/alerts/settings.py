@@ -6,6 +6,7 @@ so a bad file stops ``centralhub serve`` with one line.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -15,6 +16,7 @@ from centralhub.core.errors import InvalidInput
 
 #: at most this many field errors go into the one-line message
 _MAX_ERRORS = 3
+_MODEL_NAME = re.compile(r" or instance of \w+")
 
 
 def validation_message(exc: ValidationError, *, prefix: str = "") -> str:
@@ -27,7 +29,8 @@ def validation_message(exc: ValidationError, *, prefix: str = "") -> str:
                 path += f"[{loc}]"
             else:
                 path += f".{loc}" if path else str(loc)
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        # the model class names mean nothing to whoever edits the file
+        msg = _MODEL_NAME.sub("", str(err["msg"]).removeprefix("Value error, "))
         parts.append(f"{path or '(top level)'}: {msg}")
     more = len(exc.errors()) - _MAX_ERRORS
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -68,7 +68,7 @@ DEFAULT_METHOD = {
 DEFAULT_ENDPOINT = {"clickhouse": "/ping", "arangodb": "/_api/version", "weaviate": "/v1/.well-known/ready"}
 
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
-Seconds = Annotated[float, Field(gt=0)]
+Seconds = Annotated[float, Field(strict=True, gt=0)]
 
 
 def _empty_mapping(value: Any) -> Any:
@@ -96,7 +96,7 @@ class HealthCheckSpec(BaseModel):
 class ComponentSpec(BaseModel):
     #: the key in its section; filled in before validation so ``type`` can be guessed from it
     name: str
-    type: str = ""
+    type: str = Field("", validate_default=True)
     host: Annotated[str, Field(min_length=1, description="a hostname or IP address")]
     port: Port
     critical: bool = False
