@@ -122,7 +122,7 @@ async def create_silence(body: SilenceCreate, hub: HubDep, tenant: TenantDep) ->
     tags=["alerts"],
     status_code=204,
     response_class=Response,
-    responses=_errors(404),
+    responses=_errors(404, 422),
     summary="End a silence early",
 )
 async def delete_silence(silence_id: str, hub: HubDep) -> None:

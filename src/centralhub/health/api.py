@@ -30,7 +30,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     "/api/v1/health/services",
     tags=["health"],
     response_model=dict[str, ServiceSummaryRead],
-    responses=_errors(400),
+    responses=_errors(400, 422),
     summary="Every service's health (seed shape)",
 )
 async def services_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -41,7 +41,7 @@ async def services_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     "/api/v1/services/{name}/health",
     tags=["health"],
     response_model=ServiceHealthRead,
-    responses=_errors(400, 404),
+    responses=_errors(400, 404, 422),
     summary="One service's instances with their check and last result",
 )
 async def service_health(name: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -77,7 +77,7 @@ async def infrastructure_component(name: str, hub: HubDep, refresh: bool = False
     "/api/v1/circuits",
     tags=["circuits"],
     response_model=CircuitList,
-    responses=_errors(400),
+    responses=_errors(400, 422),
     summary="Every circuit of the tenant",
 )
 async def list_circuits(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -88,7 +88,7 @@ async def list_circuits(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     "/api/v1/circuits/{service}",
     tags=["circuits"],
     response_model=CircuitRead,
-    responses=_errors(400, 404),
+    responses=_errors(400, 404, 422),
     summary="A service's circuit",
 )
 async def get_circuit(service: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
