@@ -207,3 +207,27 @@ def test_serve_with_a_bad_file_prints_one_line_and_exits_2(tmp_path: Any) -> Non
     assert (
         len(lines) == 1 and "databases.postgres.port: Input should be less than or equal to 65535" in lines[0]
     )
+
+
+async def test_a_crashing_monitor_loop_is_restarted_and_reported(
+    infra_hub_factory: Any, redis_url: str
+) -> None:
+    fast = {"timeout": 2, "interval": 0.2}
+    hub, client = await infra_hub_factory(
+        {"databases": {"dragonflydb": {"host": "127.0.0.1", "port": 6379, "health_check": fast}}}
+    )
+    probe = hub.infrastructure.probe
+    calls = 0
+
+    async def exploding_once(component: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("probe exploded")
+        return await probe(component)
+
+    hub.infrastructure.probe = exploding_once  # type: ignore[method-assign]
+    await wait_until(lambda: calls >= 2 and hub.infrastructure.health["dragonflydb"].status == "healthy")
+    task = (await client.get("/health")).json()["checks"]["tasks"]["infrastructure:dragonflydb"]
+    assert task["state"] == "running" and task["restarts"] >= 1
+    assert task["last_error"] == "RuntimeError: probe exploded"
