@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from centralhub import __version__
-from centralhub.alerts.repository import AlertRepository
 from centralhub.alerts.service import AlertManager
 from centralhub.config.service import ConfigService
 from centralhub.contracts.service import ContractService
@@ -27,6 +26,7 @@ from centralhub.graph.service import DependencyGraph
 from centralhub.health.circuits import CircuitRegistry
 from centralhub.health.infrastructure import InfrastructureMonitor, load_infrastructure_file
 from centralhub.health.service import HealthChecker
+from centralhub.registry.models import Instance, InstanceStatus, InstanceStatusChanged
 from centralhub.registry.repository import InstanceRepository
 from centralhub.registry.service import InstanceRegistry
 
@@ -82,17 +82,22 @@ class Hub:
             components={c.name: c.dependencies for c in infra.components.values()},
         )
         self.alerts = AlertManager(
-            AlertRepository(self.database.engine),
+            self.database.engine,
             infra.alerts,
+            events=self.events,
+            supervisor=self.supervisor,
             registry=self.registry,
             dependents=self.dependency_graph.dependents_of,
         )
         self.infrastructure = InfrastructureMonitor(
-            infra.components, dependents=self.dependency_graph.dependents_of
+            infra.components,
+            events=self.events,
+            supervisor=self.supervisor,
+            dependents=self.dependency_graph.dependents_of,
         )
-        self.infrastructure.add_listener(self.alerts.on_component_status)
-        self.health_checker = HealthChecker(self.registry)
-        self.circuits = CircuitRegistry(self.registry)
+        self.health_checker = HealthChecker(self.registry, supervisor=self.supervisor)
+        self.circuits = CircuitRegistry(self.registry, events=self.events)
+        self.registry.add_status_listener(self._forward_status_change)
         self.extra_health = self.infrastructure.health_summary
         self.components += [self.alerts, self.infrastructure, self.health_checker, self.circuits]
 
@@ -131,6 +136,17 @@ class Hub:
             with contextlib.suppress(Exception):
                 await self.cache.aclose()
         await self.database.close()
+
+    async def _forward_status_change(self, inst: Instance, old: InstanceStatus, new: InstanceStatus) -> None:
+        """Publish a registry status change as :class:`InstanceStatusChanged` for alerts and circuits.
+
+        Needed only while the registry does not emit the event itself. Never re-emits from inside
+        the event consumer, so it cannot loop where status listeners are fed from the events.
+        """
+        task = asyncio.current_task()
+        if task is not None and task.get_name() == "domain-events":
+            return
+        self.events.emit(InstanceStatusChanged(inst, old, new))
 
     # ------------------------------------------------------------------ health
     async def check_health(self) -> dict[str, Any]:

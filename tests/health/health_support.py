@@ -1,11 +1,10 @@
-"""Helpers for the health tests: a real local HTTP server and a polling wait."""
+"""Helpers for the health tests: a real local HTTP server (waiting uses ``tests.support.wait_until``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 
@@ -58,18 +57,3 @@ class LocalHTTPServer:
             pass
         finally:
             writer.close()
-
-
-async def eventually(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` (sync or async) until truthy; fail with a message at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: Any = None
-    while loop.time() < deadline:
-        last = predicate()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")

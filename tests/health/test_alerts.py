@@ -13,10 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from health_support import LocalHTTPServer, eventually
+from health_support import LocalHTTPServer
 
 from centralhub.hub import Hub
 from centralhub.registry.models import InstanceStatus
+from tests.support import wait_until
 
 
 class SMTPInbox:
@@ -105,7 +106,7 @@ async def test_email_through_real_smtp(infra_hub_factory: Any, smtp_server: tupl
     inst = await register(hub, client, "payments")
     await hub.registry.set_status(inst, InstanceStatus.CRITICAL)
     await hub.alerts.wait_delivered()
-    await eventually(lambda: inbox.messages)
+    await wait_until(lambda: inbox.messages)
     rcpts, msg = inbox.messages[0]
     assert rcpts == ["ops@example.org"]
     assert "CRITICAL" in msg["Subject"] and "payments" in msg["Subject"]

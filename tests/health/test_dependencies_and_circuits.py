@@ -148,8 +148,10 @@ async def test_circuit_from_reports_and_health(hub: Hub, client: httpx.AsyncClie
     hub.circuits.recovery_timeout = 60
     inst = hub.registry.get_instance("default", "ml", instance_id)
     await hub.registry.set_status(inst, InstanceStatus.CRITICAL)
+    await hub.events.drain()  # circuits follow status changes as events, after the write
     assert (await client.get("/api/v1/circuits/ml")).json()["state"] == "OPEN"
     await hub.registry.set_status(inst, InstanceStatus.PASSING)
+    await hub.events.drain()
     assert (await client.get("/api/v1/circuits/ml")).json()["state"] == "HALF_OPEN"
 
     bad = await client.post("/api/v1/circuits/ml/report", json={"success": "maybe"})

@@ -6,10 +6,11 @@ import uuid
 from typing import Any
 
 import httpx
-from health_support import LocalHTTPServer, eventually
+from health_support import LocalHTTPServer
 
 from centralhub.health.service import effective_check
 from centralhub.hub import Hub
+from tests.support import wait_until
 
 FAST = {
     "interval_seconds": 0.15,
@@ -40,11 +41,11 @@ async def test_http_check_moves_status_and_discovery_skips_critical(
     check = {"type": "http", **FAST}
     good_id = await register(client, name, good.port, health_endpoint="/health", check=check)
     bad_id = await register(client, name, bad.port, health_endpoint="/health", check=check)
-    await eventually(lambda: bad.requests and good.requests)
+    await wait_until(lambda: bad.requests and good.requests)
     assert bad.requests[0]["path"] == "/health"
 
     bad.status = 503
-    await eventually(lambda: _is(client, name, bad_id, "critical"))
+    await wait_until(lambda: _is(client, name, bad_id, "critical"))
     detail = (await client.get(f"/api/v1/services/{name}/health")).json()
     bad_doc = next(i for i in detail["instances"] if i["instance_id"] == bad_id)
     assert bad_doc["consecutive_failures"] >= 2
@@ -64,7 +65,7 @@ async def test_http_check_moves_status_and_discovery_skips_critical(
     assert summary[name]["last_check"].endswith("Z")
 
     bad.status = 200
-    await eventually(lambda: _is(client, name, bad_id, "passing"))
+    await wait_until(lambda: _is(client, name, bad_id, "passing"))
 
 
 async def _is(client: httpx.AsyncClient, name: str, instance_id: str, status: str) -> bool:
@@ -78,12 +79,12 @@ async def test_tcp_check_marks_dead_port_critical_and_endpoint_503(
     server: LocalHTTPServer = await http_server_factory()
     port = server.port
     instance_id = await register(client, name, port, check={"type": "tcp", **FAST})
-    await eventually(
+    await wait_until(
         lambda: hub.health_checker.result(instance_id) and hub.health_checker.result(instance_id).checks
     )
     assert await instance_status(client, name, instance_id) == "passing"
     await server.stop()  # the port is closed now: connections are refused
-    await eventually(lambda: _is(client, name, instance_id, "critical"))
+    await wait_until(lambda: _is(client, name, instance_id, "critical"))
     resp = await client.get(f"/api/v1/services/{name}/endpoint")
     assert resp.status_code == 503
     assert resp.json()["error"]["code"] == "unavailable"

@@ -3,59 +3,62 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Response
 
+from centralhub.alerts.schemas import (
+    AcknowledgeBody,
+    AlertList,
+    AlertRead,
+    SilenceCreate,
+    SilenceList,
+    SilenceRead,
+    alert_document,
+    silence_document,
+)
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import ErrorRead
+from centralhub.core.time import parse_rfc3339
 from centralhub.server.deps import HubDep, TenantDep
 
 router = APIRouter()
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorRead},
-    404: {"model": ErrorRead},
-    422: {"model": ErrorRead},
-}
 
 
-class AcknowledgeBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    by: str | None = Field(None, max_length=255, description="who acknowledged (free text)")
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorRead} for code in codes}
 
 
-class SilenceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    target: str = Field(..., min_length=1, max_length=255, description="service/component name or glob")
-    duration_seconds: float = Field(..., gt=0, le=30 * 86400)
-    reason: str | None = Field(None, max_length=1000)
+#: a time the database and ``datetime`` can hold: 1970 .. 9000
+_LATEST = 221_845_392_000
 
 
 def _since(value: str | None) -> float | None:
-    """``since`` as epoch seconds or ISO-8601."""
+    """``since`` as epoch seconds or an ISO 8601 / RFC 3339 time."""
     if value is None or value == "":
         return None
     try:
         seconds = float(value)
     except ValueError:
         try:
-            seconds = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            seconds = parse_rfc3339(value)
         except (ValueError, OverflowError):
             raise InvalidInput(
                 f"since must be epoch seconds or an ISO-8601 time (got {value[:60]!r})"
             ) from None
-    # a time the database and datetime can hold: 1970 .. 9000
-    if not math.isfinite(seconds) or not 0 <= seconds <= 221_845_392_000:
+    if not math.isfinite(seconds) or not 0 <= seconds <= _LATEST:
         raise InvalidInput(f"since must be a time between 1970 and 9000 (got {value[:60]!r})")
     return seconds
 
 
 # ---------------------------------------------------------------------- alerts
-@router.get("/api/v1/alerts", tags=["alerts"], responses=ERRORS, summary="Alert history, newest first")
+@router.get(
+    "/api/v1/alerts",
+    tags=["alerts"],
+    response_model=AlertList,
+    responses=_errors(400, 422),
+    summary="Alert history, newest first",
+)
 async def list_alerts(
     hub: HubDep,
     tenant: TenantDep,
@@ -73,39 +76,53 @@ async def list_alerts(
         since=_since(since),
         limit=limit,
     )
-    return {"count": len(alerts), "alerts": alerts}
+    return {"count": len(alerts), "alerts": [alert_document(a) for a in alerts]}
 
 
 @router.post(
-    "/api/v1/alerts/{alert_id}/acknowledge", tags=["alerts"], responses=ERRORS, summary="Acknowledge an alert"
+    "/api/v1/alerts/{alert_id}/acknowledge",
+    tags=["alerts"],
+    response_model=AlertRead,
+    responses=_errors(404, 422),
+    summary="Acknowledge an alert",
 )
 async def acknowledge_alert(
     alert_id: str, hub: HubDep, body: AcknowledgeBody | None = None
 ) -> dict[str, Any]:
-    return await hub.alerts.acknowledge(alert_id, by=body.by if body else None)
+    return alert_document(await hub.alerts.acknowledge(alert_id, by=body.by if body else None))
 
 
-@router.get("/api/v1/alerts/silences", tags=["alerts"], summary="Active silences")
+@router.get(
+    "/api/v1/alerts/silences",
+    tags=["alerts"],
+    response_model=SilenceList,
+    summary="Active silences",
+)
 async def list_silences(hub: HubDep) -> dict[str, Any]:
-    return {"silences": hub.alerts.silences()}
+    return {"silences": [silence_document(s) for s in hub.alerts.silences()]}
 
 
 @router.post(
     "/api/v1/alerts/silences",
     tags=["alerts"],
     status_code=201,
-    responses=ERRORS,
+    response_model=SilenceRead,
+    responses=_errors(400, 422),
     summary="Silence alerts for a target (glob) for a while",
 )
 async def create_silence(body: SilenceCreate, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
-    return await hub.alerts.silence(body.target, body.duration_seconds, tenant_id=tenant, reason=body.reason)
+    silence = await hub.alerts.silence(
+        body.target, body.duration_seconds, tenant_id=tenant, reason=body.reason
+    )
+    return silence_document(silence)
 
 
 @router.delete(
     "/api/v1/alerts/silences/{silence_id}",
     tags=["alerts"],
     status_code=204,
-    responses=ERRORS,
+    response_class=Response,
+    responses=_errors(404, 422),
     summary="End a silence early",
 )
 async def delete_silence(silence_id: str, hub: HubDep) -> None:

@@ -6,23 +6,36 @@ outcome per channel and never lets one channel hold up another.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
+from centralhub.alerts.models import SEVERITIES, Alert, severity_rank
+from centralhub.alerts.schemas import alert_document
 from centralhub.core.errors import InvalidInput
 
-if TYPE_CHECKING:
-    from centralhub.alerts.service import Alert
+__all__ = [
+    "SEVERITIES",
+    "AlertChannel",
+    "ConsoleChannel",
+    "EmailChannel",
+    "LogChannel",
+    "WebhookChannel",
+    "build_channels",
+    "severity_rank",
+]
 
 log = logging.getLogger("centralhub.alerts")
-
-SEVERITIES = ("info", "warning", "critical")
 
 
 class AlertChannel(Protocol):
@@ -32,10 +45,6 @@ class AlertChannel(Protocol):
     async def send(self, alert: Alert) -> None: ...
 
     async def close(self) -> None: ...
-
-
-def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
 
 
 class LogChannel:
@@ -48,7 +57,7 @@ class LogChannel:
 
     async def send(self, alert: Alert) -> None:
         level = {"critical": logging.CRITICAL, "warning": logging.WARNING}.get(alert.severity, logging.INFO)
-        log.log(level, "ALERT %s", alert.summary(), extra={"alert": alert.to_dict()})
+        log.log(level, "ALERT %s", alert.summary(), extra={"alert": alert_document(alert)})
 
     async def close(self) -> None:
         return None
@@ -71,10 +80,16 @@ class ConsoleChannel:
         return None
 
 
+class WebhookRetryable(ConnectionError):
+    """A delivery attempt that may succeed when repeated: no connection, 5xx or 429."""
+
+
 class WebhookChannel:
-    """POSTs the alert as JSON; retries connection errors and 5xx/429 with exponential backoff."""
+    """POSTs the alert as JSON; retries connection errors and 5xx/429 with exponential backoff
+    (``backoff_seconds``, doubling, at most :attr:`MAX_BACKOFF`) up to ``retries`` times."""
 
     name = "webhook"
+    MAX_BACKOFF = 30.0
 
     def __init__(
         self,
@@ -93,22 +108,31 @@ class WebhookChannel:
         self._client = httpx.AsyncClient(timeout=timeout_seconds, headers=headers or {}, trust_env=False)
 
     async def send(self, alert: Alert) -> None:
-        body = {"alert": alert.to_dict(), "text": f"[{alert.severity.upper()}] {alert.summary()}"}
-        last: str = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                resp = await self._client.post(self.url, json=body)
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                continue
-            if resp.status_code < 400:
-                return
-            last = f"HTTP {resp.status_code}"
-            if resp.status_code < 500 and resp.status_code != 429:
-                break  # the receiver rejected it; repeating will not help
-        raise ConnectionError(f"webhook {self.url}: {last}")
+        body = {"alert": alert_document(alert), "text": f"[{alert.severity.upper()}] {alert.summary()}"}
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=self.backoff, min=0, max=self.MAX_BACKOFF),
+            retry=retry_if_exception_type(WebhookRetryable),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._post(body)
+        except WebhookRetryable as exc:
+            raise ConnectionError(f"webhook {self.url}: {exc}") from None
+
+    async def _post(self, body: dict[str, Any]) -> None:
+        try:
+            resp = await self._client.post(self.url, json=body)
+        except httpx.HTTPError as exc:
+            raise WebhookRetryable(f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code < 400:
+            return
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise WebhookRetryable(f"HTTP {resp.status_code}")
+        # the receiver rejected the alert itself; repeating it will not help
+        raise ConnectionError(f"webhook {self.url}: HTTP {resp.status_code}")
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -1,13 +1,18 @@
-"""Persistence of alert history and silences (tables ``alerts`` and ``alert_silences``)."""
+"""SQL for alert history and silences (tables ``alerts`` and ``alert_silences``).
+
+Every function takes the caller's connection and never commits: the alert manager opens one
+transaction per operation.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from centralhub.alerts.service import Alert, Silence
+from centralhub.alerts.models import Alert, Silence
 from centralhub.core.tables import alert_silences as s
 from centralhub.core.tables import alerts as t
 from centralhub.core.time import to_datetime, to_epoch
@@ -29,7 +34,7 @@ def _values(a: Alert) -> dict[str, Any]:
         "last_seen_at": to_datetime(a.last_seen_at),
         "count": a.count,
         "acknowledged": a.acknowledged,
-        "acknowledged_at": to_datetime(a.acknowledged_at) if a.acknowledged_at else None,
+        "acknowledged_at": to_datetime(a.acknowledged_at),
         "acknowledged_by": a.acknowledged_by,
         "silenced": a.silenced,
         "suppressed": a.suppressed,
@@ -62,83 +67,75 @@ def _alert(row: Any) -> Alert:
     )
 
 
-class AlertRepository:
-    """Alert rows; every method is one short transaction."""
+def _silence(row: Any) -> Silence:
+    return Silence(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        target=row.target,
+        reason=row.reason,
+        created_at=to_epoch(row.created_at) or 0.0,
+        until=to_epoch(row.until) or 0.0,
+    )
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
 
-    async def create(self, alert: Alert) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(t).values(**_values(alert)))
+async def create(conn: AsyncConnection, *, alert: Alert) -> None:
+    await conn.execute(insert(t).values(**_values(alert)))
 
-    async def update(self, alert: Alert) -> None:
-        values = _values(alert)
-        values.pop("id")
-        async with self.engine.begin() as conn:
-            await conn.execute(update(t).where(t.c.id == alert.id).values(**values))
 
-    async def get(self, alert_id: str) -> Alert | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(t).where(t.c.id == alert_id))).first()
-        return _alert(row) if row else None
+async def update(conn: AsyncConnection, *, alert: Alert) -> None:
+    values = _values(alert)
+    values.pop("id")
+    await conn.execute(sql_update(t).where(t.c.id == alert.id).values(**values))
 
-    async def search(
-        self,
-        *,
-        tenant_id: str | None = None,
-        severity: str | None = None,
-        target: str | None = None,
-        acknowledged: bool | None = None,
-        since: float | None = None,
-        limit: int = 100,
-    ) -> list[Alert]:
-        """Newest first; ``tenant_id`` shows that tenant's alerts plus tenant-less (infrastructure) ones."""
-        q = select(t).order_by(t.c.created_at.desc(), t.c.id).limit(limit)
-        if tenant_id is not None:
-            q = q.where(or_(t.c.tenant_id == tenant_id, t.c.tenant_id.is_(None)))
-        if severity is not None:
-            q = q.where(t.c.severity == severity)
-        if target is not None:
-            q = q.where(t.c.target == target)
-        if acknowledged is not None:
-            q = q.where(t.c.acknowledged == acknowledged)
-        if since is not None:
-            q = q.where(t.c.created_at >= to_datetime(since))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [_alert(r) for r in rows]
 
-    # ------------------------------------------------------------------ silences
-    async def add_silence(self, silence: Silence) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(s).values(
-                    id=silence.id,
-                    tenant_id=silence.tenant_id,
-                    target=silence.target,
-                    reason=silence.reason,
-                    created_at=to_datetime(silence.created_at),
-                    until=to_datetime(silence.until),
-                )
-            )
+async def get(conn: AsyncConnection, *, alert_id: str) -> Alert | None:
+    row = (await conn.execute(select(t).where(t.c.id == alert_id))).first()
+    return _alert(row) if row else None
 
-    async def active_silences(self, now: float) -> list[Silence]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(s).where(s.c.until > to_datetime(now)))).all()
-        return [
-            Silence(
-                id=r.id,
-                tenant_id=r.tenant_id,
-                target=r.target,
-                reason=r.reason,
-                created_at=to_epoch(r.created_at) or 0.0,
-                until=to_epoch(r.until) or 0.0,
-            )
-            for r in rows
-        ]
 
-    async def delete_silence(self, silence_id: str) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(s).where(s.c.id == silence_id))
-        return bool(result.rowcount)
+async def get_all(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str | None = None,
+    severity: str | None = None,
+    target: str | None = None,
+    acknowledged: bool | None = None,
+    since: float | None = None,
+    limit: int = 100,
+) -> list[Alert]:
+    """Newest first; ``tenant_id`` shows that tenant's alerts plus tenant-less (infrastructure) ones."""
+    q = select(t).order_by(t.c.created_at.desc(), t.c.id).limit(limit)
+    if tenant_id is not None:
+        q = q.where(or_(t.c.tenant_id == tenant_id, t.c.tenant_id.is_(None)))
+    if severity is not None:
+        q = q.where(t.c.severity == severity)
+    if target is not None:
+        q = q.where(t.c.target == target)
+    if acknowledged is not None:
+        q = q.where(t.c.acknowledged == acknowledged)
+    if since is not None:
+        q = q.where(t.c.created_at >= to_datetime(since))
+    return [_alert(r) for r in (await conn.execute(q)).all()]
+
+
+async def create_silence(conn: AsyncConnection, *, silence: Silence) -> None:
+    await conn.execute(
+        insert(s).values(
+            id=silence.id,
+            tenant_id=silence.tenant_id,
+            target=silence.target,
+            reason=silence.reason,
+            created_at=to_datetime(silence.created_at),
+            until=to_datetime(silence.until),
+        )
+    )
+
+
+async def get_active_silences(conn: AsyncConnection, *, now: float) -> list[Silence]:
+    rows = (await conn.execute(select(s).where(s.c.until > to_datetime(now)))).all()
+    return [_silence(r) for r in rows]
+
+
+async def delete_silence(conn: AsyncConnection, *, silence_id: str) -> bool:
+    result = await conn.execute(delete(s).where(s.c.id == silence_id))
+    return bool(result.rowcount)

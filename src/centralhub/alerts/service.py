@@ -1,150 +1,64 @@
 """Alerts on status changes of service instances and infrastructure components.
 
-An alert is raised when a target goes down (instance ``critical``, component ``unhealthy``)
-and when it recovers (back to ``passing`` / ``healthy`` after having been down). Each alert
-carries a severity from the rules in ``infrastructure.yaml`` and the targets affected through
-the dependency graph. A flapping target cannot storm:
+The manager consumes typed domain events (:class:`InstanceStatusChanged` from the registry,
+:class:`ComponentStatusChanged` from the infrastructure monitor) after the write that caused
+them has committed, so a status change never waits for alerting. An alert is raised when a
+target goes down (instance ``critical``, component ``unhealthy``) and when it recovers. Each
+alert carries a severity from the rules in ``infrastructure.yaml`` and the targets affected
+through the dependency graph. A flapping target cannot storm:
 
-* **deduplication** — the same (target, instance, event) within ``dedup_window_seconds`` bumps
+* **deduplication**: the same (target, instance, event) within ``dedup_window_seconds`` bumps
   the earlier alert's ``count`` instead of sending a new one;
-* **rate limit** — at most ``rate_limit.max_alerts`` sends per target per
+* **rate limit**: at most ``rate_limit.max_alerts`` sends per target per
   ``rate_limit.window_seconds``; the rest are recorded with ``suppressed: true``;
-* **silences** — ``silence(target_glob, duration)``: matching alerts are recorded with
-  ``silenced: true`` and not sent.
+* **silences**: matching alerts are recorded with ``silenced: true`` and not sent.
 
-Delivery runs on a background queue so a slow webhook never holds up the registry.
+The dedup, rate-limit and "currently down" maps are bounded caches (:data:`TRACKED_TARGETS`
+entries each, least recently used evicted first), so a storm over many distinct targets costs
+bounded memory; an evicted target merely starts a fresh window. Delivery runs in a supervised
+background task with a per-channel timeout, so a stuck channel delays only its own alert.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from centralhub.alerts.channels import SEVERITIES, AlertChannel, build_channels, severity_rank
+from cachetools import LRUCache, TTLCache
+
+from centralhub.alerts import repository
+from centralhub.alerts.channels import AlertChannel, build_channels
+from centralhub.alerts.models import SEVERITIES, Alert, AlertRule, Silence, default_severity, severity_rank
+from centralhub.alerts.schemas import alert_document
+from centralhub.alerts.settings import parse_alerts_config
 from centralhub.core.errors import InvalidInput, NotFound
+from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
 from centralhub.metrics import collectors as metrics
-from centralhub.registry.models import SELECTABLE, Instance, InstanceStatus
+from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged
 
 if TYPE_CHECKING:
-    from centralhub.alerts.repository import AlertRepository
-    from centralhub.health.infrastructure import ComponentHealth
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from centralhub.core.events.dispatch import DomainEvents
+    from centralhub.core.tasks import Supervisor
     from centralhub.registry.service import InstanceRegistry
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("down", "recovery")
+#: upper bound of entries in each in-memory tracking map (dedup, rate limit, currently down)
+TRACKED_TARGETS = 10_000
+#: alerts kept in memory for :meth:`AlertManager.history` (the dashboard feed)
+RECENT_ALERTS = 1000
+DELIVERY_TASK = "alert-delivery"
 
-
-@dataclass(slots=True)
-class Alert:
-    """One alert as stored; times are epoch seconds."""
-
-    id: str
-    kind: str  # "service" | "infrastructure"
-    target: str  # service or component name
-    event: str  # "down" | "recovery"
-    severity: str  # "info" | "warning" | "critical"
-    message: str
-    tenant_id: str | None = None
-    instance_id: str | None = None
-    dependents: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    created_at: float = 0.0
-    last_seen_at: float = 0.0
-    count: int = 1
-    acknowledged: bool = False
-    acknowledged_at: float | None = None
-    acknowledged_by: str | None = None
-    silenced: bool = False
-    suppressed: bool = False
-    #: channel name -> "sent" | "failed: ..." | "skipped (severity)"
-    deliveries: dict[str, str] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        who = self.target + (f"/{self.instance_id[:12]}" if self.instance_id else "")
-        affected = f" (affects {', '.join(self.dependents)})" if self.dependents else ""
-        return f"{self.kind} {who} {self.event}: {self.message}{affected}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(slots=True)
-class Silence:
-    id: str
-    target: str
-    until: float
-    created_at: float
-    tenant_id: str | None = None
-    reason: str | None = None
-
-    def matches(self, alert: Alert) -> bool:
-        if self.tenant_id is not None and alert.tenant_id not in (None, self.tenant_id):
-            return False
-        return fnmatch.fnmatchcase(alert.target, self.target)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def default_severity(kind: str, event: str, *, critical: bool) -> str:
-    """Without a matching rule: recoveries are ``info``; a critical component or a service with
-    no healthy instance left is ``critical``; anything else going down is ``warning``."""
-    if event == "recovery":
-        return "info"
-    return "critical" if critical else "warning"
-
-
-@dataclass(slots=True)
-class AlertRule:
-    """``{target: glob, kind, event, critical: bool, severity}``; the first matching rule wins."""
-
-    severity: str
-    target: str = "*"
-    kind: str | None = None
-    event: str | None = None
-    critical: bool | None = None
-
-    def matches(self, kind: str, target: str, event: str, critical: bool) -> bool:
-        return (
-            fnmatch.fnmatchcase(target, self.target)
-            and (self.kind is None or self.kind == kind)
-            and (self.event is None or self.event == event)
-            and (self.critical is None or self.critical == critical)
-        )
-
-
-def parse_rules(raw: Any) -> list[AlertRule]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise InvalidInput("alerts.rules: must be a list of {target, kind, event, critical, severity}")
-    rules = []
-    for i, r in enumerate(raw):
-        if not isinstance(r, dict) or r.get("severity") not in SEVERITIES:
-            raise InvalidInput(f"alerts.rules[{i}].severity: must be one of {', '.join(SEVERITIES)}")
-        if r.get("event") is not None and r["event"] not in EVENTS:
-            raise InvalidInput(f"alerts.rules[{i}].event: must be one of {', '.join(EVENTS)}")
-        if r.get("kind") is not None and r["kind"] not in ("service", "infrastructure"):
-            raise InvalidInput(f"alerts.rules[{i}].kind: must be service or infrastructure")
-        rules.append(
-            AlertRule(
-                severity=r["severity"],
-                target=str(r.get("target", "*")),
-                kind=r.get("kind"),
-                event=r.get("event"),
-                critical=r.get("critical"),
-            )
-        )
-    return rules
+DedupKey = tuple[str, str | None, str, str | None, str]
+TargetKey = tuple[str | None, str, str | None]
 
 
 class AlertManager:
@@ -152,64 +66,72 @@ class AlertManager:
 
     def __init__(
         self,
-        repo: AlertRepository,
+        engine: AsyncEngine,
         config: dict[str, Any] | None = None,
         *,
+        events: DomainEvents,
+        supervisor: Supervisor,
         dependents: Callable[[str, str | None], list[str]] | None = None,
         registry: InstanceRegistry | None = None,
         channels: list[AlertChannel] | None = None,
         clock: Callable[[], float] = time.time,
+        max_tracked: int = TRACKED_TARGETS,
     ) -> None:
-        config = dict(config or {})
-        self.repo = repo
-        self.enabled = bool(config.get("enabled", True))
-        self.channels: list[AlertChannel] = channels if channels is not None else build_channels(config)
-        self.rules = parse_rules(config.get("rules"))
-        self.dedup_window = float(config.get("dedup_window_seconds", 300))
-        limit = config.get("rate_limit") or {}
-        self.rate_max = int(limit.get("max_alerts", 10))
-        self.rate_window = float(limit.get("window_seconds", 600))
+        settings = parse_alerts_config(config)
+        self.engine = engine
+        self.events = events
+        self.supervisor = supervisor
+        self.enabled = settings.enabled
+        self.channels: list[AlertChannel] = (
+            channels if channels is not None else build_channels(settings.raw())
+        )
+        self.rules: list[AlertRule] = [r.to_rule() for r in settings.rules]
+        self.dedup_window = settings.dedup_window_seconds
+        self.rate_max = settings.rate_limit.max_alerts
+        self.rate_window = settings.rate_limit.window_seconds
+        self.delivery_timeout = settings.delivery_timeout_seconds
         self.clock = clock
         self.registry = registry
         self._dependents = dependents or (lambda target, tenant: [])
-        self._recent: deque[Alert] = deque(maxlen=1000)
-        self._open: dict[tuple[Any, ...], Alert] = {}
-        self._sent: dict[tuple[str | None, str], deque[float]] = {}
-        self._down: set[tuple[str | None, str, str | None]] = set()
+        self._recent: deque[Alert] = deque(maxlen=RECENT_ALERTS)
+        # an entry lives as long as its window: past it the next alert is a new one anyway
+        self._open: TTLCache[DedupKey, Alert] = TTLCache(
+            max_tracked, ttl=max(self.dedup_window, 1e-6), timer=clock
+        )
+        self._sent: TTLCache[tuple[str | None, str], deque[float]] = TTLCache(
+            max_tracked, ttl=self.rate_window, timer=clock
+        )
+        self._down: LRUCache[TargetKey, bool] = LRUCache(max_tracked)
         self._silences: dict[str, Silence] = {}
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=10_000)
-        self._worker: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        if registry is not None:
-            registry.add_status_listener(self.on_instance_status)
+        events.subscribe(InstanceStatusChanged, self.on_instance_status)
+        events.subscribe(ComponentStatusChanged, self.on_component_status)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        for silence in await self.repo.active_silences(self.clock()):
-            self._silences[silence.id] = silence
-        self._worker = asyncio.create_task(self._deliver_loop(), name="alert-delivery")
+        await self._refresh_silences()
+        self.supervisor.start(DELIVERY_TASK, self._deliver_loop)
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
-        """Deliver what is queued (bounded by ``drain_seconds``), then close the channels."""
-        if self._worker is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(drain_seconds):
-                    await self._queue.join()
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        """Handle the events and deliver the alerts queued so far (bounded), then close channels."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain_seconds):
+                await self.events.drain()
+                await self._queue.join()
+        await self.supervisor.stop(DELIVERY_TASK)
         for channel in self.channels:
             with contextlib.suppress(Exception):
                 await channel.close()
 
     # ------------------------------------------------------------------ sources
-    async def on_instance_status(self, inst: Instance, old: InstanceStatus, new: InstanceStatus) -> None:
-        """Registry status listener: an instance going critical, or passing again after that."""
-        key = (inst.tenant_id, inst.service_name, inst.id)
+    async def on_instance_status(self, event: InstanceStatusChanged) -> None:
+        """An instance going critical, or passing again after that."""
+        inst, old, new = event.instance, event.old, event.new
+        key: TargetKey = (inst.tenant_id, inst.service_name, inst.id)
         if new == InstanceStatus.CRITICAL:
-            self._down.add(key)
-            left = self._healthy_left(inst)
+            self._down[key] = True
+            left = self._healthy_left(inst.tenant_id, inst.service_name)
             await self.raise_alert(
                 kind="service",
                 target=inst.service_name,
@@ -225,8 +147,7 @@ class AlertManager:
                     "healthy_left": left,
                 },
             )
-        elif new == InstanceStatus.PASSING and key in self._down:
-            self._down.discard(key)
+        elif new == InstanceStatus.PASSING and self._down.pop(key, False):
             await self.raise_alert(
                 kind="service",
                 target=inst.service_name,
@@ -238,22 +159,21 @@ class AlertManager:
                 details={"url": inst.url, "old_status": old.value, "new_status": new.value},
             )
 
-    async def on_component_status(self, health: ComponentHealth, old: str) -> None:
-        """Infrastructure monitor listener."""
-        c = health.config
-        key = (None, c.name, None)
-        if health.status == "unhealthy":
-            self._down.add(key)
+    async def on_component_status(self, event: ComponentStatusChanged) -> None:
+        """An infrastructure component going unhealthy, or healthy again after that."""
+        c = event.component
+        key: TargetKey = (None, c.name, None)
+        if event.new == UNHEALTHY:
+            self._down[key] = True
             await self.raise_alert(
                 kind="infrastructure",
                 target=c.name,
                 event="down",
                 critical=c.critical,
-                message=f"{c.type} {c.target()} is unhealthy: {health.error or 'check failed'}",
-                details={"type": c.type, "error": health.error, "critical_component": c.critical},
+                message=f"{c.type} {c.target()} is unhealthy: {event.error or 'check failed'}",
+                details={"type": c.type, "error": event.error, "critical_component": c.critical},
             )
-        elif health.status == "healthy" and key in self._down:
-            self._down.discard(key)
+        elif event.new == HEALTHY and self._down.pop(key, False):
             await self.raise_alert(
                 kind="infrastructure",
                 target=c.name,
@@ -263,19 +183,22 @@ class AlertManager:
                 details={"type": c.type, "critical_component": c.critical},
             )
 
-    def _healthy_left(self, inst: Instance) -> int:
+    def _healthy_left(self, tenant: str, service: str) -> int:
         if self.registry is None:
             return 0
-        return sum(
-            1 for i in self.registry.instances(inst.tenant_id, inst.service_name) if i.status in SELECTABLE
-        )
+        return sum(1 for i in self.registry.instances(tenant, service) if i.status in SELECTABLE)
+
+    @property
+    def tracked(self) -> dict[str, int]:
+        """Sizes of the in-memory tracking maps (each at most ``max_tracked``)."""
+        return {"open": len(self._open), "rate_limited": len(self._sent), "down": len(self._down)}
 
     # ------------------------------------------------------------------ raising
     def severity_for(self, kind: str, target: str, event: str, critical: bool) -> str:
         for rule in self.rules:
             if rule.matches(kind, target, event, critical):
                 return rule.severity
-        return default_severity(kind, event, critical=critical)
+        return default_severity(event, critical=critical)
 
     async def raise_alert(
         self,
@@ -292,14 +215,16 @@ class AlertManager:
         """Record (and queue for delivery) one alert; returns it, or ``None`` when alerts are off."""
         if not self.enabled:
             return None
+        # silences may have been set through another replica; alerts are rare, the query cheap
         await self._refresh_silences()
         async with self._lock:
             now = self.clock()
-            dedup_key = (kind, tenant_id, target, instance_id, event)
+            dedup_key: DedupKey = (kind, tenant_id, target, instance_id, event)
             previous = self._open.get(dedup_key)
             if previous is not None and now - previous.last_seen_at <= self.dedup_window:
                 previous.count += 1
                 previous.last_seen_at = now
+                self._open[dedup_key] = previous  # the window runs from the latest occurrence
                 await self._store(previous, new=False)
                 return previous
             alert = Alert(
@@ -318,13 +243,7 @@ class AlertManager:
             )
             alert.silenced = any(s.matches(alert) and s.until > now for s in self._silences.values())
             if not alert.silenced:
-                sent = self._sent.setdefault((tenant_id, target), deque())
-                while sent and now - sent[0] > self.rate_window:
-                    sent.popleft()
-                if len(sent) >= self.rate_max:
-                    alert.suppressed = True
-                else:
-                    sent.append(now)
+                alert.suppressed = not self._within_rate_limit((tenant_id, target), now)
             self._open[dedup_key] = alert
             self._recent.appendleft(alert)
             await self._store(alert, new=True)
@@ -335,10 +254,20 @@ class AlertManager:
                 log.error("alert queue full; not delivering %s", alert.summary())
         return alert
 
+    def _within_rate_limit(self, key: tuple[str | None, str], now: float) -> bool:
+        sent = self._sent.get(key) or deque()
+        while sent and now - sent[0] > self.rate_window:
+            sent.popleft()
+        allowed = len(sent) < self.rate_max
+        if allowed:
+            sent.append(now)
+        self._sent[key] = sent
+        return allowed
+
     async def _refresh_silences(self) -> None:
-        # silences may have been set through another replica; alerts are rare, the query is cheap
         try:
-            active = await self.repo.active_silences(self.clock())
+            async with self.engine.connect() as conn:
+                active = await repository.get_active_silences(conn, now=self.clock())
         except Exception as exc:
             log.warning("silences not refreshed: %s", exc)
             return
@@ -353,10 +282,11 @@ class AlertManager:
 
     async def _store(self, alert: Alert, *, new: bool) -> None:
         try:
-            if new:
-                await self.repo.create(alert)
-            else:
-                await self.repo.update(alert)
+            async with self.engine.begin() as conn:
+                if new:
+                    await repository.create(conn, alert=alert)
+                else:
+                    await repository.update(conn, alert=alert)
         except Exception as exc:  # keep alerting even when the database is the thing that is down
             log.error("alert %s not stored: %s", alert.id, exc)
 
@@ -372,26 +302,34 @@ class AlertManager:
                 self._queue.task_done()
 
     async def deliver(self, alert: Alert) -> None:
-        """Send ``alert`` to every channel at or above its ``min_severity``, concurrently."""
+        """Send ``alert`` to every channel at or above its ``min_severity``, concurrently, each
+        within ``delivery_timeout_seconds``."""
 
         async def one(channel: AlertChannel) -> None:
             if severity_rank(alert.severity) < severity_rank(channel.min_severity):
                 alert.deliveries[channel.name] = "skipped (severity)"
                 return
             try:
-                await channel.send(alert)
-                alert.deliveries[channel.name] = "sent"
-                metrics.ALERTS_SENT.labels(channel=channel.name, severity=alert.severity).inc()
+                async with asyncio.timeout(self.delivery_timeout):
+                    await channel.send(alert)
+            except TimeoutError:
+                log.warning("alert channel %s timed out", channel.name)
+                alert.deliveries[channel.name] = f"failed: timed out after {self.delivery_timeout:g}s"
             except Exception as exc:
                 log.warning("alert channel %s failed: %s", channel.name, exc)
                 alert.deliveries[channel.name] = f"failed: {exc}"[:300]
+            else:
+                alert.deliveries[channel.name] = "sent"
+                metrics.ALERTS_SENT.labels(channel=channel.name, severity=alert.severity).inc()
 
         await asyncio.gather(*(one(c) for c in self.channels))
         await self._store(alert, new=False)
 
     async def wait_delivered(self, timeout: float = 10.0) -> None:
-        """Until everything queued so far is delivered (tests, shutdown)."""
-        await asyncio.wait_for(self._queue.join(), timeout)
+        """Until every event emitted so far is handled and its alerts delivered (tests, shutdown)."""
+        async with asyncio.timeout(timeout):
+            await self.events.drain()
+            await self._queue.join()
 
     # ------------------------------------------------------------------ reads and actions
     def history(
@@ -403,8 +341,8 @@ class AlertManager:
         acknowledged: bool | None = None,
         since: float | None = None,
     ) -> list[dict[str, Any]]:
-        """This replica's recent alerts (up to 1,000 kept in memory), newest first. Synchronous, for
-        dashboards; the API reads the stored history with :meth:`search`."""
+        """This replica's recent alerts (up to :data:`RECENT_ALERTS`) as JSON documents, newest
+        first; no I/O, for dashboards. The API reads the stored history with :meth:`search`."""
         out = []
         for a in self._recent:
             if severity is not None and a.severity != severity:
@@ -415,7 +353,7 @@ class AlertManager:
                 continue
             if since is not None and a.created_at < since:
                 continue
-            out.append(a.to_dict())
+            out.append(alert_document(a))
             if len(out) >= limit:
                 break
         return out
@@ -429,40 +367,43 @@ class AlertManager:
         acknowledged: bool | None = None,
         since: float | None = None,
         limit: int = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Alert]:
         """The stored history, newest first (every replica's alerts, across restarts)."""
         if severity is not None and severity not in SEVERITIES:
             raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)} (got {severity!r})")
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be between 1 and 1000 (got {limit})")
-        rows = await self.repo.search(
-            tenant_id=tenant_id,
-            severity=severity,
-            target=target,
-            acknowledged=acknowledged,
-            since=since,
-            limit=limit,
-        )
-        return [a.to_dict() for a in rows]
+        async with self.engine.connect() as conn:
+            return await repository.get_all(
+                conn,
+                tenant_id=tenant_id,
+                severity=severity,
+                target=target,
+                acknowledged=acknowledged,
+                since=since,
+                limit=limit,
+            )
 
-    async def acknowledge(self, alert_id: str, *, by: str | None = None) -> dict[str, Any]:
-        alert = await self.repo.get(alert_id)
-        if alert is None:
-            raise NotFound(f"alert {alert_id!r} does not exist")
-        if not alert.acknowledged:
+    async def acknowledge(self, alert_id: str, *, by: str | None = None) -> Alert:
+        async with self.engine.begin() as conn:
+            alert = await repository.get(conn, alert_id=alert_id)
+            if alert is None:
+                raise NotFound(f"alert {alert_id!r} does not exist")
+            if alert.acknowledged:
+                return alert
             alert.acknowledged = True
             alert.acknowledged_at = self.clock()
             alert.acknowledged_by = by
-            await self.repo.update(alert)
-            for cached in (*self._recent, *self._open.values()):
-                if cached.id == alert_id:
-                    cached.acknowledged, cached.acknowledged_at = True, alert.acknowledged_at
-                    cached.acknowledged_by = by
-        return alert.to_dict()
+            await repository.update(conn, alert=alert)
+        for cached in (*self._recent, *self._open.values()):
+            if cached.id == alert_id:
+                cached.acknowledged, cached.acknowledged_at = True, alert.acknowledged_at
+                cached.acknowledged_by = by
+        return alert
 
     async def silence(
         self, target: str, duration_seconds: float, *, tenant_id: str | None = None, reason: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Silence:
         """Record but do not send alerts whose target matches ``target`` (a glob) for a while."""
         if not target:
             raise InvalidInput("target: must not be empty")
@@ -477,17 +418,20 @@ class AlertManager:
             tenant_id=tenant_id,
             reason=reason,
         )
-        await self.repo.add_silence(silence)
+        async with self.engine.begin() as conn:
+            await repository.create_silence(conn, silence=silence)
         self._silences[silence.id] = silence
-        return silence.to_dict()
+        return silence
 
-    def silences(self) -> list[dict[str, Any]]:
+    def silences(self) -> list[Silence]:
+        """Active silences known to this replica, soonest ending first."""
         now = self.clock()
         for sid in [sid for sid, s in self._silences.items() if s.until <= now]:
             del self._silences[sid]
-        return [s.to_dict() for s in sorted(self._silences.values(), key=lambda s: s.until)]
+        return sorted(self._silences.values(), key=lambda s: s.until)
 
     async def remove_silence(self, silence_id: str) -> None:
-        removed = await self.repo.delete_silence(silence_id)
+        async with self.engine.begin() as conn:
+            removed = await repository.delete_silence(conn, silence_id=silence_id)
         if self._silences.pop(silence_id, None) is None and not removed:
             raise NotFound(f"silence {silence_id!r} does not exist")

@@ -5,28 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from centralhub.core.schemas import ErrorRead
+from centralhub.health.schemas import (
+    CircuitList,
+    CircuitRead,
+    CircuitReport,
+    ComponentRead,
+    InfrastructureStatusRead,
+    ServiceHealthRead,
+    ServiceSummaryRead,
+)
 from centralhub.server.deps import HubDep, TenantDep
 
 router = APIRouter()
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorRead},
-    404: {"model": ErrorRead},
-    422: {"model": ErrorRead},
-}
 
 
-class CircuitReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    success: bool
-    error: str | None = Field(None, max_length=2000)
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorRead} for code in codes}
 
 
 # ---------------------------------------------------------------------- service health
-@router.get("/api/v1/health/services", tags=["health"], summary="Every service's health (seed shape)")
+@router.get(
+    "/api/v1/health/services",
+    tags=["health"],
+    response_model=dict[str, ServiceSummaryRead],
+    responses=_errors(400, 422),
+    summary="Every service's health (seed shape)",
+)
 async def services_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     return hub.health_checker.services_summary(tenant)
 
@@ -34,7 +40,8 @@ async def services_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
 @router.get(
     "/api/v1/services/{name}/health",
     tags=["health"],
-    responses=ERRORS,
+    response_model=ServiceHealthRead,
+    responses=_errors(400, 404, 422),
     summary="One service's instances with their check and last result",
 )
 async def service_health(name: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -43,7 +50,10 @@ async def service_health(name: str, hub: HubDep, tenant: TenantDep) -> dict[str,
 
 # ---------------------------------------------------------------------- infrastructure
 @router.get(
-    "/api/v1/infrastructure/status", tags=["infrastructure"], summary="Every infrastructure component"
+    "/api/v1/infrastructure/status",
+    tags=["infrastructure"],
+    response_model=InfrastructureStatusRead,
+    summary="Every infrastructure component",
 )
 async def infrastructure_status(hub: HubDep) -> dict[str, Any]:
     return hub.infrastructure.status()
@@ -52,7 +62,8 @@ async def infrastructure_status(hub: HubDep) -> dict[str, Any]:
 @router.get(
     "/api/v1/infrastructure/{name}",
     tags=["infrastructure"],
-    responses=ERRORS,
+    response_model=ComponentRead,
+    responses=_errors(404, 422),
     summary="One component (``?refresh=true`` probes it now)",
 )
 async def infrastructure_component(name: str, hub: HubDep, refresh: bool = False) -> dict[str, Any]:
@@ -62,12 +73,24 @@ async def infrastructure_component(name: str, hub: HubDep, refresh: bool = False
 
 
 # ---------------------------------------------------------------------- circuits
-@router.get("/api/v1/circuits", tags=["circuits"], summary="Every circuit of the tenant")
+@router.get(
+    "/api/v1/circuits",
+    tags=["circuits"],
+    response_model=CircuitList,
+    responses=_errors(400, 422),
+    summary="Every circuit of the tenant",
+)
 async def list_circuits(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     return {"circuits": hub.circuits.all(tenant)}
 
 
-@router.get("/api/v1/circuits/{service}", tags=["circuits"], responses=ERRORS, summary="A service's circuit")
+@router.get(
+    "/api/v1/circuits/{service}",
+    tags=["circuits"],
+    response_model=CircuitRead,
+    responses=_errors(400, 404, 422),
+    summary="A service's circuit",
+)
 async def get_circuit(service: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     return hub.circuits.get(tenant, service)
 
@@ -75,7 +98,8 @@ async def get_circuit(service: str, hub: HubDep, tenant: TenantDep) -> dict[str,
 @router.post(
     "/api/v1/circuits/{service}/report",
     tags=["circuits"],
-    responses=ERRORS,
+    response_model=CircuitRead,
+    responses=_errors(400, 404, 422),
     summary="Report the outcome of one call to the service",
 )
 async def report_circuit(service: str, body: CircuitReport, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:

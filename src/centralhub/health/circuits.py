@@ -5,12 +5,13 @@ Two inputs move it:
 * **client reports** (``report(success, error)``): ``failure_threshold`` consecutive failures
   open a closed circuit; after ``recovery_timeout`` an open circuit turns ``HALF_OPEN`` (on the
   next read); there ``success_threshold`` successes close it and one failure re-opens it.
-* **health results** (registry status listener): when no instance of the service is healthy
-  any more the circuit opens at once; when an instance becomes passing again an open circuit
-  turns ``HALF_OPEN`` so clients may try.
+* **health results** (:class:`InstanceStatusChanged` domain events): when no instance of the
+  service is healthy any more the circuit opens at once; when an instance becomes passing
+  again an open circuit turns ``HALF_OPEN`` so clients may try.
 
 State is kept per hub replica in memory: clients report to whichever replica they reach and
-health results reach every replica through the registry's events.
+health results reach every replica through the registry's events. The circuit map is bounded
+(:data:`MAX_CIRCUITS`, least recently used evicted): a forgotten circuit starts ``CLOSED``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cachetools import LRUCache
 
 from centralhub.core.errors import NotFound
-from centralhub.registry.models import SELECTABLE, Instance, InstanceStatus
-from centralhub.registry.service import InstanceRegistry
+from centralhub.core.time import rfc3339
+from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged
+
+if TYPE_CHECKING:
+    from centralhub.core.events.dispatch import DomainEvents
+    from centralhub.registry.service import InstanceRegistry
 
 CLOSED, OPEN, HALF_OPEN = "CLOSED", "OPEN", "HALF_OPEN"
+#: circuits kept in memory, across tenants
+MAX_CIRCUITS = 10_000
 
 
 @dataclass(slots=True)
@@ -50,6 +59,7 @@ class CircuitRegistry:
         self,
         registry: InstanceRegistry,
         *,
+        events: DomainEvents,
         failure_threshold: int = 5,
         recovery_timeout: float = 30.0,
         success_threshold: int = 2,
@@ -60,8 +70,8 @@ class CircuitRegistry:
         self.recovery_timeout = recovery_timeout
         self.success_threshold = success_threshold
         self.clock = clock
-        self._circuits: dict[tuple[str, str], Circuit] = {}
-        registry.add_status_listener(self._on_status)
+        self._circuits: LRUCache[tuple[str, str], Circuit] = LRUCache(MAX_CIRCUITS)
+        events.subscribe(InstanceStatusChanged, self._on_status)
 
     async def start(self) -> None:
         return None
@@ -95,7 +105,8 @@ class CircuitRegistry:
         ):
             self._to(c, HALF_OPEN, "recovery timeout passed; trial requests allowed")
 
-    async def _on_status(self, inst: Instance, old: InstanceStatus, new: InstanceStatus) -> None:
+    async def _on_status(self, event: InstanceStatusChanged) -> None:
+        inst, new = event.instance, event.new
         c = self._circuit(inst.tenant_id, inst.service_name)
         self._settle(c)
         healthy = [
@@ -159,12 +170,12 @@ class CircuitRegistry:
             "success_threshold": self.success_threshold,
             "recovery_timeout_seconds": self.recovery_timeout,
             "retry_after_seconds": retry_after,
-            "opened_at": c.opened_at,
-            "last_failure_at": c.last_failure_at,
+            "opened_at": rfc3339(c.opened_at),
+            "last_failure_at": rfc3339(c.last_failure_at),
             "last_error": c.last_error,
             "successes_reported": c.successes_reported,
             "failures_reported": c.failures_reported,
-            "changed_at": c.changed_at,
+            "changed_at": rfc3339(c.changed_at),
         }
 
     def all(self, tenant: str) -> list[dict[str, Any]]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import httpx
+
+from centralhub.health.models import HealthCheckResult
 
 __all__ = [
     "HealthCheckResult",
@@ -23,22 +23,6 @@ __all__ = [
     "check_redis_ping",
     "check_tcp",
 ]
-
-
-@dataclass(slots=True)
-class HealthCheckResult:
-    """One probe's outcome (the seed's dataclass plus when it was taken, epoch seconds)."""
-
-    healthy: bool
-    response_time_ms: float
-    error: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    checked_at: float = field(default_factory=time.time)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["response_time_ms"] = round(self.response_time_ms, 2)
-        return d
 
 
 def _elapsed_ms(start: float) -> float:

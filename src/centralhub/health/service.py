@@ -16,10 +16,10 @@ it ``critical``; from there ``successes_before_passing`` consecutive successes m
 ``FLAP_TRANSITIONS`` times within ``FLAP_WINDOW_CHECKS`` intervals is held at ``warning`` instead
 of ``passing`` until it calms down. ``draining`` (set by deployments) is never overridden.
 
-Scheduling: one loop keeps a heap of due times; each instance starts at a random offset
-within its interval (jitter) and then runs at a fixed rate, so 1,000 instances spread
-evenly; a semaphore bounds concurrent probes. Several hub replicas each run the checks (the
-results agree; the duplicate probes are the price of keeping it simple).
+Scheduling: one loop (the supervised task ``health-checker``) keeps a heap of due times; each
+instance starts at a random offset within its interval (jitter) and then runs at a fixed rate,
+so 1,000 instances spread evenly; a semaphore bounds concurrent probes. Several hub replicas
+each run the checks (the results agree; the duplicate probes are the price of keeping it simple).
 """
 
 from __future__ import annotations
@@ -31,16 +31,34 @@ import logging
 import random
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from centralhub.core.errors import NotFound
-from centralhub.health.probes import HealthCheckResult, check_http, check_tcp
+from centralhub.core.time import rfc3339
+from centralhub.health.models import FLAP_TRANSITIONS, FLAP_WINDOW_CHECKS, CheckState, HealthCheckResult
+from centralhub.health.probes import check_http, check_tcp
 from centralhub.metrics import collectors as metrics
 from centralhub.registry.models import Instance, InstanceStatus
 from centralhub.registry.service import InstanceRegistry, service_status
+
+if TYPE_CHECKING:
+    from centralhub.core.tasks import Supervisor
+
+__all__ = [
+    "DEFAULT_SPEC",
+    "FLAP_TRANSITIONS",
+    "FLAP_WINDOW_CHECKS",
+    "CheckState",
+    "HealthChecker",
+    "effective_check",
+    "next_status",
+    "result_document",
+    "state_document",
+    "uses_ttl",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +69,7 @@ DEFAULT_SPEC: dict[str, Any] = {
     "failures_before_critical": 3,
     "successes_before_passing": 2,
 }
-FLAP_TRANSITIONS = 4
-FLAP_WINDOW_CHECKS = 10
+CHECKER_TASK = "health-checker"
 
 
 def effective_check(inst: Instance) -> dict[str, Any]:
@@ -69,32 +86,26 @@ def uses_ttl(inst: Instance) -> bool:
     return (inst.check or {}).get("type", "ttl") == "ttl"
 
 
-@dataclass(slots=True)
-class CheckState:
-    """What the checker remembers about one instance between probes."""
+def result_document(r: HealthCheckResult) -> dict[str, Any]:
+    """A probe result as the API shows it."""
+    return {
+        "healthy": r.healthy,
+        "response_time_ms": round(r.response_time_ms, 2),
+        "error": r.error,
+        "metadata": r.metadata,
+        "checked_at": rfc3339(r.checked_at),
+    }
 
-    instance_id: str
-    spec: dict[str, Any]
-    key: tuple[str, str] = ("", "")
-    due: float = 0.0
-    failures: int = 0
-    successes: int = 0
-    checks: int = 0
-    last: HealthCheckResult | None = None
-    transitions: deque[float] = field(default_factory=lambda: deque(maxlen=FLAP_TRANSITIONS))
 
-    def flapping(self, now: float) -> bool:
-        window = FLAP_WINDOW_CHECKS * float(self.spec["interval_seconds"])
-        return len(self.transitions) == FLAP_TRANSITIONS and now - self.transitions[0] <= window
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "consecutive_failures": self.failures,
-            "consecutive_successes": self.successes,
-            "checks": self.checks,
-            "flapping": self.flapping(time.time()),
-            "last_result": self.last.to_dict() if self.last else None,
-        }
+def state_document(state: CheckState, now: float) -> dict[str, Any]:
+    """What the checker knows about one instance, as the API shows it."""
+    return {
+        "consecutive_failures": state.failures,
+        "consecutive_successes": state.successes,
+        "checks": state.checks,
+        "flapping": state.flapping(now),
+        "last_result": result_document(state.last) if state.last else None,
+    }
 
 
 def next_status(current: InstanceStatus, state: CheckState, healthy: bool, *, now: float) -> InstanceStatus:
@@ -115,10 +126,12 @@ class HealthChecker:
         self,
         registry: InstanceRegistry,
         *,
+        supervisor: Supervisor,
         max_concurrency: int = 200,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
+        self.supervisor = supervisor
         self.max_concurrency = max_concurrency
         self.clock = clock
         self._states: dict[str, CheckState] = {}
@@ -130,7 +143,6 @@ class HealthChecker:
         self._wake = asyncio.Event()
         self._sem = asyncio.Semaphore(max_concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         #: schedule lag (start - due, seconds) of recent probes, for the benchmark and /metrics
         self.lag: deque[float] = deque(maxlen=5000)
@@ -144,7 +156,7 @@ class HealthChecker:
             follow_redirects=False,
             trust_env=False,
         )
-        self._task = asyncio.create_task(self._run(), name="health-checker")
+        self.supervisor.start(CHECKER_TASK, self._run)
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop scheduling, let in-flight probes finish (bounded), then close the HTTP client.
@@ -152,17 +164,13 @@ class HealthChecker:
         Probes are not cancelled straight away: one may be inside ``registry.set_status``
         writing to the database, and a cancelled database call can leave a pooled connection
         that the engine's shutdown then waits for."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await self.supervisor.stop(CHECKER_TASK)
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace_seconds)
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2)
-        self._task = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -182,9 +190,9 @@ class HealthChecker:
             "status": inst.status.value,
             "check": spec,
             "ttl_expiry": uses_ttl(inst),
-            "last_seen": inst.last_seen,
+            "last_seen": rfc3339(inst.last_seen),
         }
-        doc.update(state.to_dict() if state else CheckState(inst.id, spec).to_dict())
+        doc.update(state_document(state or CheckState(inst.id, spec), self.clock()))
         return doc
 
     def service_health(self, tenant: str, service: str) -> dict[str, Any]:
@@ -202,7 +210,7 @@ class HealthChecker:
 
     def services_summary(self, tenant: str) -> dict[str, Any]:
         """The seed's shape: ``{name: {status, latency, last_check}}`` (latency in ms, mean of the
-        instances' last probes; ``last_check`` ISO-8601, the newest probe or heartbeat)."""
+        instances' last probes; ``last_check`` RFC 3339, the newest probe or heartbeat)."""
         out: dict[str, Any] = {}
         for name in self.registry.service_names(tenant):
             instances = self.registry.instances(tenant, name)
@@ -218,7 +226,7 @@ class HealthChecker:
             out[name] = {
                 "status": service_status(instances),
                 "latency": round(sum(latencies) / len(latencies), 2) if latencies else None,
-                "last_check": _iso(last) if last else None,
+                "last_check": rfc3339(last) if last else None,
                 "instances": len(instances),
                 "healthy_instances": sum(1 for i in instances if i.status == InstanceStatus.PASSING),
             }
@@ -370,7 +378,3 @@ class HealthChecker:
             # TTL is still fresh; once the TTL lapses, give it the expiry time so the reaper
             # removes the instance after the usual grace.
             inst.critical_since = inst.last_seen + inst.ttl_seconds if ttl_expired else None
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
