@@ -64,7 +64,7 @@ class Hub:
             self.registry, self.database, self.bus, self.supervisor, events=self.events
         )
         self.components.append(self.deployments)
-        #: versioned service configuration, broadcast and watch, hot-reload directory (issue 3)
+        #: versioned service configuration, broadcast and watch, hot-reload directory
         self.config_service = ConfigService(
             self.database,
             self.bus,
@@ -74,7 +74,7 @@ class Hub:
             hot_reload_enabled=settings.hot_reload_enabled,
         )
         self.components.append(self.config_service)
-        #: health checks, infrastructure monitor, alerts, dependency graph, circuits (issue 4.1-4.5)
+        #: health checks, infrastructure monitor, alerts, dependency graph, circuits
         infra = load_infrastructure_file(settings.infrastructure_file)
         self.dependency_graph = DependencyGraph(
             self.registry,
@@ -150,7 +150,7 @@ class Hub:
 
     # ------------------------------------------------------------------ health
     async def check_health(self) -> dict[str, Any]:
-        """The seed's health document: database plus each configured server."""
+        """The platform's health document: database plus each configured server."""
         checks: dict[str, str] = {}
         checks["database"] = await _probe(self.database.ping())
         if self.settings.nats_url:

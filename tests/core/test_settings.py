@@ -50,7 +50,7 @@ def test_defaults_and_empty_values() -> None:
     assert defaults.nats_url is None and defaults.hot_reload_enabled is False
     # set but empty means "use the default", as in a shell
     assert load_settings(env={"CENTRAL_HUB_PORT": "", "NATS_URL": ""}) == defaults
-    # NODE_ENV is the seed's name and wins over CENTRAL_HUB_ENV
+    # NODE_ENV is the platform's name and wins over CENTRAL_HUB_ENV
     assert load_settings(env={"NODE_ENV": "prod", "CENTRAL_HUB_ENV": "dev"}).environment == "prod"
 
 

@@ -110,7 +110,7 @@ def test_standard_response_and_errors() -> None:
     assert StandardResponse.from_exception(ValueError("v")).error_code == "INTERNAL_ERROR"
 
 
-def test_exception_hierarchy_matches_the_seed() -> None:
+def test_exception_hierarchy_matches_the_documented_one() -> None:
     expected = {
         "ServiceRegistryError": ["ServiceNotFound", "ServiceAlreadyRegistered", "RegistrationFailed"],
         "DiscoveryError": ["DiscoveryTimeout", "NoHealthyInstances", "ServiceUnavailable"],

@@ -64,7 +64,7 @@ class LogChannel:
 
 
 class ConsoleChannel:
-    """Prints one line per alert to stderr (the seed's console channel)."""
+    """Prints one line per alert to stderr."""
 
     name = "console"
 

@@ -1,4 +1,4 @@
-"""Configuration API: ``/api/v1/config/...`` plus the seed's short ``/config/...`` aliases.
+"""Configuration API: ``/api/v1/config/...`` plus the short ``/config/...`` aliases existing services call.
 
 Thin: parse the request, call ``hub.config_service``, shape the answer with ``schemas.py``. A write's
 body is the configuration document itself, parsed here (not by FastAPI) so a body that is not a

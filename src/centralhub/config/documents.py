@@ -81,7 +81,7 @@ def check_message(message: str | None) -> str | None:
 
 
 def version_for(revision: int) -> str:
-    """The seed's version style: revision 1 is ``1.0.0``, each later change bumps the minor."""
+    """The platform's version style: revision 1 is ``1.0.0``, each later change bumps the minor."""
     return f"1.{revision - 1}.0"
 
 

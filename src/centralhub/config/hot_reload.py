@@ -94,7 +94,7 @@ def parse_config_file(path: Path) -> dict[str, Any]:
 
 
 def create_service_config(service_name: str, service_type: str, **overrides: Any) -> dict[str, Any]:
-    """The seed's standard service configuration with ``overrides`` deep-merged on top."""
+    """The platform's standard service configuration with ``overrides`` deep-merged on top."""
     base: dict[str, Any] = {
         "service_info": {
             "name": service_name,

@@ -1,18 +1,18 @@
-"""``InfrastructureConfigManager``: the hub's own infrastructure settings (seed 003, System 1).
+"""``InfrastructureConfigManager``: the hub's own infrastructure settings.
 
 Layers, lowest priority first, deep-merged (a later layer wins key by key)::
 
     10  default.json|yaml                     in config_dir
-    20  static/database/*.json               -> databases.<stem>   (seed 000 static layout)
+    20  static/database/*.json               -> databases.<stem>
         static/messaging/*.json              -> messaging.<stem>
-    30  infrastructure.yaml                  (seed 001 §A.4; also parsed into typed components)
+    30  infrastructure.yaml                  (also parsed into typed components)
     40  {service_name}.json|yaml
     50  {environment}.json|yaml
    100  environment variables                {PREFIX}__SECTION__KEY=value, PREFIX = service name
                                              upper-cased with '-' -> '_' (CENTRAL_HUB__DATABASES__
                                              POSTGRESQL__HOST=db); values parse as YAML scalars
 
-This is where the seed's precedence "environment > hot-reload > static > defaults" applies to the
+This is where the platform's precedence "environment > hot-reload > static > defaults" applies to the
 hub's own settings (files that change without a restart are the service-configuration store's
 business, see ``config/hot_reload.py``). Secrets are read only from the environment: a password,
 token or secret (or a URL with a password) in any file stops loading with the env var to use.

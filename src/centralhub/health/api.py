@@ -31,7 +31,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     tags=["health"],
     response_model=dict[str, ServiceSummaryRead],
     responses=_errors(400, 422),
-    summary="Every service's health (seed shape)",
+    summary="Every service's health (platform shape)",
 )
 async def services_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     return hub.health_checker.services_summary(tenant)

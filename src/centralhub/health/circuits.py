@@ -1,4 +1,4 @@
-"""Per-service circuit state (seed 004): ``CLOSED``, ``OPEN``, ``HALF_OPEN``.
+"""Per-service circuit state: ``CLOSED``, ``OPEN``, ``HALF_OPEN``.
 
 Two inputs move it:
 

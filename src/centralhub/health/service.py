@@ -209,8 +209,10 @@ class HealthChecker:
         }
 
     def services_summary(self, tenant: str) -> dict[str, Any]:
-        """The seed's shape: ``{name: {status, latency, last_check}}`` (latency in ms, mean of the
-        instances' last probes; ``last_check`` RFC 3339, the newest probe or heartbeat)."""
+        """The shape existing dashboards read: ``{name: {status, latency, last_check}}``.
+
+        Latency in ms, the mean of the instances' last probes; ``last_check`` RFC 3339, the newest
+        probe or heartbeat."""
         out: dict[str, Any] = {}
         for name in self.registry.service_names(tenant):
             instances = self.registry.instances(tenant, name)

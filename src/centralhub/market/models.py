@@ -1,4 +1,4 @@
-"""Market data models (fields as in the data manager seed): ticks, candles, economic events.
+"""Market data models (fields as the platform's data manager stores them): ticks, candles, economic events.
 
 Plain dataclasses: validation lives in :mod:`centralhub.market.validation` so a model can hold
 what arrived on the wire and the validator can report *everything* wrong with it.

@@ -1,6 +1,6 @@
 """DatabasePoolManager: asyncpg pools built from settings, with health checks and statistics.
 
-Configs follow the seed's shape, one entry per named database::
+Configs follow the platform's shape, one entry per named database::
 
     {"postgresql": {"connection": {"host": ..., "port": 5432, "database": ..., "user": ...,
                                    "password": ..., "min_size": 1, "max_size": 10}}}
@@ -145,7 +145,7 @@ _manager_lock = asyncio.Lock()
 async def get_pool_manager(
     configs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DatabasePoolManager:
-    """Process-wide manager (seed's singleton): created and initialised on first call."""
+    """Process-wide manager (a singleton, as services expect): created and initialised on first call."""
     global _manager
     async with _manager_lock:
         if _manager is None:

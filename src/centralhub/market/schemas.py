@@ -1,11 +1,11 @@
-"""Table schemas as Python dicts (the seed's shape) and the SQL generated from them.
+"""Table schemas as Python dicts (the platform's shape) and the SQL generated from them.
 
 A PostgreSQL schema dict has ``name``, ``version``, ``columns`` (name → SQL type), optional
 ``primary_key``, ``indexes`` (``name``, ``columns``, ``method``, optional ``unique``) and
 ``hypertable`` (``time_column``, ``chunk_interval``). A ClickHouse dict has ``name``,
 ``version``, ``columns``, ``engine``, ``order_by`` and optional ``partition_by``/``ttl``.
 
-Unlike the seed's sample output, the index statement is emitted in valid PostgreSQL order
+Unlike the platform's older generator, the index statement is emitted in valid PostgreSQL order
 (``USING method`` before the column list), and ``create_hypertable`` is only emitted when asked
 (the migrator asks only when the ``timescaledb`` extension is installed).
 """
@@ -37,7 +37,7 @@ MARKET_TICKS_SCHEMA: dict[str, Any] = {
     "description": "Real-time market tick data",
     "version": "1.0",
     "hypertable": {"time_column": "timestamp", "chunk_interval": "1 day"},
-    # DOUBLE PRECISION (not the seed's DECIMAL(18, 5)): floats round-trip exactly and crypto
+    # DOUBLE PRECISION (not DECIMAL(18, 5)): floats round-trip exactly and crypto
     # prices below 1e-5 are not truncated.
     "columns": {
         "timestamp": "TIMESTAMPTZ NOT NULL",

@@ -1,6 +1,6 @@
 """DataValidator: checks ticks, candles and economic events and reports *every* problem.
 
-Usage follows the seed::
+Usage::
 
     validator = DataValidator()
     if not validator.validate_tick(payload):

@@ -1,4 +1,4 @@
-"""``BaseService``: a FastAPI service wired to the hub (seed §B.3).
+"""``BaseService``: a FastAPI service wired to the hub.
 
 What a subclass gets:
 
@@ -49,7 +49,7 @@ def _env_int(name: str, default: int) -> int:
 
 @dataclass
 class ServiceConfig:
-    """How a service runs and how it introduces itself to the hub (seed's ``ServiceConfig``).
+    """How a service runs and how it introduces itself to the hub (the platform's ``ServiceConfig``).
 
     ``port`` defaults to ``SERVICE_PORT`` (else 8000); ``host`` (bind) to ``SERVICE_BIND_HOST``
     (else 127.0.0.1); ``advertise_host`` (what peers connect to) to ``SERVICE_HOST`` (else host).
@@ -69,13 +69,13 @@ class ServiceConfig:
     ttl_seconds: int = 30
     dependencies: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: configuration used until (and whenever) the hub has none: the seed's ``safe_defaults``
+    #: configuration used until (and whenever) the hub has none: ``safe_defaults``
     config_defaults: dict[str, Any] = field(default_factory=dict)
     enable_config: bool = True
     #: per-request timeout for ``call_peer``
     peer_timeout_seconds: float = 5.0
     log_level: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL") or "INFO")
-    # accepted for compatibility with the seed's ServiceConfig
+    # accepted for compatibility with the platform's ServiceConfig
     enable_tracing: bool = True
     enable_circuit_breaker: bool = True
     health_check_interval: int = 30
@@ -152,7 +152,7 @@ class BaseService:
         return lookup(self._config, path, default)
 
     async def get_config(self, path: str | None = None, default: Any = None) -> Any:
-        """Seed spelling of :meth:`config_value` (``await service.get_config("api.timeout")``)."""
+        """The platform's spelling of :meth:`config_value` (``await service.get_config("api.timeout")``)."""
         return self.config_value(path, default)
 
     def _merged(self, incoming: dict[str, Any] | None) -> dict[str, Any]:

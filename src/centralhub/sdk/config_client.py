@@ -1,6 +1,6 @@
 """``ConfigClient``: a service's operational configuration from the hub, kept live, never fatal.
 
-Layers (seed 003): the hub's stored configuration; when the hub cannot be reached, the last good
+Layers: the hub's stored configuration; when the hub cannot be reached, the last good
 configuration (in memory, or on disk with ``cache_path``); failing that the caller's
 ``safe_defaults``. Changes arrive over NATS (``enable_nats_updates``) or through the hub's blocking
 ``/watch`` query (``watch=True``, and the automatic fallback when NATS is unreachable). No method

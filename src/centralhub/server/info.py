@@ -1,4 +1,4 @@
-"""Hub information and the seed's ``/health`` document."""
+"""Hub information and the platform's ``/health`` document."""
 
 from __future__ import annotations
 
