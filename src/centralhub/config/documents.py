@@ -7,7 +7,6 @@ the hot-reload directory and the API before a document reaches the service.
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import jsonschema
@@ -15,9 +14,11 @@ import orjson
 
 from centralhub.config.models import Change, ValidationIssue
 from centralhub.core.errors import HubError, InvalidInput
+from centralhub.core.wire import NAME_RE
 
 #: service names become NATS subject tokens and file stems, so no dots, slashes or spaces
-SERVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+#: the one service-name rule the registry, the SDK and NATS subjects share
+SERVICE_RE = NAME_RE
 SOURCES = ("api", "patch", "rollback", "hot_reload")
 #: revisions fit a signed 64-bit column on every backend
 MAX_REVISION = 2**62
@@ -69,7 +70,10 @@ def require_document(value: Any, what: str = "body") -> dict[str, Any]:
 def check_service_name(name: str) -> str:
     """``name`` when it can name a configured service (a NATS token and a file stem)."""
     if not SERVICE_RE.fullmatch(name):
-        raise InvalidInput(f"service: must be 1-128 letters, digits, '-' or '_' (got {name[:80]!r})")
+        raise InvalidInput(
+            "service: must be a letter or digit followed by up to 127 letters, digits, '-' or '_'"
+            f" (got {name[:80]!r})"
+        )
     return name
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-#: service and tenant names: what fits in a NATS subject token, a URL segment and a DNS label
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+from centralhub.core.wire import NAME_PATTERN
+
+__all__ = ["NAME_PATTERN", "ErrorBody", "ErrorRead"]
 
 
 class ErrorBody(BaseModel):

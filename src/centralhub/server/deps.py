@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
 from centralhub.core.errors import InvalidInput
+from centralhub.core.wire import DEFAULT_TENANT, TENANT_RE
 from centralhub.hub import Hub
 
-TENANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-DEFAULT_TENANT = "default"
+__all__ = ["DEFAULT_TENANT", "HubDep", "TenantDep", "tenant_of"]
 
 
 def tenant_of(value: str | None) -> str:
