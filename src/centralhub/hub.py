@@ -26,8 +26,6 @@ from centralhub.graph.service import DependencyGraph
 from centralhub.health.circuits import CircuitRegistry
 from centralhub.health.infrastructure import InfrastructureMonitor, load_infrastructure_file
 from centralhub.health.service import HealthChecker
-from centralhub.registry.models import Instance, InstanceStatus, InstanceStatusChanged
-from centralhub.registry.repository import InstanceRepository
 from centralhub.registry.service import InstanceRegistry
 
 log = logging.getLogger(__name__)
@@ -47,8 +45,10 @@ class Hub:
         #: after-commit domain events for side effects (alerts, metrics, dashboard feed)
         self.events = DomainEvents()
         self.registry = InstanceRegistry(
-            InstanceRepository(self.database.engine),
+            self.database,
             self.bus,
+            events=self.events,
+            supervisor=self.supervisor,
             deregister_grace_seconds=settings.deregister_grace_seconds,
             heartbeat_flush_seconds=settings.heartbeat_flush_seconds,
             reaper_interval_seconds=settings.reaper_interval_seconds,
@@ -97,7 +97,6 @@ class Hub:
         )
         self.health_checker = HealthChecker(self.registry, supervisor=self.supervisor)
         self.circuits = CircuitRegistry(self.registry, events=self.events)
-        self.registry.add_status_listener(self._forward_status_change)
         self.extra_health = self.infrastructure.health_summary
         self.components += [self.alerts, self.infrastructure, self.health_checker, self.circuits]
 
@@ -136,17 +135,6 @@ class Hub:
             with contextlib.suppress(Exception):
                 await self.cache.aclose()
         await self.database.close()
-
-    async def _forward_status_change(self, inst: Instance, old: InstanceStatus, new: InstanceStatus) -> None:
-        """Publish a registry status change as :class:`InstanceStatusChanged` for alerts and circuits.
-
-        Needed only while the registry does not emit the event itself. Never re-emits from inside
-        the event consumer, so it cannot loop where status listeners are fed from the events.
-        """
-        task = asyncio.current_task()
-        if task is not None and task.get_name() == "domain-events":
-            return
-        self.events.emit(InstanceStatusChanged(inst, old, new))
 
     # ------------------------------------------------------------------ health
     async def check_health(self) -> dict[str, Any]:

@@ -166,7 +166,7 @@ async def test_contract_validated_flag(hub: Hub, client: httpx.AsyncClient) -> N
     assert await flags() == [True]
     await register(9002)  # registers after the contract: flagged at once
     assert await flags() == [True, True]
-    stored = await hub.registry.repo.get(first)
+    stored = await hub.registry.get_stored(first)
     assert stored is not None and stored.contract_validated is True
 
     # the flag survives a hub restart (it is stored), and goes away with the contract

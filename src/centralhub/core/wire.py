@@ -51,6 +51,8 @@ def registry_tenant_filter(tenant: str) -> str:
 
 #: heartbeat batches from every tenant, shared between hub replicas
 REGISTRY_HEARTBEATS_SUBJECT = "registry.all.heartbeats"
+#: every registry event of every tenant, heartbeat batches included (what a hub replica follows)
+REGISTRY_ALL_SUBJECTS = "registry.>"
 
 
 # ---------------------------------------------------------------------- endpoint selection
@@ -69,8 +71,9 @@ def choose(
 ) -> T:
     """Pick one of ``candidates`` (already ordered by instance id, never empty).
 
-    ``turn`` is the caller's round-robin counter for this service; ``least_load`` breaks ties
-    among equally loaded candidates by taking turns, so a burst of requests spreads over them.
+    ``turn`` is the caller's counter for this service, advanced after every choice whatever the
+    strategy; ``least_load`` breaks ties among equally loaded candidates by taking turns, so a
+    burst of requests spreads over them.
     """
     if strategy == "round_robin":
         return candidates[turn % len(candidates)]

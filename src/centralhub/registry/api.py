@@ -1,41 +1,57 @@
 """Registry and discovery: ``/api/v1/services`` and the seed's ``/discovery`` paths.
 
-The hot reads (service lookup, endpoint selection) and heartbeats are answered in front of
-FastAPI by ``server.hot_paths``: same domain calls, same answers, without the framework's
-per-request cost. The routes below document them in OpenAPI and serve the less common shapes
-(a ``status`` filter, for instance).
+The three hot operations (service lookup, endpoint selection, heartbeat) are also mounted as
+plain Starlette routes ahead of these (:mod:`centralhub.registry.hot_path`), skipping FastAPI's
+per-request dependency and validation machinery. Both call the ``*_response`` functions below,
+so they parse, answer and fail identically; the routes here document them in OpenAPI.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
-from pydantic import BaseModel, Field
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
+from centralhub.core import wire
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import ErrorRead
+from centralhub.registry import views
 from centralhub.registry.models import STATUS_ALIASES, InstanceStatus
 from centralhub.registry.schemas import (
+    BatchHeartbeatBody,
+    BatchHeartbeatRead,
     EndpointRead,
     HeartbeatBody,
+    HeartbeatRead,
     RegistrationCreate,
     RegistrationRead,
+    RegistryFiguresRead,
+    ServiceListRead,
+    ServiceRead,
 )
-from centralhub.registry.service import STRATEGIES
+from centralhub.registry.service import InstanceRegistry
 from centralhub.server.deps import HubDep, TenantDep
 
 router = APIRouter(tags=["registry"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorRead},
-    404: {"model": ErrorRead},
-    422: {"model": ErrorRead},
-    503: {"model": ErrorRead},
-}
 JSON = "application/json"
 
 
-def _status_filter(status: str | None) -> InstanceStatus | None:
+def _errors(**described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI error responses of a route, each with the shared error body."""
+    return {int(code[1:]): {"model": ErrorRead, "description": text} for code, text in described.items()}
+
+
+_TENANT_400 = "X-Tenant-ID is malformed"
+_BODY_400 = "X-Tenant-ID is malformed, or the body is not JSON"
+_NOT_FOUND = "no such service (or instance of it)"
+
+
+# ------------------------------------------------------------------ shared with the hot routes
+def status_filter(status: str | None) -> InstanceStatus | None:
+    """The ``status`` query parameter: an alias like ``healthy``, or all when absent/``all``."""
     if status is None or status == "" or status == "all":
         return None
     try:
@@ -46,38 +62,58 @@ def _status_filter(status: str | None) -> InstanceStatus | None:
         ) from None
 
 
-def _strategy(strategy: str) -> str:
-    if strategy not in STRATEGIES:
-        raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
-    return strategy
+def parse_heartbeat(raw: bytes) -> float | None:
+    """The load a heartbeat body reports; an empty or ``null`` body reports none.
+
+    Failures are request validation errors, so the app's one handler answers them: 400
+    ``invalid_json`` when the body is not JSON, 422 ``validation_error`` when it has the wrong
+    shape."""
+    stripped = raw.strip()
+    if not stripped or stripped == b"null":
+        return None
+    try:
+        return HeartbeatBody.model_validate_json(stripped).load
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=raw) from None
 
 
-def endpoint_dict(inst: Any) -> dict[str, Any]:
-    return {
-        "instance_id": inst.id,
-        "service_name": inst.service_name,
-        "host": inst.host,
-        "port": inst.port,
-        "url": inst.url,
-        "weight": inst.weight,
-        "load": inst.load,
-        "protocol": inst.protocol,
-        "status": inst.status.value,
-        "version": inst.version,
-    }
+def _json(content: Any) -> Response:
+    return Response(orjson.dumps(content), media_type=JSON)
 
 
+def service_response(registry: InstanceRegistry, tenant: str, name: str, status: str | None) -> Response:
+    flt = status_filter(status)
+    if flt is None:
+        return Response(registry.service_body(tenant, name), media_type=JSON)
+    return _json(registry.service_view(tenant, name, flt))
+
+
+def endpoint_response(registry: InstanceRegistry, tenant: str, name: str, strategy: str) -> Response:
+    return _json(views.endpoint_answer(registry.select_endpoint(tenant, name, strategy)))
+
+
+async def heartbeat_response(
+    registry: InstanceRegistry, tenant: str, name: str, instance_id: str, raw: bytes
+) -> Response:
+    load = parse_heartbeat(raw)
+    return _json(views.heartbeat_answer(await registry.heartbeat(tenant, name, instance_id, load=load)))
+
+
+# ------------------------------------------------------------------ routes
 @router.post(
     "/api/v1/services/register",
     status_code=201,
     response_model=RegistrationRead,
-    responses=ERRORS,
+    responses=_errors(
+        e400=_BODY_400, e413="metadata is larger than 64 KiB", e422="a field is missing or invalid"
+    ),
     summary="Register (or update) a service instance",
 )
 @router.post("/discovery/register", status_code=201, response_model=RegistrationRead, include_in_schema=False)
-async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCreate) -> dict[str, Any]:
+async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCreate) -> Response:
     inst, created = await hub.registry.register(tenant, body.to_domain())
-    return {
+    answer = {
         "status": "registered",
         "instance_id": inst.id,
         "service_name": inst.service_name,
@@ -85,36 +121,38 @@ async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCre
         "created": created,
         "ttl_seconds": inst.ttl_seconds,
         "heartbeat_interval_seconds": round(inst.ttl_seconds / 3, 3),
-        "instance": inst.to_dict(),
+        "instance": views.instance_answer(inst),
     }
+    return Response(orjson.dumps(answer), status_code=201, media_type=JSON)
 
 
 @router.post(
     "/api/v1/services/{name}/instances/{instance_id}/heartbeat",
-    responses=ERRORS,
+    response_model=HeartbeatRead,
+    responses=_errors(
+        e400=_BODY_400,
+        e404=_NOT_FOUND,
+        e422="the body is JSON of the wrong shape",
+        e503="the heartbeat could not be stored",
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {JSON: {"schema": HeartbeatBody.model_json_schema()}},
+        }
+    },
     summary="Report an instance alive (optionally with its current load)",
 )
 async def heartbeat(
-    hub: HubDep,
-    tenant: TenantDep,
-    name: str,
-    instance_id: str,
-    body: Annotated[HeartbeatBody | None, Body()] = None,
-) -> dict[str, Any]:
-    inst = await hub.registry.heartbeat(
-        tenant, name, instance_id, load=body.load if body is not None else None
-    )
-    return heartbeat_answer(inst)
-
-
-def heartbeat_answer(inst: Any) -> dict[str, Any]:
-    return {"status": inst.status.value, "instance_id": inst.id, "ttl_seconds": inst.ttl_seconds}
+    request: Request, hub: HubDep, tenant: TenantDep, name: str, instance_id: str
+) -> Response:
+    return await heartbeat_response(hub.registry, tenant, name, instance_id, await request.body())
 
 
 @router.delete(
     "/api/v1/services/{name}/instances/{instance_id}",
     status_code=204,
-    responses=ERRORS,
+    responses=_errors(e400=_TENANT_400, e404=_NOT_FOUND),
     summary="Deregister an instance",
 )
 async def deregister(hub: HubDep, tenant: TenantDep, name: str, instance_id: str) -> Response:
@@ -122,59 +160,71 @@ async def deregister(hub: HubDep, tenant: TenantDep, name: str, instance_id: str
     return Response(status_code=204)
 
 
-@router.get("/api/v1/services", responses=ERRORS, summary="Every service with its instances")
-@router.get("/discovery/services", include_in_schema=False)
+@router.get(
+    "/api/v1/services",
+    response_model=ServiceListRead,
+    responses=_errors(e400="X-Tenant-ID or status is malformed"),
+    summary="Every service with its instances",
+)
+@router.get("/discovery/services", response_model=ServiceListRead, include_in_schema=False)
 async def list_services(
     hub: HubDep,
     tenant: TenantDep,
     status: Annotated[str | None, Query(description="healthy|passing|warning|critical|draining")] = None,
-) -> dict[str, Any]:
-    return hub.registry.list_view(tenant, _status_filter(status))
+) -> Response:
+    return _json(hub.registry.list_view(tenant, status_filter(status)))
 
 
-@router.get("/api/v1/services/{name}", responses=ERRORS, summary="One service with its instances")
-@router.get("/discovery/services/{name}", include_in_schema=False)
-async def get_service(hub: HubDep, tenant: TenantDep, name: str, status: str | None = None) -> Any:
-    flt = _status_filter(status)
-    if flt is None:
-        return Response(hub.registry.service_body(tenant, name), media_type=JSON)
-    return hub.registry.service_view(tenant, name, flt)
+@router.get(
+    "/api/v1/services/{name}",
+    response_model=ServiceRead,
+    responses=_errors(e400="X-Tenant-ID or status is malformed", e404=_NOT_FOUND),
+    summary="One service with its instances",
+)
+@router.get("/discovery/services/{name}", response_model=ServiceRead, include_in_schema=False)
+async def get_service(
+    hub: HubDep,
+    tenant: TenantDep,
+    name: str,
+    status: Annotated[str | None, Query(description="healthy|passing|warning|critical|draining")] = None,
+) -> Response:
+    return service_response(hub.registry, tenant, name, status)
 
 
 @router.get(
     "/api/v1/services/{name}/endpoint",
     response_model=EndpointRead,
-    responses=ERRORS,
+    responses=_errors(
+        e400="X-Tenant-ID or strategy is malformed", e404=_NOT_FOUND, e503="no instance is healthy"
+    ),
     summary="One healthy instance chosen by a load-balancing strategy",
 )
 async def select_endpoint(
     hub: HubDep,
     tenant: TenantDep,
     name: str,
-    strategy: Annotated[str, Query(description="round_robin|random|least_load|weighted")] = "round_robin",
-) -> dict[str, Any]:
-    return endpoint_dict(hub.registry.select_endpoint(tenant, name, _strategy(strategy)))
+    strategy: Annotated[str, Query(description=" | ".join(wire.STRATEGIES))] = "round_robin",
+) -> Response:
+    return endpoint_response(hub.registry, tenant, name, strategy)
 
 
-@router.get("/discovery/health", summary="Registry figures", tags=["health"])
+@router.get(
+    "/discovery/health",
+    response_model=RegistryFiguresRead,
+    responses=_errors(e400=_TENANT_400),
+    summary="Registry figures",
+    tags=["health"],
+)
 async def discovery_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
-    figures = hub.registry.figures(tenant)
-    return {"status": "healthy", "tenant_id": tenant, **figures}
-
-
-class BatchHeartbeat(BaseModel):
-    service: str = Field(..., min_length=1, max_length=128)
-    instance_id: str = Field(..., min_length=1, max_length=64)
-    load: float | None = Field(None, ge=0)
-
-
-class BatchHeartbeatBody(BaseModel):
-    heartbeats: list[BatchHeartbeat] = Field(..., max_length=10_000)
+    return {"status": "healthy", "tenant_id": tenant, **hub.registry.figures(tenant)}
 
 
 @router.post(
     "/api/v1/heartbeats",
-    responses=ERRORS,
+    response_model=BatchHeartbeatRead,
+    responses=_errors(
+        e400=_BODY_400, e422="the body is JSON of the wrong shape", e503="the heartbeats could not be stored"
+    ),
     summary="Heartbeats for many instances in one request (a process hosting many instances)",
 )
 async def heartbeat_batch(hub: HubDep, tenant: TenantDep, body: BatchHeartbeatBody) -> dict[str, Any]:

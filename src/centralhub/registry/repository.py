@@ -1,20 +1,38 @@
-"""Persistence of registry instances (table ``service_registry``)."""
+"""Persistence of registry instances (table ``service_registry``).
+
+Every function takes the caller's connection and never commits: the service decides what one
+transaction holds (``async with engine.begin() as conn``), so a caller can make several writes,
+its own and these, atomic.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub.core.tables import service_instances as t
 from centralhub.core.time import to_datetime, to_epoch
 from centralhub.registry.models import Instance, InstanceStatus
 
+__all__ = [
+    "delete",
+    "delete_many",
+    "get",
+    "get_all",
+    "set_contract_validated",
+    "set_status",
+    "touch_many",
+    "upsert",
+]
+
 _ENDPOINT_COLUMNS = [t.c.tenant_id, t.c.service_name, t.c.host, t.c.port]
+_TOUCH = update(t).where(t.c.id == bindparam("b_id")).values(last_seen=bindparam("b_seen"))
 
 
 def _row_values(inst: Instance) -> dict[str, Any]:
@@ -66,81 +84,62 @@ def _from_row(row: Any) -> Instance:
     )
 
 
-class InstanceRepository:
-    """Each method is one committed transaction: the registry acknowledges only what is stored."""
+async def upsert(conn: AsyncConnection, inst: Instance) -> Instance:
+    """Store ``inst``; an existing row with the same (tenant, name, host, port) keeps its id and
+    registration time, which are written back into ``inst``. Returns ``inst``.
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` statement (SQLite ≥ 3.35 and PostgreSQL
+    alike), so concurrent registrations of one endpoint cannot race."""
+    values = _row_values(inst)
+    changing = {k: v for k, v in values.items() if k not in ("id", "registered_at")}
+    insert_fn = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert_fn(t)
+        .values(**values)
+        .on_conflict_do_update(index_elements=_ENDPOINT_COLUMNS, set_=changing)
+        .returning(t.c.id, t.c.registered_at)
+    )
+    row = (await conn.execute(stmt)).one()
+    inst.id = row.id
+    inst.registered_at = to_epoch(row.registered_at)
+    return inst
 
-    async def upsert(self, inst: Instance) -> Instance:
-        """Store ``inst``; an existing row with the same (tenant, name, host, port) keeps its id
-        and registration time. Returns what was stored.
 
-        One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` statement (SQLite ≥ 3.35 and
-        PostgreSQL alike), so concurrent registrations of one endpoint cannot race."""
-        values = _row_values(inst)
-        changing = {k: v for k, v in values.items() if k not in ("id", "registered_at")}
-        dialect = self.engine.dialect.name
-        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (
-            insert_fn(t)
-            .values(**values)
-            .on_conflict_do_update(index_elements=_ENDPOINT_COLUMNS, set_=changing)
-            .returning(t.c.id, t.c.registered_at)
-        )
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(stmt)).one()
-        inst.id = row.id
-        inst.registered_at = to_epoch(row.registered_at)
-        return inst
+async def get(conn: AsyncConnection, instance_id: str) -> Instance | None:
+    row = (await conn.execute(select(t).where(t.c.id == instance_id))).first()
+    return None if row is None else _from_row(row)
 
-    async def get(self, instance_id: str) -> Instance | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(t).where(t.c.id == instance_id))).first()
-        return None if row is None else _from_row(row)
 
-    async def delete(self, instance_id: str) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(t).where(t.c.id == instance_id))
-        return bool(result.rowcount)
+async def get_all(conn: AsyncConnection) -> list[Instance]:
+    return [_from_row(r) for r in (await conn.execute(select(t))).all()]
 
-    async def delete_many(self, instance_ids: Iterable[str]) -> int:
-        ids = list(instance_ids)
-        if not ids:
-            return 0
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(t).where(t.c.id.in_(ids)))
-        return int(result.rowcount or 0)
 
-    async def all(self) -> list[Instance]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(t))).all()
-        return [_from_row(r) for r in rows]
+async def delete(conn: AsyncConnection, instance_id: str) -> bool:
+    """Whether a row was deleted."""
+    result = await conn.execute(sql_delete(t).where(t.c.id == instance_id))
+    return bool(result.rowcount)
 
-    async def touch_many(self, seen: dict[str, float]) -> None:
-        """Write coalesced heartbeats: one statement, many rows."""
-        if not seen:
-            return
-        stmt = update(t).where(t.c.id == bindparam("b_id")).values(last_seen=bindparam("b_seen"))
-        params = [{"b_id": i, "b_seen": to_datetime(ts)} for i, ts in seen.items()]
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt, params)
 
-    async def set_status(self, instance_id: str, status: InstanceStatus) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(update(t).where(t.c.id == instance_id).values(status=status.value))
+async def delete_many(conn: AsyncConnection, instance_ids: Iterable[str]) -> int:
+    ids = list(instance_ids)
+    if not ids:
+        return 0
+    result = await conn.execute(sql_delete(t).where(t.c.id.in_(ids)))
+    return int(result.rowcount or 0)
 
-    async def set_contract_validated(self, tenant: str, service: str, value: bool) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(t)
-                .where((t.c.tenant_id == tenant) & (t.c.service_name == service))
-                .values(contract_validated=value)
-            )
+
+async def touch_many(conn: AsyncConnection, seen: dict[str, float]) -> None:
+    """Write coalesced heartbeats (``instance id -> last seen``): one statement, many rows."""
+    if seen:
+        await conn.execute(_TOUCH, [{"b_id": i, "b_seen": to_datetime(ts)} for i, ts in seen.items()])
+
+
+async def set_status(conn: AsyncConnection, instance_id: str, status: InstanceStatus) -> None:
+    await conn.execute(update(t).where(t.c.id == instance_id).values(status=status.value))
 
 
 async def set_contract_validated(conn: AsyncConnection, *, tenant: str, service: str, value: bool) -> None:
-    """Flag every stored instance of a service as having (or no longer having) a contract."""
+    """Flag every stored instance of ``service`` as having (or no longer having) a contract."""
     await conn.execute(
         update(t)
         .where((t.c.tenant_id == tenant) & (t.c.service_name == service))

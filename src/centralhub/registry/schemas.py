@@ -7,7 +7,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from centralhub.core.schemas import NAME_PATTERN
+from centralhub.core.wire import NAME_PATTERN
 from centralhub.registry.models import Registration
 
 MAX_METADATA_BYTES = 64 * 1024
@@ -110,6 +110,33 @@ class RegistrationCreate(BaseModel):
         )
 
 
+class InstanceRead(BaseModel):
+    """One registered instance; times are RFC 3339 UTC with milliseconds."""
+
+    instance_id: str
+    service_name: str
+    tenant_id: str
+    host: str
+    port: int
+    protocol: str
+    url: str
+    health_endpoint: str | None
+    version: str | None
+    metadata: dict[str, Any]
+    tags: list[str]
+    status: Literal["passing", "warning", "critical", "draining"]
+    weight: int
+    load: float
+    ttl_seconds: int
+    registered_at: str = Field(..., examples=["2026-12-01T21:22:42.123Z"])
+    last_seen: str = Field(..., description="time of the last heartbeat (or registration)")
+    critical_since: str | None = Field(None, description="when TTL expiry made it critical")
+    transport_preferences: list[str]
+    contract_validated: bool
+    dependencies: list[str]
+    check: dict[str, Any] | None
+
+
 class RegistrationRead(BaseModel):
     status: str = "registered"
     instance_id: str
@@ -118,15 +145,43 @@ class RegistrationRead(BaseModel):
     created: bool
     ttl_seconds: int
     heartbeat_interval_seconds: float
-    instance: dict[str, Any]
+    instance: InstanceRead
+
+
+class ServiceRead(BaseModel):
+    """A service with its instances (those in the requested status when filtered)."""
+
+    name: str
+    tenant_id: str
+    status: Literal["healthy", "degraded", "critical"]
+    instance_count: int
+    healthy_count: int
+    instances: list[InstanceRead]
+
+
+class ServiceListRead(BaseModel):
+    tenant_id: str
+    count: int
+    services: list[ServiceRead]
 
 
 class HeartbeatBody(BaseModel):
+    """Optional body of a heartbeat; an empty body (or ``null``) reports no load."""
+
+    model_config = ConfigDict(extra="ignore")
+
     load: float | None = Field(None, ge=0)
+
+
+class HeartbeatRead(BaseModel):
+    status: str
+    instance_id: str
+    ttl_seconds: int
 
 
 class EndpointRead(BaseModel):
     instance_id: str
+    service_name: str
     host: str
     port: int
     url: str
@@ -135,3 +190,31 @@ class EndpointRead(BaseModel):
     protocol: str
     status: str
     version: str | None
+
+
+class BatchHeartbeat(BaseModel):
+    service: str = Field(..., min_length=1, max_length=128)
+    instance_id: str = Field(..., min_length=1, max_length=64)
+    load: float | None = Field(None, ge=0)
+
+
+class BatchHeartbeatBody(BaseModel):
+    heartbeats: list[BatchHeartbeat] = Field(..., max_length=10_000)
+
+
+class BatchHeartbeatResult(BaseModel):
+    instance_id: str
+    status: str = Field(..., description="the instance's status, or ``unknown``")
+
+
+class BatchHeartbeatRead(BaseModel):
+    stored: int
+    results: list[BatchHeartbeatResult]
+
+
+class RegistryFiguresRead(BaseModel):
+    status: str
+    tenant_id: str
+    services: int
+    instances: int
+    instances_by_status: dict[str, int]

@@ -1,17 +1,17 @@
 """The service registry: database-backed, answered from an in-memory view.
 
-Writes commit to the database first, then reach every replica's view as events on the bus,
-so reads never touch the database and several hub replicas on one database stay coherent.
-Heartbeats are group-committed: each one is acknowledged only after the batch holding it is
-stored, yet the database sees one statement per batch rather than one per heartbeat.
+Writes commit to the database first (one transaction per operation), then reach every
+replica's view as events on the bus, so reads never touch the database and several hub
+replicas on one database stay coherent. Heartbeats are group-committed: each one is
+acknowledged only after the batch holding it is stored, yet the database sees one statement
+per batch rather than one per heartbeat. Status changes are announced as
+:class:`InstanceStatusChanged` domain events, so alerting and circuits never delay the write.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,22 +19,31 @@ from typing import Any
 
 import orjson
 
-from centralhub.core.errors import NotFound, Unavailable
+from centralhub.core import wire
+from centralhub.core.database import Database
+from centralhub.core.errors import InvalidInput, NotFound, Unavailable
 from centralhub.core.events.base import EventBus
+from centralhub.core.events.dispatch import DomainEvents
+from centralhub.core.tasks import Supervisor
+from centralhub.core.time import Clock
 from centralhub.metrics import collectors as metrics
+from centralhub.registry import repository, views
+from centralhub.registry.heartbeats import HeartbeatBatcher
 from centralhub.registry.models import (
-    SELECTABLE,
     Instance,
     InstanceStatus,
+    InstanceStatusChanged,
     Registration,
 )
-from centralhub.registry.repository import InstanceRepository
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("round_robin", "random", "least_load", "weighted")
+#: kept importable from here for existing callers; the rule lives in ``core.wire``
+STRATEGIES = wire.STRATEGIES
 StatusListener = Callable[[Instance, InstanceStatus, InstanceStatus], Awaitable[None]]
 ServiceKey = tuple[str, str]
+HEARTBEAT_TASK = "registry-heartbeats"
+REAPER_TASK = "registry-reaper"
 
 
 class InstanceRegistry:
@@ -42,85 +51,86 @@ class InstanceRegistry:
 
     def __init__(
         self,
-        repo: InstanceRepository,
+        database: Database,
         bus: EventBus,
         *,
+        events: DomainEvents,
+        supervisor: Supervisor,
         replica_id: str | None = None,
         deregister_grace_seconds: float = 60.0,
         heartbeat_flush_seconds: float = 0.005,
         reaper_interval_seconds: float = 1.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> None:
-        self.repo = repo
+        self.database = database
         self.bus = bus
+        self.events = events
+        self.supervisor = supervisor
         self.replica_id = replica_id or uuid.uuid4().hex[:12]
         self.grace = deregister_grace_seconds
-        self.flush_interval = heartbeat_flush_seconds
         self.reaper_interval = reaper_interval_seconds
         self.clock = clock
         self._by_id: dict[str, Instance] = {}
         self._services: dict[ServiceKey, dict[str, Instance]] = {}
-        self._rr: dict[ServiceKey, int] = {}
+        self._turns: dict[ServiceKey, int] = {}
         #: serialized service bodies with the monotonic time they were built
         self._body_cache: dict[ServiceKey, tuple[bytes, float]] = {}
-        self._dirty: dict[str, float] = {}
-        #: heartbeats waiting for the batch that stores them (one future each, so a caller
-        #: that goes away cancels only its own wait)
-        self._waiters: list[asyncio.Future[None]] = []
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._listeners: list[StatusListener] = []
+        self._beats = HeartbeatBatcher(
+            self._store_heartbeats,
+            after_store=self._announce_heartbeats,
+            flush_interval=heartbeat_flush_seconds,
+        )
         self._change_listeners: list[Callable[[str, str], None]] = []
         self._sub: Any = None
         #: ``(tenant, service) -> bool``: whether a contract is on file (set by the contracts component)
         self.contract_check: Callable[[str, str], bool] = lambda _tenant, _service: False
-        self.heartbeat_batches = 0
+        #: heartbeats taken since start
         self.heartbeats = 0
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Load the stored registry and start the heartbeat writer and the TTL reaper."""
+        async with self.database.engine.connect() as conn:
+            stored = await repository.get_all(conn)
         now = self.clock()
-        for inst in await self.repo.all():
+        for inst in stored:
             # the hub being down is not the instance's fault: its TTL restarts now
             inst.last_seen = max(inst.last_seen, now)
             if inst.status == InstanceStatus.CRITICAL:
                 # the removal grace (and revival by heartbeat) start again from now
                 inst.critical_since = now
             self._put(inst)
-        self._sub = await self.bus.subscribe("registry.>", self._on_event)
-        self._tasks = [
-            asyncio.create_task(self._heartbeat_writer(), name="registry-heartbeats"),
-            asyncio.create_task(self._reaper(), name="registry-reaper"),
-        ]
+        self._sub = await self.bus.subscribe(wire.REGISTRY_ALL_SUBJECTS, self._on_event)
+        self.supervisor.start(HEARTBEAT_TASK, self._beats.run)
+        self.supervisor.start(REAPER_TASK, self._reaper)
 
     async def stop(self) -> None:
-        """Store pending heartbeats, then stop background work."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        await self._flush_heartbeats()
+        """Stop background work, then store the heartbeats still pending."""
+        await self.supervisor.stop(HEARTBEAT_TASK)
+        await self.supervisor.stop(REAPER_TASK)
+        await self._beats.flush()
         if self._sub is not None:
             await self._sub.unsubscribe()
+            self._sub = None
 
     def add_status_listener(self, listener: StatusListener) -> None:
-        """``listener(instance, old, new)`` runs after each status change (alerts, metrics)."""
-        self._listeners.append(listener)
+        """``listener(instance, old, new)`` runs after each status change, off the write path
+        (it consumes :class:`InstanceStatusChanged` from the hub's domain events)."""
+
+        async def adapter(event: InstanceStatusChanged) -> None:
+            await listener(event.instance, event.old, event.new)
+
+        self.events.subscribe(InstanceStatusChanged, adapter)
 
     def add_change_listener(self, listener: Callable[[str, str], None]) -> None:
-        """``listener(tenant, service)`` runs after any change of a service's instances."""
+        """``listener(tenant, service)`` runs inline after any change of a service's instances,
+        so it must be cheap and must not block."""
         self._change_listeners.append(listener)
 
     # ---------------------------------------------------------------- view upkeep
     def _put(self, inst: Instance) -> None:
         old = self._by_id.get(inst.id)
-        if old is not None and (old.tenant_id, old.service_name) != (
-            inst.tenant_id,
-            inst.service_name,
-        ):
+        if old is not None and (old.tenant_id, old.service_name) != (inst.tenant_id, inst.service_name):
             self._drop(old.id)
         self._by_id[inst.id] = inst
         self._services.setdefault((inst.tenant_id, inst.service_name), {})[inst.id] = inst
@@ -136,7 +146,7 @@ class InstanceRegistry:
             group.pop(instance_id, None)
             if not group:
                 del self._services[key]
-                self._rr.pop(key, None)
+                self._turns.pop(key, None)
         self._changed(*key)
         return inst
 
@@ -145,6 +155,10 @@ class InstanceRegistry:
         for listener in self._change_listeners:
             listener(tenant, service)
 
+    def _status_changed(self, inst: Instance, old: InstanceStatus) -> None:
+        if old != inst.status:
+            self.events.emit(InstanceStatusChanged(inst, old, inst.status))
+
     async def _publish(self, subject: str, payload: dict[str, Any]) -> None:
         payload["origin"] = self.replica_id
         try:
@@ -152,6 +166,12 @@ class InstanceRegistry:
         except Exception as exc:  # the database holds the change; peers catch up on restart
             metrics.BUS_PUBLISH_FAILURES.labels(subject_root=subject.split(".", 1)[0]).inc()
             log.warning("event %s not published: %s", subject, exc)
+
+    async def _publish_status(self, inst: Instance) -> None:
+        await self._publish(
+            wire.registry_subject(inst.tenant_id, "status"),
+            {"instance_id": inst.id, "status": inst.status.value, "critical_since": inst.critical_since},
+        )
 
     async def _on_event(self, subject: str, payload: dict[str, Any]) -> None:
         if payload.get("origin") == self.replica_id:
@@ -168,28 +188,21 @@ class InstanceRegistry:
                 inst.status = InstanceStatus(payload["status"])
                 inst.critical_since = payload.get("critical_since")
                 self._changed(inst.tenant_id, inst.service_name)
-                await self._notify(inst, old)
-        elif kind == "heartbeats":
+                self._status_changed(inst, old)
+        elif subject == wire.REGISTRY_HEARTBEATS_SUBJECT:
             for instance_id, ts in payload.get("seen", {}).items():
                 inst = self._by_id.get(instance_id)
                 if inst is not None and ts > inst.last_seen:
                     inst.last_seen = ts
                     self._revive(inst)
 
-    async def _notify(self, inst: Instance, old: InstanceStatus) -> None:
-        if old == inst.status:
-            return
-        for listener in self._listeners:
-            try:
-                await listener(inst, old, inst.status)
-            except Exception:
-                log.exception("status listener failed")
-
     # ---------------------------------------------------------------- writes
     async def register(self, tenant: str, reg: Registration) -> tuple[Instance, bool]:
         """Store a registration; the same (tenant, name, host, port) keeps its instance id.
 
         Returns the instance and whether it was new."""
+        if not wire.is_service_name(reg.name):
+            raise InvalidInput(f"{reg.name!r} is not a valid service name")
         now = self.clock()
         inst = Instance(
             id=uuid.uuid4().hex,
@@ -213,28 +226,29 @@ class InstanceRegistry:
             check=reg.check,
         )
         new_id = inst.id
-        stored = await self.repo.upsert(inst)
+        async with self.database.engine.begin() as conn:
+            stored = await repository.upsert(conn, inst)
         previous = self._by_id.get(stored.id)
         if previous is not None:
             stored.contract_validated = previous.contract_validated
             stored.load = previous.load
         self._put(stored)
-        await self._publish(f"registry.{tenant}.upserted", {"instance": stored.to_dict()})
-        if previous is not None and previous.status != stored.status:
-            await self._notify(stored, previous.status)
+        await self._publish(wire.registry_subject(tenant, "upserted"), {"instance": stored.to_dict()})
+        if previous is not None:
+            self._status_changed(stored, previous.status)
         return stored, stored.id == new_id
 
     async def deregister(self, tenant: str, service: str, instance_id: str) -> None:
-        inst = self._lookup(tenant, service, instance_id)
-        if inst is None:
-            stored = await self.repo.get(instance_id)
-            if stored is None or (stored.tenant_id, stored.service_name) != (tenant, service):
-                raise NotFound(f"instance {instance_id!r} of service {service!r} is not registered")
-        await self.repo.delete(instance_id)
-        self._dirty.pop(instance_id, None)
+        async with self.database.engine.begin() as conn:
+            if self._lookup(tenant, service, instance_id) is None:
+                stored = await repository.get(conn, instance_id)
+                if stored is None or (stored.tenant_id, stored.service_name) != (tenant, service):
+                    raise _unknown_instance(service, instance_id)
+            await repository.delete(conn, instance_id)
+        self._beats.discard(instance_id)
         self._drop(instance_id)
         await self._publish(
-            f"registry.{tenant}.removed", {"instance_id": instance_id, "service_name": service}
+            wire.registry_subject(tenant, "removed"), {"instance_id": instance_id, "service_name": service}
         )
 
     async def heartbeat(
@@ -242,7 +256,7 @@ class InstanceRegistry:
     ) -> Instance:
         """Record that the instance is alive; returns once the heartbeat is stored."""
         inst = await self._touch(tenant, service, instance_id, load)
-        await self._stored()
+        await self._beats.stored()
         return inst
 
     async def heartbeat_many(
@@ -256,7 +270,7 @@ class InstanceRegistry:
                 done.append(await self._touch(tenant, service, instance_id, load))
             except NotFound:
                 done.append(None)
-        await self._stored()
+        await self._beats.stored()
         return done
 
     async def _touch(self, tenant: str, service: str, instance_id: str, load: float | None) -> Instance:
@@ -267,44 +281,42 @@ class InstanceRegistry:
         inst.last_seen = now
         if load is not None:
             inst.load = load
-        self._dirty[instance_id] = now
+        self._beats.add(instance_id, now)
         self.heartbeats += 1
-        if inst.status == InstanceStatus.CRITICAL:
-            await self._revive_and_publish(inst)
+        if inst.status == InstanceStatus.CRITICAL and self._revivable(inst):
+            await self._store_revival(inst)
         return inst
-
-    async def _stored(self) -> None:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        self._wake.set()
-        await waiter
 
     async def set_contract_validated(self, tenant: str, service: str, value: bool) -> None:
         """Flag every instance of a service as having (or no longer having) a contract on file."""
-        await self.repo.set_contract_validated(tenant, service, value)
+        async with self.database.engine.begin() as conn:
+            await repository.set_contract_validated(conn, tenant=tenant, service=service, value=value)
+        await self.contract_validated_changed(tenant, service, value)
+
+    async def contract_validated_changed(self, tenant: str, service: str, value: bool) -> None:
+        """Bring the view and peer replicas up to date after a caller's own transaction stored
+        the flag with :func:`repository.set_contract_validated`; call it after the commit."""
         for inst in self.instances(tenant, service):
             if inst.contract_validated != value:
                 inst.contract_validated = value
-                await self._publish(f"registry.{tenant}.upserted", {"instance": inst.to_dict()})
+                await self._publish(wire.registry_subject(tenant, "upserted"), {"instance": inst.to_dict()})
         self._changed(tenant, service)
 
     async def set_status(self, inst: Instance, status: InstanceStatus) -> None:
-        """Change an instance's status (health checks, deployments) and tell everyone."""
+        """Change an instance's status (health checks, deployments, expiry) and tell everyone."""
         if inst.status == status:
             return
+        async with self.database.engine.begin() as conn:
+            await repository.set_status(conn, inst.id, status)
         old = inst.status
         inst.status = status
         if status != InstanceStatus.CRITICAL:
             inst.critical_since = None
         elif inst.critical_since is None:
             inst.critical_since = self.clock()
-        await self.repo.set_status(inst.id, status)
         self._changed(inst.tenant_id, inst.service_name)
-        await self._publish(
-            f"registry.{inst.tenant_id}.status",
-            {"instance_id": inst.id, "status": status.value, "critical_since": inst.critical_since},
-        )
-        await self._notify(inst, old)
+        await self._publish_status(inst)
+        self._status_changed(inst, old)
 
     def _lookup(self, tenant: str, service: str, instance_id: str) -> Instance | None:
         inst = self._by_id.get(instance_id)
@@ -312,93 +324,79 @@ class InstanceRegistry:
             return None
         return inst
 
+    async def get_stored(self, instance_id: str) -> Instance | None:
+        """The instance as the database holds it (``None`` when it is not stored)."""
+        async with self.database.engine.connect() as conn:
+            return await repository.get(conn, instance_id)
+
     async def _load_missing(self, tenant: str, service: str, instance_id: str) -> Instance:
         # registered through another replica whose event has not arrived yet
-        stored = await self.repo.get(instance_id)
+        stored = await self.get_stored(instance_id)
         if stored is None or stored.tenant_id != tenant or stored.service_name != service:
-            raise NotFound(f"instance {instance_id!r} of service {service!r} is not registered")
+            raise _unknown_instance(service, instance_id)
         self._put(stored)
         return stored
 
     def _uses_ttl(self, inst: Instance) -> bool:
-        check_type = (inst.check or {}).get("type", "ttl")
-        return bool(check_type == "ttl")
+        return bool((inst.check or {}).get("type", "ttl") == "ttl")
 
-    def _revive(self, inst: Instance) -> bool:
-        if (
+    def _revivable(self, inst: Instance) -> bool:
+        """A heartbeat heals a TTL expiry, never a failing health check or a drain."""
+        return (
             inst.status == InstanceStatus.CRITICAL
             and inst.critical_since is not None
             and self._uses_ttl(inst)
-        ):
-            inst.status = InstanceStatus.PASSING
-            inst.critical_since = None
-            self._changed(inst.tenant_id, inst.service_name)
-            return True
-        return False
+        )
 
-    async def _revive_and_publish(self, inst: Instance) -> None:
+    def _revive(self, inst: Instance) -> bool:
+        if not self._revivable(inst):
+            return False
+        inst.status = InstanceStatus.PASSING
+        inst.critical_since = None
+        self._changed(inst.tenant_id, inst.service_name)
+        return True
+
+    async def _store_revival(self, inst: Instance) -> None:
+        async with self.database.engine.begin() as conn:
+            await repository.set_status(conn, inst.id, InstanceStatus.PASSING)
         if self._revive(inst):
-            await self.repo.set_status(inst.id, inst.status)
-            await self._publish(
-                f"registry.{inst.tenant_id}.status",
-                {"instance_id": inst.id, "status": inst.status.value, "critical_since": None},
-            )
-            await self._notify(inst, InstanceStatus.CRITICAL)
+            await self._publish_status(inst)
+            self._status_changed(inst, InstanceStatus.CRITICAL)
 
     # ---------------------------------------------------------------- background work
-    async def _heartbeat_writer(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._flush_heartbeats()
-            await asyncio.sleep(self.flush_interval)
+    @property
+    def heartbeat_batches(self) -> int:
+        """Database writes that stored heartbeats since start."""
+        return self._beats.batches
 
-    async def _flush_heartbeats(self) -> None:
-        batch, self._dirty = self._dirty, {}
-        waiters, self._waiters = self._waiters, []
-        error: Exception | None = None
-        if batch:
-            try:
-                await self.repo.touch_many(batch)
-            except Exception as exc:
-                log.error("heartbeat batch of %d not stored: %s", len(batch), exc)
-                error = Unavailable(f"heartbeat not stored: {exc}")
-        for waiter in waiters:
-            if not waiter.done():
-                if error is None:
-                    waiter.set_result(None)
-                else:
-                    waiter.set_exception(error)
-        if batch and error is None:
-            self.heartbeat_batches += 1
-            await self._publish("registry.all.heartbeats", {"seen": batch})
+    async def _store_heartbeats(self, seen: dict[str, float]) -> None:
+        async with self.database.engine.begin() as conn:
+            await repository.touch_many(conn, seen)
+
+    async def _announce_heartbeats(self, seen: dict[str, float]) -> None:
+        await self._publish(wire.REGISTRY_HEARTBEATS_SUBJECT, {"seen": seen})
 
     async def _reaper(self) -> None:
+        # a failing pass ends the task: the supervisor logs it, reports it and starts it again
         while True:
             await asyncio.sleep(self.reaper_interval)
-            try:
-                await self.expire()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("TTL reaper pass failed")
+            await self.expire()
 
     async def expire(self) -> None:
         """Mark instances past their TTL critical; remove those critical past the grace."""
         now = self.clock()
         for inst in list(self._by_id.values()):
-            if not self._uses_ttl(inst):
-                continue
-            if now - inst.last_seen <= inst.ttl_seconds:
+            if not self._uses_ttl(inst) or now - inst.last_seen <= inst.ttl_seconds:
                 continue
             if inst.status != InstanceStatus.CRITICAL:
                 await self.set_status(inst, InstanceStatus.CRITICAL)
             elif inst.critical_since is not None and now - inst.critical_since > self.grace:
                 log.info("removing %s/%s after expiry", inst.service_name, inst.id)
-                await self.repo.delete(inst.id)
+                async with self.database.engine.begin() as conn:
+                    await repository.delete(conn, inst.id)
                 self._drop(inst.id)
                 await self._publish(
-                    f"registry.{inst.tenant_id}.removed",
+                    wire.registry_subject(inst.tenant_id, "removed"),
                     {"instance_id": inst.id, "service_name": inst.service_name},
                 )
 
@@ -415,18 +413,23 @@ class InstanceRegistry:
     def get_instance(self, tenant: str, service: str, instance_id: str) -> Instance:
         inst = self._lookup(tenant, service, instance_id)
         if inst is None:
-            raise NotFound(f"instance {instance_id!r} of service {service!r} is not registered")
+            raise _unknown_instance(service, instance_id)
         return inst
 
-    def service_view(self, tenant: str, service: str, status: InstanceStatus | None = None) -> dict[str, Any]:
+    def _group(self, tenant: str, service: str) -> dict[str, Instance]:
         group = self._services.get((tenant, service))
         if not group:
             raise NotFound(f"service {service!r} is not registered")
-        instances = [i for i in group.values() if status is None or i.status == status]
-        return _service_dict(service, tenant, list(group.values()), instances)
+        return group
+
+    def service_view(self, tenant: str, service: str, status: InstanceStatus | None = None) -> dict[str, Any]:
+        """The answer of ``GET /api/v1/services/{name}`` (optionally only instances in ``status``)."""
+        group = list(self._group(tenant, service).values())
+        shown = group if status is None else [i for i in group if i.status == status]
+        return views.service_answer(service, tenant, group, shown)
 
     def service_body(self, tenant: str, service: str) -> bytes:
-        """The JSON body of ``GET /api/v1/services/{name}``, serialized once per change.
+        """:meth:`service_view` as JSON bytes, serialized at most once a second per service.
 
         Heartbeats do not invalidate it (that would make the cache useless under load), so
         ``last_seen`` and ``load`` in this body may lag by up to a second; status changes,
@@ -444,41 +447,23 @@ class InstanceRegistry:
         services = []
         for name in self.service_names(tenant):
             group = list(self._services[(tenant, name)].values())
-            chosen = [i for i in group if status is None or i.status == status]
-            if status is not None and not chosen:
-                continue
-            services.append(_service_dict(name, tenant, group, chosen))
+            shown = group if status is None else [i for i in group if i.status == status]
+            if shown or status is None:
+                services.append(views.service_answer(name, tenant, group, shown))
         return {"tenant_id": tenant, "count": len(services), "services": services}
 
     def select_endpoint(self, tenant: str, service: str, strategy: str = "round_robin") -> Instance:
         """Pick one selectable instance; ``Unavailable`` when none is healthy."""
-        group = self._services.get((tenant, service))
-        if not group:
-            raise NotFound(f"service {service!r} is not registered")
-        candidates = [i for i in group.values() if i.status in SELECTABLE]
-        if not candidates:
+        if strategy not in wire.STRATEGIES:
+            raise InvalidInput(f"strategy must be one of {', '.join(wire.STRATEGIES)} (got {strategy!r})")
+        group = self._group(tenant, service)
+        pool = views.candidates(group.values())
+        if not pool:
             raise Unavailable(f"service {service!r} has {len(group)} instance(s) but none is healthy")
-        # prefer passing over warning when both exist
-        passing = [i for i in candidates if i.status == InstanceStatus.PASSING]
-        if passing:
-            candidates = passing
-        candidates.sort(key=lambda i: i.id)
         key = (tenant, service)
-        if strategy == "round_robin":
-            n = self._rr.get(key, 0)
-            self._rr[key] = n + 1
-            return candidates[n % len(candidates)]
-        if strategy == "random":
-            return random.choice(candidates)
-        if strategy == "weighted":
-            return random.choices(candidates, weights=[max(i.weight, 0) or 1 for i in candidates])[0]
-        if strategy == "least_load":
-            least = min(i.load for i in candidates)
-            tied = [i for i in candidates if i.load == least]
-            n = self._rr.get(key, 0)
-            self._rr[key] = n + 1
-            return tied[n % len(tied)]
-        raise ValueError(strategy)
+        turn = self._turns.get(key, 0)
+        self._turns[key] = turn + 1
+        return views.choose(pool, strategy, turn)
 
     def figures(self, tenant: str | None = None) -> dict[str, Any]:
         by_status = {s.value: 0 for s in InstanceStatus}
@@ -494,25 +479,9 @@ class InstanceRegistry:
         }
 
 
-def service_status(instances: list[Instance]) -> str:
-    """``healthy`` when every instance passes, ``critical`` when none can serve."""
-    if not instances:
-        return "critical"
-    passing = sum(1 for i in instances if i.status == InstanceStatus.PASSING)
-    if passing == len(instances):
-        return "healthy"
-    if any(i.status in SELECTABLE for i in instances):
-        return "degraded"
-    return "critical"
+def _unknown_instance(service: str, instance_id: str) -> NotFound:
+    return NotFound(f"instance {instance_id!r} of service {service!r} is not registered")
 
 
-def _service_dict(name: str, tenant: str, group: list[Instance], shown: list[Instance]) -> dict[str, Any]:
-    shown = sorted(shown, key=lambda i: i.registered_at)
-    return {
-        "name": name,
-        "tenant_id": tenant,
-        "status": service_status(group),
-        "instance_count": len(group),
-        "healthy_count": sum(1 for i in group if i.status == InstanceStatus.PASSING),
-        "instances": [i.to_dict() for i in shown],
-    }
+#: kept importable from here for existing callers
+service_status = views.service_status

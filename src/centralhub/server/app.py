@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
 
 from centralhub import __version__
 from centralhub.alerts import api as alerts_api
@@ -22,7 +21,7 @@ from centralhub.hub import Hub
 from centralhub.metrics.api import router as metrics_router
 from centralhub.metrics.middleware import MetricsMiddleware
 from centralhub.registry import api as registry_api
-from centralhub.registry.hot_path import HotPathMiddleware
+from centralhub.registry.hot_path import hot_routes
 from centralhub.server import info
 from centralhub.server.errors import install_error_handlers
 from centralhub.server.middleware import AssumeJSONMiddleware
@@ -30,23 +29,13 @@ from centralhub.server.middleware import AssumeJSONMiddleware
 log = logging.getLogger(__name__)
 
 
-class HubApp(FastAPI):
-    """FastAPI with the discovery hot paths answered before any framework layer runs."""
+def create_app(
+    settings: Settings | None = None, *, hub: Hub | None = None, hot_paths: bool = True
+) -> FastAPI:
+    """Build the hub's ASGI app; the hub starts in the lifespan and stops on shutdown.
 
-    hot_paths: HotPathMiddleware | None = None
-
-    async def _framework_call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().__call__(scope, receive, send)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.hot_paths is not None and scope["type"] == "http":
-            await self.hot_paths(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
-
-
-def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> FastAPI:
-    """Build the hub's ASGI app; the hub starts in the lifespan and stops on shutdown."""
+    ``hot_paths=False`` leaves the discovery reads and heartbeats to the FastAPI routes alone
+    (the parity tests compare both ways)."""
     settings = settings or load_settings()
     hub = hub or Hub(settings)
 
@@ -65,7 +54,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
         finally:
             await hub.stop()
 
-    app = HubApp(
+    app = FastAPI(
         title="Central Hub",
         version=__version__,
         description="Service registry and discovery, live configuration, health and alerts.",
@@ -77,8 +66,9 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> F
     # added first = innermost: it must see the scope the router writes the matched route into
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(AssumeJSONMiddleware)
-    # in front of everything, FastAPI's own layers included
-    app.hot_paths = HotPathMiddleware(app._framework_call, registry_of=lambda: app.state.hub.registry)
+    if hot_paths:
+        # first in the router, so they answer before the FastAPI routes they shadow
+        app.router.routes[:0] = hot_routes()
     app.include_router(info.router)
     app.include_router(registry_api.router)
     app.include_router(contracts_api.router)
