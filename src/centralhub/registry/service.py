@@ -75,6 +75,8 @@ class InstanceRegistry:
         self._turns: dict[ServiceKey, int] = {}
         #: serialized service bodies with the monotonic time they were built
         self._body_cache: dict[ServiceKey, tuple[bytes, float]] = {}
+        #: what endpoint selection picks from, per service; rebuilt after any change
+        self._pools: dict[ServiceKey, list[Instance]] = {}
         self._beats = HeartbeatBatcher(
             self._store_heartbeats,
             after_store=self._announce_heartbeats,
@@ -152,6 +154,7 @@ class InstanceRegistry:
 
     def _changed(self, tenant: str, service: str) -> None:
         self._body_cache.pop((tenant, service), None)
+        self._pools.pop((tenant, service), None)
         for listener in self._change_listeners:
             listener(tenant, service)
 
@@ -456,11 +459,14 @@ class InstanceRegistry:
         """Pick one selectable instance; ``Unavailable`` when none is healthy."""
         if strategy not in wire.STRATEGIES:
             raise InvalidInput(f"strategy must be one of {', '.join(wire.STRATEGIES)} (got {strategy!r})")
-        group = self._group(tenant, service)
-        pool = views.candidates(group.values())
-        if not pool:
-            raise Unavailable(f"service {service!r} has {len(group)} instance(s) but none is healthy")
         key = (tenant, service)
+        pool = self._pools.get(key)
+        if pool is None:
+            group = self._group(tenant, service)
+            pool = self._pools[key] = views.candidates(group.values())
+        if not pool:
+            count = len(self._group(tenant, service))
+            raise Unavailable(f"service {service!r} has {count} instance(s) but none is healthy")
         turn = self._turns.get(key, 0)
         self._turns[key] = turn + 1
         return views.choose(pool, strategy, turn)

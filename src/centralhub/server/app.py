@@ -59,6 +59,9 @@ def create_app(
         version=__version__,
         description="Service registry and discovery, live configuration, health and alerts.",
         lifespan=lifespan,
+        # the hub keeps its own request metrics (metrics/middleware.py); FastAPI's OpenTelemetry
+        # hooks would only add a provider lookup to every request, hot paths included
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.hub = hub
     app.state.settings = settings
@@ -68,7 +71,7 @@ def create_app(
     app.add_middleware(AssumeJSONMiddleware)
     if hot_paths:
         # first in the router, so they answer before the FastAPI routes they shadow
-        app.router.routes[:0] = hot_routes()
+        app.router.routes[:0] = hot_routes(hub.registry)
     app.include_router(info.router)
     app.include_router(registry_api.router)
     app.include_router(contracts_api.router)
