@@ -210,7 +210,7 @@ async def test_contract_and_instance_flags_are_stored_together(
         await hub.contracts.delete("default", name)
     got = (await client.get(f"/api/v1/contracts/{name}")).json()
     assert got["version"] == "1" and got["revision"] == 1
-    stored = await hub.registry.repo.get(instance_id)
+    stored = await hub.registry.get_stored(instance_id)
     assert stored is not None and stored.contract_validated is True
 
 
