@@ -18,6 +18,7 @@ from centralhub.core.events.nats import NatsEventBus
 from centralhub.hub import Hub
 from centralhub.registry.models import Registration
 from tests.conftest import make_settings, reset_database
+from tests.support import wait_until
 
 CLI = [sys.executable, "-m", "centralhub.cli"]
 
@@ -94,15 +95,6 @@ def test_cli_lists_and_shows_services(hub_process_factory: Any) -> None:
     assert res.returncode == 1 and "ghost" in res.stderr
 
 
-async def _until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_two_replicas_on_postgres_and_nats_stay_coherent(pg_database: str, nats_url: str) -> None:
     await reset_database(pg_database)
     settings = make_settings(pg_database, nats_url=nats_url)
@@ -112,14 +104,19 @@ async def test_two_replicas_on_postgres_and_nats_stay_coherent(pg_database: str,
     await b.start()
     try:
         inst, _ = await a.registry.register(tenant, Registration(name="orders", host="o1", port=1))
-        await _until(lambda: len(b.registry.instances(tenant, "orders")) == 1)
+        await wait_until(
+            lambda: len(b.registry.instances(tenant, "orders")) == 1, what="B sees the registration"
+        )
         assert b.registry.select_endpoint(tenant, "orders").id == inst.id
         # a heartbeat taken by replica B reaches replica A's view
         await asyncio.sleep(0.05)
         beat = await b.registry.heartbeat(tenant, "orders", inst.id, load=0.5)
-        await _until(lambda: a.registry.instances(tenant, "orders")[0].last_seen >= beat.last_seen)
+        await wait_until(
+            lambda: a.registry.instances(tenant, "orders")[0].last_seen >= beat.last_seen,
+            what="A sees the heartbeat",
+        )
         await a.registry.deregister(tenant, "orders", inst.id)
-        await _until(lambda: b.registry.instances(tenant, "orders") == [])
+        await wait_until(lambda: b.registry.instances(tenant, "orders") == [], what="B sees the removal")
     finally:
         await a.stop()
         await b.stop()

@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from centralhub.core.time import ManualClock, parse_rfc3339
 from centralhub.hub import Hub
+from tests.registry.conftest import clocked_hub
+from tests.support import wait_until
 
 README_EXAMPLE = {
     "name": "api-gateway",
@@ -122,58 +125,67 @@ async def test_least_load_prefers_the_idle_instance(client: httpx.AsyncClient) -
         assert resp.json()["instance_id"] == b["instance_id"]
 
 
-async def test_ttl_expiry_hides_instance_then_removes_it(client: httpx.AsyncClient, hub: Hub) -> None:
-    short = await register(client, name="ticker", host="t1", port=1, ttl_seconds=1)
+async def _statuses(client: httpx.AsyncClient, service: str) -> dict[str, str]:
+    resp = await client.get(f"/api/v1/services/{service}")
+    if resp.status_code == 404:
+        return {}
+    return {i["instance_id"]: i["status"] for i in resp.json()["instances"]}
+
+
+async def test_ttl_expiry_hides_instance_then_removes_it(
+    client: httpx.AsyncClient, hub: Hub, clock: ManualClock
+) -> None:
+    short = await register(client, name="ticker", host="t1", port=1, ttl_seconds=5)
     await register(client, name="ticker", host="t2", port=2, ttl_seconds=3600)
-    deadline = time.monotonic() + 10
-    status = None
-    while time.monotonic() < deadline:
-        svc = (await client.get("/api/v1/services/ticker")).json()
-        status = {i["instance_id"]: i["status"] for i in svc["instances"]}.get(short["instance_id"])
-        if status == "critical":
-            break
-        await asyncio.sleep(0.1)
-    assert status == "critical"
+    clock.advance(4)
+    await asyncio.sleep(0.5)  # a few reaper passes: within its TTL nothing changes
+    assert (await _statuses(client, "ticker"))[short["instance_id"]] == "passing"
+
+    clock.advance(2)
+    await wait_until(lambda: _has_status(client, "ticker", short["instance_id"], "critical"), what="critical")
     for _ in range(10):
         endpoint = (await client.get("/api/v1/services/ticker/endpoint")).json()
         assert endpoint["host"] == "t2"
     healthy = (await client.get("/api/v1/services?status=healthy")).json()
     assert [i["host"] for i in healthy["services"][0]["instances"]] == ["t2"]
+    critical = (await client.get("/api/v1/services/ticker?status=critical")).json()["instances"]
+    assert [i["host"] for i in critical] == ["t1"]
+    assert parse_rfc3339(critical[0]["critical_since"]) == pytest.approx(clock.now, abs=0.01)
 
     # after the grace period (1 s in these tests) the expired instance is removed
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        svc = (await client.get("/api/v1/services/ticker")).json()
-        if len(svc["instances"]) == 1:
-            break
-        await asyncio.sleep(0.1)
-    assert [i["host"] for i in svc["instances"]] == ["t2"]
+    clock.advance(1.5)
+    await wait_until(
+        lambda: _has_status(client, "ticker", short["instance_id"], None), what="expired instance removed"
+    )
+    assert list((await _statuses(client, "ticker")).values()) == ["passing"]
 
 
-async def test_no_healthy_instance_is_503_with_message(client: httpx.AsyncClient) -> None:
-    await register(client, name="lonely", host="l1", port=1, ttl_seconds=1)
-    deadline = time.monotonic() + 10
-    resp = None
-    while time.monotonic() < deadline:
-        resp = await client.get("/api/v1/services/lonely/endpoint")
-        if resp.status_code == 503:
-            break
-        await asyncio.sleep(0.1)
-    assert resp is not None and resp.status_code == 503
+async def _has_status(client: httpx.AsyncClient, service: str, instance_id: str, status: str | None) -> bool:
+    return (await _statuses(client, service)).get(instance_id) == status
+
+
+async def test_no_healthy_instance_is_503_with_message(client: httpx.AsyncClient, clock: ManualClock) -> None:
+    reg = await register(client, name="lonely", host="l1", port=1, ttl_seconds=1)
+    clock.advance(2)
+    await wait_until(lambda: _has_status(client, "lonely", reg["instance_id"], "critical"), what="critical")
+    resp = await client.get("/api/v1/services/lonely/endpoint")
+    assert resp.status_code == 503
     assert "none is healthy" in resp.json()["error"]["message"]
     assert (await client.get("/api/v1/services/ghost/endpoint")).status_code == 404
 
 
-async def test_heartbeat_revives_an_expired_instance(client: httpx.AsyncClient, hub: Hub) -> None:
+async def test_heartbeat_revives_an_expired_instance(
+    client: httpx.AsyncClient, hub: Hub, clock: ManualClock
+) -> None:
     reg = await register(client, name="revive", host="r1", port=1, ttl_seconds=1)
     inst = hub.registry.get_instance("default", "revive", reg["instance_id"])
-    deadline = time.monotonic() + 10
-    while inst.status.value != "critical" and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert inst.status.value == "critical"
+    clock.advance(2)
+    await wait_until(lambda: inst.status.value == "critical", what="TTL expiry")
     hb = await client.post(f"/api/v1/services/revive/instances/{reg['instance_id']}/heartbeat")
     assert hb.status_code == 200 and hb.json()["status"] == "passing"
     assert (await client.get("/api/v1/services/revive/endpoint")).status_code == 200
+    stored = await hub.registry.get_stored(reg["instance_id"])
+    assert stored is not None and stored.status.value == "passing"
 
 
 async def test_tenants_never_see_each_other(client: httpx.AsyncClient) -> None:
@@ -265,7 +277,7 @@ async def test_registrations_survive_a_restart(hub: Hub) -> None:
     await hub.registry.heartbeat("default", "durable", inst.id)
     stored_seen = inst.last_seen
     await hub.stop()
-    again = Hub(hub.settings)
+    again = clocked_hub(hub.settings, ManualClock())
     await again.start()
     try:
         [back] = again.registry.instances("default", "durable")
@@ -308,27 +320,37 @@ async def test_batch_heartbeats_store_many_and_name_unknowns(client: httpx.Async
     assert bad.status_code == 422 and "instance_id" in bad.json()["error"]["message"]
 
 
-async def test_expired_instances_after_a_restart_revive_or_go(client: httpx.AsyncClient, hub: Hub) -> None:
+async def test_expired_instances_after_a_restart_revive_or_go(
+    client: httpx.AsyncClient, hub: Hub, clock: ManualClock
+) -> None:
     alive = await register(client, name="after", host="a", port=1, ttl_seconds=1)
     gone = await register(client, name="after", host="g", port=1, ttl_seconds=1)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        statuses = {i.status.value for i in hub.registry.instances("default", "after")}
-        if statuses == {"critical"}:
-            break
-        await asyncio.sleep(0.05)
-    assert statuses == {"critical"}
+    clock.advance(2)
+    await wait_until(
+        lambda: {i.status.value for i in hub.registry.instances("default", "after")} == {"critical"},
+        what="both expired",
+    )
     await hub.stop()
-    again = Hub(hub.settings)
+    later = ManualClock(clock.now + 3600)
+    again = clocked_hub(hub.settings, later)
     await again.start()
     try:
         beat = await again.registry.heartbeat("default", "after", alive["instance_id"])
         assert beat.status.value == "passing", "a heartbeat revives an instance stored as critical"
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and len(again.registry.instances("default", "after")) > 1:
-            await again.registry.heartbeat("default", "after", alive["instance_id"])
-            await asyncio.sleep(0.2)
-        assert [i.id for i in again.registry.instances("default", "after")] == [alive["instance_id"]]
+        # the TTL and then the removal grace start again from the restart, not from before it
+        await asyncio.sleep(0.5)
+        assert {i.id for i in again.registry.instances("default", "after")} == {
+            alive["instance_id"],
+            gone["instance_id"],
+        }
+        later.advance(0.9)
+        await again.registry.heartbeat("default", "after", alive["instance_id"])
+        later.advance(0.9)
+        await again.registry.heartbeat("default", "after", alive["instance_id"])
+        await wait_until(
+            lambda: [i.id for i in again.registry.instances("default", "after")] == [alive["instance_id"]],
+            what="the instance without heartbeats removed",
+        )
         assert gone["instance_id"] not in {i.id for i in again.registry.all_instances()}
     finally:
         await again.stop()

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import orjson
 
+from centralhub.core import wire
 from centralhub.kit.exceptions import (
     NoHealthyInstances,
     RegistrationFailed,
@@ -111,7 +112,7 @@ class CentralHubClient:
         raw_port = port if port is not None else env.get("SERVICE_PORT")
         self.port = int(raw_port) if raw_port not in (None, "") else None
         self.metadata = {"type": service_type, **(metadata or {})}
-        self.tenant_id = tenant_id or env.get("CENTRAL_HUB_TENANT") or "default"
+        self.tenant_id = tenant_id or env.get("CENTRAL_HUB_TENANT") or wire.DEFAULT_TENANT
         self.version = version
         self.ttl_seconds = ttl_seconds
         self.health_endpoint = health_endpoint
@@ -305,6 +306,7 @@ class CentralHubClient:
 
     # ------------------------------------------------------------------ discovery
     async def _fetch_view(self, name: str) -> ServiceView:
+        _check_name(name)
         resp = await self._call("GET", f"/api/v1/services/{name}")
         if resp.status_code == 404:
             self._views.pop(name, None)
@@ -343,15 +345,14 @@ class CentralHubClient:
                 candidates = view.selectable()
         if not candidates:
             raise NoHealthyInstances(f"service {name!r} has no healthy instance", details={"service": name})
-        chosen = candidates[view.rr % len(candidates)]
-        view.rr += 1
-        return str(chosen["url"])
+        return str(_choose(view, candidates, "round_robin")["url"])
 
     async def get_load_balanced_endpoint(self, name: str, strategy: str = "round_robin") -> dict[str, Any]:
         """The hub's choice of instance (``{instance_id, host, port, url, load, ...}``).
 
         Strategies: round_robin, random, least_load, weighted. While the hub is down the choice
         is made locally from the cached view."""
+        _check_name(name)
         self._ensure_refresher()
         try:
             resp = await self._call("GET", f"/api/v1/services/{name}/endpoint", params={"strategy": strategy})
@@ -500,43 +501,56 @@ class CentralHubClient:
                 with contextlib.suppress(Exception):
                     payload = orjson.loads(msg.data)
                     name = payload.get("service_name") or (payload.get("instance") or {}).get("service_name")
-                    if name is None or name in self._views or msg.subject.endswith(".status"):
+                    if name is None or name in self._views or msg.subject == status_subject:
                         self._refresh_wake.set()
 
-            await self._nats.subscribe(f"registry.{self.tenant_id}.>", cb=on_event)
+            status_subject = wire.registry_subject(self.tenant_id, "status")
+            await self._nats.subscribe(wire.registry_tenant_filter(self.tenant_id), cb=on_event)
         except Exception as exc:
             log.warning("no registry events from %s (%s); refreshing by polling only", self.nats_url, exc)
             self._nats = None
+
+
+def _check_name(name: str) -> None:
+    """A name no service can have is not sent to the hub (it could address another route)."""
+    if not wire.is_service_name(name):
+        raise ServiceNotFound(f"{name!r} is not a valid service name", details={"service": name})
+
+
+def _choose(view: ServiceView, candidates: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
+    """The hub's selection rule applied to the cached view (its turn counter advances)."""
+    chosen = wire.choose(
+        candidates,
+        strategy,
+        turn=view.rr,
+        load=lambda i: float(i.get("load") or 0.0),
+        weight=lambda i: int(i.get("weight", 1)),
+    )
+    view.rr += 1
+    return chosen
+
+
+#: what ``GET …/endpoint`` answers with, and so what a locally made choice returns
+_ENDPOINT_KEYS = (
+    "instance_id",
+    "service_name",
+    "host",
+    "port",
+    "url",
+    "weight",
+    "load",
+    "protocol",
+    "status",
+    "version",
+)
 
 
 def _pick_locally(view: ServiceView, strategy: str) -> dict[str, Any]:
     candidates = view.selectable()
     if not candidates:
         raise NoHealthyInstances(f"service {view.name!r} has no healthy instance (cached view)")
-    if strategy == "random":
-        chosen = random.choice(candidates)
-    elif strategy == "weighted":
-        chosen = random.choices(
-            candidates, weights=[max(int(i.get("weight", 1)), 0) or 1 for i in candidates]
-        )[0]
-    elif strategy == "least_load":
-        chosen = min(candidates, key=lambda i: float(i.get("load", 0.0)))
-    else:
-        chosen = candidates[view.rr % len(candidates)]
-        view.rr += 1
-    keys = (
-        "instance_id",
-        "service_name",
-        "host",
-        "port",
-        "url",
-        "weight",
-        "load",
-        "protocol",
-        "status",
-        "version",
-    )
-    return {k: chosen.get(k) for k in keys} | {"cached": True}
+    chosen = _choose(view, candidates, strategy)
+    return {k: chosen.get(k) for k in _ENDPOINT_KEYS} | {"cached": True}
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:
