@@ -1,24 +1,31 @@
-"""The discovery hot paths as plain Starlette routes, mounted ahead of the FastAPI routes.
+"""The discovery hot paths as plain Starlette routes, answered ahead of the FastAPI routes.
 
 ``GET /api/v1/services/{name}`` (and ``/discovery/services/{name}``), ``GET …/{name}/endpoint``
-and ``POST …/instances/{id}/heartbeat`` are what every service calls all the time. These routes
-run inside the same app, behind the same middleware and exception handlers, and call the same
-``*_response`` functions as the documented FastAPI routes in :mod:`centralhub.registry.api`,
-which they shadow. What they skip is per-request machinery those answers do not need: FastAPI's
-dependency injection and response validation, and Starlette's request wrapper (each endpoint is
-an ASGI app, which ``Route`` calls directly). Errors propagate to the app's handlers unchanged.
+and ``POST …/instances/{id}/heartbeat`` are what every service calls all the time. Their
+answers come from the same ``*_response`` functions as the documented FastAPI routes in
+:mod:`centralhub.registry.api` (one parser, one serializer), and their errors from the app's own
+exception handlers; the parity tests hold both ways to the same statuses and bodies.
+
+What they skip is the per-request machinery of the layers between: :class:`HotRoutes` sits in
+the app's middleware stack (inside its 500 handler) and hands a request that fully matches a
+hot route to that route, under Starlette's ``ExceptionMiddleware`` with the app's handlers and
+the request-metrics middleware; anything else (a wrong method included, so the 405 is the
+framework's) goes on down the stack to FastAPI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.datastructures import Headers, QueryParams
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from centralhub.metrics.middleware import MetricsMiddleware
 from centralhub.registry.api import endpoint_response, heartbeat_response, service_response
 from centralhub.registry.service import InstanceRegistry
 from centralhub.server.deps import tenant_of
@@ -82,3 +89,35 @@ def hot_routes(registry: InstanceRegistry) -> list[Route]:
         _route(registry, "/api/v1/services/{name}/endpoint", _endpoint, "GET"),
         _route(registry, "/api/v1/services/{name}/instances/{instance_id}/heartbeat", _heartbeat, "POST"),
     ]
+
+
+class HotRoutes:
+    """Pure ASGI middleware answering requests that fully match one of ``routes``.
+
+    Starlette's ``Router`` would answer a wrong method on a hot path with its own 405; here such
+    a request goes on to the app, whose FastAPI route for that path answers it (as it does with
+    the hot routes off). ``exception_handlers`` is the app's mapping, read when the middleware
+    stack is built, so the handlers are the ones installed on the app.
+    """
+
+    def __init__(self, app: ASGIApp, *, routes: list[Route], exception_handlers: dict[Any, Any]) -> None:
+        self.app = app
+        self.routes = routes
+        # the 500 handler is the app's ServerErrorMiddleware, already outside this one
+        handlers = {k: v for k, v in exception_handlers.items() if k not in (500, Exception)}
+        self._answer = MetricsMiddleware(ExceptionMiddleware(self._handle, handlers=handlers))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    scope["route"] = route  # what the metrics label is taken from
+                    await self._answer(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _handle(scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["route"].handle(scope, receive, send)

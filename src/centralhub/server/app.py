@@ -21,7 +21,7 @@ from centralhub.hub import Hub
 from centralhub.metrics.api import router as metrics_router
 from centralhub.metrics.middleware import MetricsMiddleware
 from centralhub.registry import api as registry_api
-from centralhub.registry.hot_path import hot_routes
+from centralhub.registry.hot_path import HotRoutes, hot_routes
 from centralhub.server import info
 from centralhub.server.errors import install_error_handlers
 from centralhub.server.middleware import AssumeJSONMiddleware
@@ -70,8 +70,11 @@ def create_app(
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(AssumeJSONMiddleware)
     if hot_paths:
-        # first in the router, so they answer before the FastAPI routes they shadow
-        app.router.routes[:0] = hot_routes(hub.registry)
+        # added last = outermost of ours: the discovery reads and heartbeats skip the layers
+        # below, yet answer and fail exactly as the FastAPI routes they shadow
+        app.add_middleware(
+            HotRoutes, routes=hot_routes(hub.registry), exception_handlers=app.exception_handlers
+        )
     app.include_router(info.router)
     app.include_router(registry_api.router)
     app.include_router(contracts_api.router)
