@@ -90,7 +90,7 @@ def service_response(registry: InstanceRegistry, tenant: str, name: str, status:
 
 
 def endpoint_response(registry: InstanceRegistry, tenant: str, name: str, strategy: str) -> Response:
-    return _json(views.endpoint_answer(registry.select_endpoint(tenant, name, strategy)))
+    return Response(registry.endpoint_body(tenant, name, strategy), media_type=JSON)
 
 
 async def heartbeat_response(

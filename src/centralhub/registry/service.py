@@ -77,6 +77,8 @@ class InstanceRegistry:
         self._body_cache: dict[ServiceKey, tuple[bytes, float]] = {}
         #: what endpoint selection picks from, per service; rebuilt after any change
         self._pools: dict[ServiceKey, list[Instance]] = {}
+        #: serialized endpoint answers: instance id -> (instance, load, status, body)
+        self._endpoint_bodies: dict[str, tuple[Instance, float, InstanceStatus, bytes]] = {}
         self._beats = HeartbeatBatcher(
             self._store_heartbeats,
             after_store=self._announce_heartbeats,
@@ -140,6 +142,7 @@ class InstanceRegistry:
 
     def _drop(self, instance_id: str) -> Instance | None:
         inst = self._by_id.pop(instance_id, None)
+        self._endpoint_bodies.pop(instance_id, None)
         if inst is None:
             return None
         key = (inst.tenant_id, inst.service_name)
@@ -470,6 +473,17 @@ class InstanceRegistry:
         turn = self._turns.get(key, 0)
         self._turns[key] = turn + 1
         return views.choose(pool, strategy, turn)
+
+    def endpoint_body(self, tenant: str, service: str, strategy: str = "round_robin") -> bytes:
+        """:meth:`select_endpoint`'s choice as the JSON of ``GET …/endpoint``, serialized again
+        only when that instance's status or load changed (or it was registered anew)."""
+        inst = self.select_endpoint(tenant, service, strategy)
+        cached = self._endpoint_bodies.get(inst.id)
+        if cached is not None and cached[0] is inst and cached[1] == inst.load and cached[2] is inst.status:
+            return cached[3]
+        body = orjson.dumps(views.endpoint_answer(inst))
+        self._endpoint_bodies[inst.id] = (inst, inst.load, inst.status, body)
+        return body
 
     def figures(self, tenant: str | None = None) -> dict[str, Any]:
         by_status = {s.value: 0 for s in InstanceStatus}

@@ -8,6 +8,7 @@ epoch seconds: that is the format hub replicas exchange on the bus).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from centralhub.core import wire
@@ -96,6 +97,10 @@ def candidates(group: Iterable[Instance]) -> list[Instance]:
     return sorted(passing or selectable, key=lambda i: i.id)
 
 
+_LOAD = attrgetter("load")
+_WEIGHT = attrgetter("weight")
+
+
 def choose(pool: Sequence[Instance], strategy: str, turn: int) -> Instance:
     """One of ``pool`` by ``strategy`` (the rule the SDK applies to its cached view too)."""
-    return wire.choose(pool, strategy, turn=turn, load=lambda i: i.load, weight=lambda i: i.weight)
+    return wire.choose(pool, strategy, turn=turn, load=_LOAD, weight=_WEIGHT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        # What exists now (the app, the loaded registry, imported modules) lives as long as the
+        # process; frozen, the collector stops re-scanning it on every full collection, which
+        # otherwise grows with the registry and lands on whichever request triggered it.
+        gc.freeze()
         log.info(
             "central hub ready on %s:%s (%s, bus=%s)",
             settings.host,
