@@ -355,3 +355,28 @@ async def test_expired_instances_after_a_restart_revive_or_go(
     finally:
         await again.stop()
         await hub.start()
+
+
+async def test_openapi_documents_every_registry_body(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    operations = [
+        (method, path, op)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if path.startswith(("/api/v1/services", "/api/v1/heartbeats", "/discovery"))
+    ]
+    assert len(operations) >= 8
+    for method, path, op in operations:
+        for status, response in op["responses"].items():
+            schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+            where = f"{method.upper()} {path} {status}"
+            if status == "204":
+                assert not schema, where
+            elif status.startswith("2"):
+                assert schema.get("$ref", "").endswith("Read"), where
+            else:
+                assert schema.get("$ref") == "#/components/schemas/ErrorRead", where
+        assert "422" in op["responses"], f"{method.upper()} {path}"
+    heartbeat = spec["paths"]["/api/v1/services/{name}/instances/{instance_id}/heartbeat"]["post"]
+    assert set(heartbeat["responses"]) == {"200", "400", "404", "422", "503"}
+    assert "load" in heartbeat["requestBody"]["content"]["application/json"]["schema"]["properties"]

@@ -39,9 +39,12 @@ router = APIRouter(tags=["registry"])
 JSON = "application/json"
 
 
-def _errors(**described: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI error responses of a route, each with the shared error body."""
-    return {int(code[1:]): {"model": ErrorRead, "description": text} for code, text in described.items()}
+def _errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI error responses of a route, all with the shared error body. 422 is always among
+    them: FastAPI declares it for any route with parameters, and the hub answers it (when it
+    does) with this body, not FastAPI's default one."""
+    described = {422: "a parameter or the body is invalid", **described}
+    return {code: {"model": ErrorRead, "description": text} for code, text in sorted(described.items())}
 
 
 _TENANT_400 = "X-Tenant-ID is malformed"
@@ -106,7 +109,7 @@ async def heartbeat_response(
     status_code=201,
     response_model=RegistrationRead,
     responses=_errors(
-        e400=_BODY_400, e413="metadata is larger than 64 KiB", e422="a field is missing or invalid"
+        {400: _BODY_400, 413: "metadata is larger than 64 KiB", 422: "a field is missing or invalid"}
     ),
     summary="Register (or update) a service instance",
 )
@@ -130,10 +133,12 @@ async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCre
     "/api/v1/services/{name}/instances/{instance_id}/heartbeat",
     response_model=HeartbeatRead,
     responses=_errors(
-        e400=_BODY_400,
-        e404=_NOT_FOUND,
-        e422="the body is JSON of the wrong shape",
-        e503="the heartbeat could not be stored",
+        {
+            400: _BODY_400,
+            404: _NOT_FOUND,
+            422: "the body is JSON of the wrong shape",
+            503: "the heartbeat could not be stored",
+        }
     ),
     openapi_extra={
         "requestBody": {
@@ -152,7 +157,7 @@ async def heartbeat(
 @router.delete(
     "/api/v1/services/{name}/instances/{instance_id}",
     status_code=204,
-    responses=_errors(e400=_TENANT_400, e404=_NOT_FOUND),
+    responses=_errors({400: _TENANT_400, 404: _NOT_FOUND}),
     summary="Deregister an instance",
 )
 async def deregister(hub: HubDep, tenant: TenantDep, name: str, instance_id: str) -> Response:
@@ -163,7 +168,7 @@ async def deregister(hub: HubDep, tenant: TenantDep, name: str, instance_id: str
 @router.get(
     "/api/v1/services",
     response_model=ServiceListRead,
-    responses=_errors(e400="X-Tenant-ID or status is malformed"),
+    responses=_errors({400: "X-Tenant-ID or status is malformed"}),
     summary="Every service with its instances",
 )
 @router.get("/discovery/services", response_model=ServiceListRead, include_in_schema=False)
@@ -178,7 +183,7 @@ async def list_services(
 @router.get(
     "/api/v1/services/{name}",
     response_model=ServiceRead,
-    responses=_errors(e400="X-Tenant-ID or status is malformed", e404=_NOT_FOUND),
+    responses=_errors({400: "X-Tenant-ID or status is malformed", 404: _NOT_FOUND}),
     summary="One service with its instances",
 )
 @router.get("/discovery/services/{name}", response_model=ServiceRead, include_in_schema=False)
@@ -195,7 +200,7 @@ async def get_service(
     "/api/v1/services/{name}/endpoint",
     response_model=EndpointRead,
     responses=_errors(
-        e400="X-Tenant-ID or strategy is malformed", e404=_NOT_FOUND, e503="no instance is healthy"
+        {400: "X-Tenant-ID or strategy is malformed", 404: _NOT_FOUND, 503: "no instance is healthy"}
     ),
     summary="One healthy instance chosen by a load-balancing strategy",
 )
@@ -211,7 +216,7 @@ async def select_endpoint(
 @router.get(
     "/discovery/health",
     response_model=RegistryFiguresRead,
-    responses=_errors(e400=_TENANT_400),
+    responses=_errors({400: _TENANT_400}),
     summary="Registry figures",
     tags=["health"],
 )
@@ -223,7 +228,11 @@ async def discovery_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     "/api/v1/heartbeats",
     response_model=BatchHeartbeatRead,
     responses=_errors(
-        e400=_BODY_400, e422="the body is JSON of the wrong shape", e503="the heartbeats could not be stored"
+        {
+            400: _BODY_400,
+            422: "the body is JSON of the wrong shape",
+            503: "the heartbeats could not be stored",
+        }
     ),
     summary="Heartbeats for many instances in one request (a process hosting many instances)",
 )

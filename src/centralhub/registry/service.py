@@ -486,17 +486,8 @@ class InstanceRegistry:
         return body
 
     def figures(self, tenant: str | None = None) -> dict[str, Any]:
-        by_status = {s.value: 0 for s in InstanceStatus}
-        services = set()
-        for inst in self._by_id.values():
-            if tenant is None or inst.tenant_id == tenant:
-                by_status[inst.status.value] += 1
-                services.add((inst.tenant_id, inst.service_name))
-        return {
-            "services": len(services),
-            "instances": sum(by_status.values()),
-            "instances_by_status": by_status,
-        }
+        """Service and instance counts (by status) of one tenant, or of all."""
+        return views.figures(i for i in self._by_id.values() if tenant is None or i.tenant_id == tenant)
 
 
 def _unknown_instance(service: str, instance_id: str) -> NotFound:

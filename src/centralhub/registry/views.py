@@ -90,6 +90,16 @@ def service_answer(
     }
 
 
+def figures(instances: Iterable[Instance]) -> dict[str, Any]:
+    """How many services and instances (by status) ``instances`` make."""
+    by_status = {s.value: 0 for s in InstanceStatus}
+    services = set()
+    for inst in instances:
+        by_status[inst.status.value] += 1
+        services.add((inst.tenant_id, inst.service_name))
+    return {"services": len(services), "instances": sum(by_status.values()), "instances_by_status": by_status}
+
+
 def candidates(group: Iterable[Instance]) -> list[Instance]:
     """Instances discovery may hand out, passing ones preferred over warning, by instance id."""
     selectable = [i for i in group if i.status in SELECTABLE]
