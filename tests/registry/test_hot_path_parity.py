@@ -125,7 +125,7 @@ async def test_hot_routes_answer_like_the_documented_routes(
             problems.append(f"{case.label}: content types differ")
         if case.status >= 400 and case.method != "HEAD":  # a HEAD answer carries no body
             assert fast.json()["error"]["message"], case.label
-        # the seed's /discovery alias is documented by its /api/v1 twin
+        # the /discovery alias is documented by its /api/v1 twin
         operations = openapi["paths"][SERVICE if case.template == DISCOVERY else case.template]
         operation = operations.get(case.method.lower())
         if case.status == 405:

@@ -1,4 +1,4 @@
-"""Registry and discovery: ``/api/v1/services`` and the seed's ``/discovery`` paths.
+"""Registry and discovery: ``/api/v1/services`` and the older ``/discovery`` aliases.
 
 The three hot operations (service lookup, endpoint selection, heartbeat) are also mounted as
 plain Starlette routes ahead of these (:mod:`centralhub.registry.hot_path`), skipping FastAPI's

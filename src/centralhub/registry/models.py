@@ -86,7 +86,8 @@ class Instance:
         return f"{scheme}://{host}:{self.port}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The public JSON shape of an instance."""
+        """The shape hub replicas exchange on the bus (times in epoch seconds); API answers are
+        built by ``registry.views.instance_answer`` instead."""
         return {
             "instance_id": self.id,
             "service_name": self.service_name,

@@ -27,7 +27,7 @@ class CheckSpec(BaseModel):
 
 
 class RegistrationCreate(BaseModel):
-    """The seed README's registration body plus optional extras."""
+    """The registration body the README shows, plus optional extras."""
 
     model_config = ConfigDict(
         json_schema_extra={
