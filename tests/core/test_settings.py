@@ -35,12 +35,36 @@ from centralhub.core.settings import Settings, SettingsError, load_settings, to_
             "infrastructure_file",
             "config/infrastructure.yaml",
         ),
-        ("NODE_ENV", "production", "environment", "production"),
+        ("NODE_ENV", "staging", "environment", "staging"),
         ("CENTRAL_HUB_ENV", "staging", "environment", "staging"),
+        ("CENTRAL_HUB_AUTH", "OFF", "auth", "off"),
+        ("CENTRAL_HUB_MAX_BODY_BYTES", "2048", "max_body_bytes", 2048),
+        ("CENTRAL_HUB_CORS_ORIGINS", "https://a.example", "cors_origins", "https://a.example"),
+        ("CENTRAL_HUB_RATE_LIMIT_PER_MINUTE", "60", "rate_limit_per_minute", 60),
+        ("CENTRAL_HUB_RATE_LIMIT_BURST", "10", "rate_limit_burst", 10),
+        ("CENTRAL_HUB_AUDIT_RETENTION_DAYS", "7", "audit_retention_days", 7.0),
+        ("CENTRAL_HUB_IDLE_TIMEOUT_SECONDS", "2", "idle_timeout_seconds", 2.0),
+        ("CENTRAL_HUB_MAX_CONNECTIONS", "50", "max_connections", 50),
+        ("CENTRAL_HUB_JWKS_FILE", "/etc/hub/jwks.json", "jwks_file", "/etc/hub/jwks.json"),
     ],
 )
 def test_each_environment_name_is_read(name: str, raw: str, attribute: str, expected: Any) -> None:
     assert getattr(load_settings(env={name: raw}), attribute) == expected
+
+
+def test_production_needs_a_secret_and_turns_auth_on() -> None:
+    with pytest.raises(SettingsError, match="^CENTRAL_HUB_SECRET: required"):
+        load_settings(env={"NODE_ENV": "production"})
+    with pytest.raises(SettingsError, match="^CENTRAL_HUB_SECRET: required"):
+        load_settings(env={"CENTRAL_HUB_AUTH": "required"})
+    prod = load_settings(env={"NODE_ENV": "production", "CENTRAL_HUB_SECRET": "s" * 32})
+    assert prod.environment == "production" and prod.auth_required
+    assert "s" * 32 not in repr(prod)
+    assert not load_settings(env={}).auth_required
+    off = load_settings(
+        env={"NODE_ENV": "production", "CENTRAL_HUB_SECRET": "s" * 32, "CENTRAL_HUB_AUTH": "off"}
+    )
+    assert not off.auth_required
 
 
 def test_defaults_and_empty_values() -> None:
@@ -51,7 +75,7 @@ def test_defaults_and_empty_values() -> None:
     # set but empty means "use the default", as in a shell
     assert load_settings(env={"CENTRAL_HUB_PORT": "", "NATS_URL": ""}) == defaults
     # NODE_ENV is the platform's name and wins over CENTRAL_HUB_ENV
-    assert load_settings(env={"NODE_ENV": "prod", "CENTRAL_HUB_ENV": "dev"}).environment == "prod"
+    assert load_settings(env={"NODE_ENV": "test", "CENTRAL_HUB_ENV": "dev"}).environment == "test"
 
 
 def test_process_environment_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -51,7 +51,23 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "hot_reload_dir": ("HOT_RELOAD_DIR",),
     "infrastructure_file": ("INFRASTRUCTURE_FILE",),
     "environment": ("NODE_ENV", "CENTRAL_HUB_ENV"),
+    "secret": ("CENTRAL_HUB_SECRET",),
+    "auth": ("CENTRAL_HUB_AUTH",),
+    "jwt_public_key_file": ("CENTRAL_HUB_JWT_PUBLIC_KEY_FILE",),
+    "jwks_file": ("CENTRAL_HUB_JWKS_FILE",),
+    "max_body_bytes": ("CENTRAL_HUB_MAX_BODY_BYTES",),
+    "cors_origins": ("CENTRAL_HUB_CORS_ORIGINS",),
+    "rate_limit_per_minute": ("CENTRAL_HUB_RATE_LIMIT_PER_MINUTE",),
+    "rate_limit_burst": ("CENTRAL_HUB_RATE_LIMIT_BURST",),
+    "ssl_certfile": ("CENTRAL_HUB_SSL_CERTFILE",),
+    "ssl_keyfile": ("CENTRAL_HUB_SSL_KEYFILE",),
+    "audit_retention_days": ("CENTRAL_HUB_AUDIT_RETENTION_DAYS",),
+    "idle_timeout_seconds": ("CENTRAL_HUB_IDLE_TIMEOUT_SECONDS",),
+    "max_connections": ("CENTRAL_HUB_MAX_CONNECTIONS",),
 }
+
+#: what ``CENTRAL_HUB_AUTH`` accepts; unset means required in production, off elsewhere
+AUTH_MODES = ("required", "off")
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -127,6 +143,26 @@ class Settings(BaseSettings):
     hot_reload_dir: str = _env("hot_reload_dir", "config/hot-reload")
     infrastructure_file: str | None = _env("infrastructure_file", None)
     environment: str = _env("environment", "development")
+    #: signs JWTs and encrypts secret config values; required in production, never defaulted
+    secret: str | None = Field(None, validation_alias=AliasChoices(*ENV_NAMES["secret"]), repr=False)
+    auth: str | None = _env("auth", None)
+    #: PEM public key verifying JWTs issued elsewhere (RS256/ES256/EdDSA)
+    jwt_public_key_file: str | None = _env("jwt_public_key_file", None)
+    #: JWKS document (a file) verifying JWTs issued elsewhere
+    jwks_file: str | None = _env("jwks_file", None)
+    #: request bodies larger than this are refused with 413 before they are read
+    max_body_bytes: int = _env("max_body_bytes", 1024 * 1024)
+    #: comma-separated origins allowed by CORS; empty means CORS is off
+    cors_origins: str | None = _env("cors_origins", None)
+    rate_limit_per_minute: int = _env("rate_limit_per_minute", 1000)
+    rate_limit_burst: int = _env("rate_limit_burst", 100)
+    ssl_certfile: str | None = _env("ssl_certfile", None)
+    ssl_keyfile: str | None = _env("ssl_keyfile", None)
+    audit_retention_days: float = _env("audit_retention_days", 90.0)
+    #: an idle keep-alive connection is closed after this many seconds
+    idle_timeout_seconds: float = _env("idle_timeout_seconds", 5.0)
+    #: concurrent connections beyond this are refused (503) instead of slowing everyone
+    max_connections: int = _env("max_connections", 2048)
 
     @classmethod
     def settings_customise_sources(
@@ -230,7 +266,71 @@ class Settings(BaseSettings):
             return False
         raise ValueError(f"must be true or false (got {_shown(value)})")
 
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _auth(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        mode = str(value).strip().lower()
+        if mode not in AUTH_MODES:
+            raise ValueError(f"must be one of {', '.join(AUTH_MODES)} (got {_shown(value)})")
+        return mode
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _secret(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if len(str(value)) < 16:
+            # never echo the value: it is a secret even when it is a bad one
+            raise ValueError("must be at least 16 characters long")
+        return str(value)
+
+    @field_validator(
+        "max_body_bytes", "rate_limit_per_minute", "rate_limit_burst", "max_connections", mode="before"
+    )
+    @classmethod
+    def _positive_int(cls, value: Any) -> int:
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else 0
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise ValueError(f"must be a whole number greater than 0 (got {_shown(value)})")
+        return number
+
+    @field_validator("audit_retention_days", "idle_timeout_seconds", mode="before")
+    @classmethod
+    def _positive_float(cls, value: Any) -> float:
+        return _positive_number(value)
+
+    @model_validator(mode="after")
+    def _production_needs_a_secret(self) -> Settings:
+        if (self.auth_required or self.is_production) and not self.secret:
+            raise ValueError(
+                "CENTRAL_HUB_SECRET: required when auth is on (production, or CENTRAL_HUB_AUTH=required);"
+                " there is no default secret"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("CENTRAL_HUB_SSL_CERTFILE and CENTRAL_HUB_SSL_KEYFILE go together: set both")
+        return self
+
     # -- derived -----------------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.environment.strip().lower() in ("production", "prod")
+
+    @property
+    def auth_required(self) -> bool:
+        """Auth is on in production unless explicitly turned off, and off elsewhere unless required."""
+        if self.auth is not None:
+            return self.auth == "required"
+        return self.is_production
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in (self.cors_origins or "").split(",") if o.strip()]
+
     @property
     def sqlalchemy_url(self) -> str:
         """The URL in SQLAlchemy's async dialect form."""
@@ -280,7 +380,9 @@ def _one_line(exc: ValidationError) -> str:
     for err in exc.errors(include_url=False):
         cause = (err.get("ctx") or {}).get("error")
         message = str(cause) if isinstance(cause, ValueError) else str(err.get("msg", "invalid"))
-        parts.append(f"{_setting_name(tuple(err.get('loc', ())))}: {message}")
+        loc = tuple(err.get("loc", ()))
+        # a check across settings names its settings in the message itself
+        parts.append(f"{_setting_name(loc)}: {message}" if loc else message.removeprefix("Value error, "))
     return "; ".join(parts).replace("\n", " ")
 
 

@@ -146,3 +146,39 @@ alert_silences = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("until", DateTime(timezone=True), nullable=False),
 )
+
+#: API keys: only a SHA-256 hash of each key is stored; ``name`` is how operators refer to it
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("tenant_id", String(128)),
+    Column("services", JSON),
+    Column("rate_limit_per_minute", Integer),
+    Column("created_by", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+#: who changed what, when and from where; before/after where the change has them
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("address", String(64)),
+    Column("tenant_id", String(128)),
+    Column("action", String(64), nullable=False),
+    Column("resource", String(255), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("details", JSON),
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_actor", "actor"),
+    Index("ix_audit_resource", "resource"),
+)

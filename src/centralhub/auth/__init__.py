@@ -1,0 +1,1 @@
+"""Credentials (API keys and JWTs), scopes and the caller's identity."""
