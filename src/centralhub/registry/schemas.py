@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from centralhub.core.wire import NAME_PATTERN
 from centralhub.registry.models import Registration
@@ -82,7 +83,12 @@ class RegistrationCreate(BaseModel):
                 "metadata must hold integers within 64 bits and nest fewer than 250 levels"
             ) from None
         if size > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
+            # its own error type, so the error handler answers 413 without reading the message
+            raise PydanticCustomError(
+                "payload_too_large",
+                "metadata is larger than {limit} KiB",
+                {"limit": MAX_METADATA_BYTES // 1024},
+            )
         return v
 
     def to_domain(self) -> Registration:
