@@ -151,7 +151,7 @@ class HubProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         assert self.log_path is not None
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
