@@ -101,7 +101,7 @@ async def test_prometheus_sd_groups_targets_with_labels(client: httpx.AsyncClien
     )
     await _register(client, tenant, name=name, host="10.1.0.1", port=9000, version="v1")
 
-    groups = (await client.get("/api/v1/sd/prometheus")).json()
+    groups = (await client.get("/api/v1/sd/prometheus", params={"tenant": "all"})).json()
     mine = [g for g in groups if g["labels"]["service"] == name]
     by_key = {(g["labels"]["tenant"], g["labels"]["version"]): g for g in mine}
     assert set(by_key) == {("default", "v1"), ("default", "v2"), (tenant, "v1")}
