@@ -75,9 +75,9 @@ async def test_scrape_time_figures_follow_the_registry(client: httpx.AsyncClient
     assert samples[("centralhub_services", ())] == figures["services"]
     assert samples[("centralhub_bus_publish_failures_total", ())] == hub.bus.publish_failures
     # metrics other modules record show up in the same scrape
-    metrics.CONFIG_CHANGES.labels(service=name).inc()
+    metrics.CONFIG_CHANGES.labels(tenant="default", service=name).inc()
     samples = await _scrape(client)
-    assert samples[("centralhub_config_changes_total", (("service", name),))] == 1
+    assert samples[("centralhub_config_changes_total", (("service", name), ("tenant", "default")))] == 1
 
 
 async def test_json_summary(client: httpx.AsyncClient) -> None:

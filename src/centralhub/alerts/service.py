@@ -327,7 +327,9 @@ class AlertManager:
                 alert.deliveries[channel.name] = f"failed: {exc}"[:300]
             else:
                 alert.deliveries[channel.name] = "sent"
-                metrics.ALERTS_SENT.labels(channel=channel.name, severity=alert.severity).inc()
+                metrics.ALERTS_SENT.labels(
+                    channel=channel.name, severity=alert.severity, tenant=alert.tenant_id or ""
+                ).inc()
 
         await asyncio.gather(*(one(c) for c in self.channels))
         await self._store(alert, new=False)
