@@ -270,3 +270,79 @@ async def test_per_service_metrics_are_labelled_by_tenant(client: httpx.AsyncCli
         if s.name.endswith("_total")
     }
     assert samples[(T1, name)] == 2 and samples[(T2, name)] == 1
+
+
+# ---------------------------------------------------------------------- with auth on, real keys
+async def test_tenant_keys_stay_in_their_tenant(auth_client: httpx.AsyncClient, auth_hub: Hub) -> None:
+    from tests.auth_support import bearer, make_key
+
+    hub, client = auth_hub, auth_client
+    scopes = ("ops", "registry:write", "config:write")
+    k1 = bearer(await make_key(hub, *scopes, tenant=T1))
+    k2 = bearer(await make_key(hub, *scopes, tenant=T2))
+    root = bearer(await make_key(hub, "admin"))
+    one, two = f"pay-{uuid.uuid4().hex[:6]}", f"ledger-{uuid.uuid4().hex[:6]}"
+    await _register(client, k1, one, 9301)
+    await _register(client, k2, two, 9302)
+    a1, a2, infra = await _raise(hub, T1, one), await _raise(hub, T2, two), await _raise(hub, None, "kafka")
+
+    # alerts: own tenant only; the global infrastructure alerts are for callers without a tenant limit
+    assert {a["id"] for a in (await client.get("/api/v1/alerts", headers=k1)).json()["alerts"]} == {a1.id}
+    assert {a["id"] for a in (await client.get("/api/v1/alerts", headers=root)).json()["alerts"]} == {
+        infra.id
+    }
+    admin_t2 = (await client.get("/api/v1/alerts", headers={**root, **H2})).json()["alerts"]
+    assert {a["id"] for a in admin_t2} == {a2.id, infra.id}
+    for alert_id in (a1.id, infra.id):
+        resp = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=k2)
+        assert resp.status_code == 404, resp.text
+    assert (await client.post(f"/api/v1/alerts/{a2.id}/acknowledge", headers=k2)).status_code == 200
+
+    # silences: a tenant-limited key cannot silence infrastructure; its own silence covers its own alerts
+    glob = {"target": "*", "duration_seconds": 60}
+    resp = await client.post("/api/v1/alerts/silences", json={**glob, "global": True}, headers=k1)
+    assert resp.status_code == 403 and resp.json()["error"]["code"] == "forbidden"
+    assert "tenant" in resp.json()["error"]["message"]
+    resp = await client.post("/api/v1/alerts/silences", json=glob, headers=k1)
+    assert resp.status_code == 201 and resp.json()["tenant_id"] == T1
+    silence_id = resp.json()["id"]
+    assert (await _raise(hub, T1, f"{one}-b")).silenced is True
+    assert (await _raise(hub, T2, f"{two}-b")).silenced is False
+    assert (await _raise(hub, None, "zookeeper")).silenced is False
+    assert (await client.get("/api/v1/alerts/silences", headers=k2)).json()["silences"] == []
+    assert (await client.delete(f"/api/v1/alerts/silences/{silence_id}", headers=k2)).status_code == 404
+    resp = await client.post("/api/v1/alerts/silences", json={**glob, "global": True}, headers=root)
+    assert resp.status_code == 201 and resp.json()["tenant_id"] is None
+    assert (
+        await client.delete(f"/api/v1/alerts/silences/{resp.json()['id']}", headers=k1)
+    ).status_code == 404
+
+    # dashboard and service discovery: the key's tenant; only an unlimited admin may choose
+    doc = (await client.get("/api/v1/dashboard/data", headers=k1)).json()
+    assert doc["tenant"] == T1 and doc["may_choose_tenant"] is False
+    assert [s["name"] for s in doc["services"]] == [one]
+    assert {a["tenant_id"] for a in doc["alerts"]} == {T1}
+    for params in ({"tenant": T2}, {"tenant": "all"}):
+        for path in ("/api/v1/dashboard/data", "/api/v1/sd/prometheus"):
+            resp = await client.get(path, params=params, headers=k1)
+            assert resp.status_code == 403 and resp.json()["error"]["code"] == "forbidden", (path, resp.text)
+    sd = (await client.get("/api/v1/sd/prometheus", headers=k1)).json()
+    assert [g["targets"] for g in sd] == [["127.0.0.1:9301"]]
+    doc = (await client.get("/api/v1/dashboard/data", params={"tenant": T2}, headers=root)).json()
+    assert doc["may_choose_tenant"] is True and [s["name"] for s in doc["services"]] == [two]
+    every = (await client.get("/api/v1/sd/prometheus", params={"tenant": "all"}, headers=root)).json()
+    assert {g["labels"]["tenant"] for g in every} == {T1, T2}
+
+    # deployments and contracts by id or name: another tenant's is not found
+    body = {"service": one, "version": "v2", "strategy": "rolling", "batch_size": 1}
+    resp = await client.post("/api/v1/deployments", json=body, headers=k1)
+    assert resp.status_code == 202, resp.text
+    dep_id = resp.json()["id"]
+    assert (await client.get(f"/api/v1/deployments/{dep_id}", headers=k2)).status_code == 404
+    assert (await client.post(f"/api/v1/deployments/{dep_id}/cancel", headers=k2)).status_code == 404
+    assert (await client.get(f"/api/v1/deployments/{dep_id}", headers=k1)).status_code == 200
+    contract = {"version": "1.0.0", "schemas": {"tick": {"type": "object"}}}
+    assert (await client.put(f"/api/v1/contracts/{one}", json=contract, headers=k1)).status_code == 200
+    assert (await client.get(f"/api/v1/contracts/{one}", headers=k2)).status_code == 404
+    assert (await client.get(f"/api/v1/contracts/{one}", headers=k1)).status_code == 200
+    await client.post(f"/api/v1/deployments/{dep_id}/cancel", headers=k1)

@@ -20,8 +20,9 @@ HTTP edge from :data:`~centralhub.auth.context.current_principal`:
 from __future__ import annotations
 
 from centralhub.auth.context import current_principal
+from centralhub.auth.errors import Forbidden
 from centralhub.auth.models import Principal, Scope
-from centralhub.core.errors import HubError, InvalidInput
+from centralhub.core.errors import InvalidInput
 from centralhub.core.wire import TENANT_RE
 
 __all__ = [
@@ -36,13 +37,6 @@ __all__ = [
 
 #: ``?tenant=all`` on a view that can show every tenant
 ALL_TENANTS = "all"
-
-
-class Forbidden(HubError):
-    """The caller is known but may not do this; the message names the scope or tenant missing."""
-
-    code = "forbidden"
-    http_status = 403
 
 
 def _principal(principal: Principal | None) -> Principal:
