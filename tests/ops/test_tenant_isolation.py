@@ -346,3 +346,11 @@ async def test_tenant_keys_stay_in_their_tenant(auth_client: httpx.AsyncClient, 
     assert (await client.get(f"/api/v1/contracts/{one}", headers=k2)).status_code == 404
     assert (await client.get(f"/api/v1/contracts/{one}", headers=k1)).status_code == 200
     await client.post(f"/api/v1/deployments/{dep_id}/cancel", headers=k1)
+
+    # health, circuits and the dependency graph read the key's tenant only
+    assert (await client.get(f"/api/v1/services/{two}/health", headers=k1)).status_code == 404
+    assert list((await client.get("/api/v1/health/services", headers=k1)).json()) == [one]
+    assert (await client.get(f"/api/v1/circuits/{two}", headers=k1)).status_code == 404
+    assert (await client.get(f"/api/v1/circuits/{one}", headers=k1)).json()["tenant_id"] == T1
+    graph = (await client.get("/api/v1/dependencies", headers=k1)).json()
+    assert {n["name"] for n in graph["nodes"]} == {one}
