@@ -271,6 +271,23 @@ async def test_per_service_metrics_are_labelled_by_tenant(client: httpx.AsyncCli
     }
     assert samples[(T1, name)] == 2 and samples[(T2, name)] == 1
 
+    def alerts_sent(text: str) -> dict[str | None, float]:
+        out: dict[str | None, float] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "centralhub_alerts_sent_total" and s.labels.get("channel") == "log":
+                    out[s.labels.get("tenant")] = out.get(s.labels.get("tenant"), 0) + s.value
+        return out
+
+    before = alerts_sent((await client.get("/metrics")).text)
+    await _raise(hub, T2, f"{name}-a")
+    await _raise(hub, None, f"{name}-b")
+    await hub.alerts.wait_delivered()
+    after = alerts_sent((await client.get("/metrics")).text)
+    assert after[T2] - before.get(T2, 0) == 1
+    assert after.get(T1, 0) - before.get(T1, 0) == 0
+    assert after[""] - before.get("", 0) == 1  # global infrastructure alerts: empty tenant
+
 
 # ---------------------------------------------------------------------- with auth on, real keys
 async def test_tenant_keys_stay_in_their_tenant(auth_client: httpx.AsyncClient, auth_hub: Hub) -> None:
