@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,7 +83,7 @@ def auth_headers(api_key: str | None) -> dict[str, str]:
 
 def tls_verify(
     verify: VerifyTypes | None = None,
-    ca_file: str | Path | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> bool | ssl.SSLContext:
     """What to pass to httpx as ``verify``: ``verify`` when given (``False`` or a context), else a
