@@ -21,6 +21,7 @@ from centralhub.sdk.client import CentralHubClient
 from centralhub.sdk.config_client import ConfigClient
 from centralhub.sdk.connection import HubAuthError
 from tests.auth_support import SECRET
+from tests.key_cli import create_key
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,14 +35,6 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=60,
     )
-
-
-def create_key(database_url: str, name: str, *scopes: str) -> str:
-    """``centralhub keys create`` against the hub's database; the key is the last line printed."""
-    scope_args = [arg for scope in scopes for arg in ("--scope", scope)]
-    r = cli("keys", "create", name, *scope_args, "--database-url", database_url)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture
