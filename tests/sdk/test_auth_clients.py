@@ -22,6 +22,7 @@ from centralhub.sdk.config_client import ConfigClient
 from centralhub.sdk.connection import HubAuthError
 from tests.auth_support import SECRET
 from tests.key_cli import create_key
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -96,6 +97,22 @@ async def test_sdk_with_a_key_works_without_one_is_refused_at_once(
         async with ConfigClient(name, hp.url, watch=True):
             pass
     assert time.monotonic() - started < 10  # refused at once, not retried until a timeout
+
+    # a key revoked while the service runs: heartbeats stop with the hub's reason, no retry loop
+    client = CentralHubClient(
+        name, hub_url=hp.url, port=9103, api_key=keys["service"], ttl_seconds=3, health_endpoint=None
+    )
+    await client.register()
+    try:
+        r = cli("keys", "revoke", "svc", "--database-url", hp.env["DATABASE_URL"])
+        assert r.returncode == 0, r.stderr
+        task = client._heartbeat_task
+        assert task is not None
+        await wait_until(task.done, timeout=15, what="heartbeats to stop after the revocation")
+        with pytest.raises(HubAuthError, match="revoked"):
+            await client.heartbeat()
+    finally:
+        await client.close()
 
 
 def test_cli_sends_the_key(auth_hub_process: tuple[Any, dict[str, str]]) -> None:
