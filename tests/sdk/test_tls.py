@@ -22,6 +22,7 @@ import pytest
 
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
 from centralhub.sdk.config_client import ConfigClient
+from centralhub.sdk.connection import tls_verify
 from tests.conftest import free_port
 from tests.tls_support import TlsFiles, make_tls_files
 
@@ -179,3 +180,15 @@ def test_serve_refuses_an_unusable_certificate(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "CENTRAL_HUB_SSL_CERTFILE/KEYFILE" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_what_the_clients_verify_with(tmp_path: Path) -> None:
+    tls = make_tls_files(tmp_path)
+    assert tls_verify(None, None, env={}) is True  # the system's CAs by default
+    assert tls_verify(False, tls.ca_file, env={}) is False  # only an explicit caller turns it off
+    context = ssl.create_default_context()
+    assert tls_verify(context, env={}) is context
+    from_env = tls_verify(None, None, env={"CENTRAL_HUB_CA_FILE": str(tls.ca_file)})
+    assert isinstance(from_env, ssl.SSLContext) and from_env.verify_mode == ssl.CERT_REQUIRED
+    with pytest.raises(ValueError, match="missing.pem"):
+        tls_verify(None, tmp_path / "missing.pem", env={})
