@@ -18,7 +18,7 @@ from centralhub.hub import Hub
 from centralhub.server.app import create_app
 
 #: the hub secret in tests (signs HS256 JWTs); at least 16 characters, as the settings require
-SECRET = "test-secret-0123456789abcdef"
+SECRET = "test-secret-0123456789abcdef-0123456789"
 _names = itertools.count(1)
 
 

@@ -51,6 +51,11 @@ def _run(database_url: str, nats_url: str | None, work: Callable[[KeyService], A
             await database.start()
             if nats_url:
                 await bus.start()
+                # the revocation is announced once; give the connection a moment to come up
+                for _ in range(40):
+                    if bus.connected:
+                        break
+                    await asyncio.sleep(0.05)
             return await work(KeyService(database, bus, events=DomainEvents()))
         finally:
             await bus.close()
