@@ -1,4 +1,5 @@
-"""The two example services end to end: real hub process, real NATS, each example a process."""
+"""The two example services end to end: real hub process with auth required, real NATS, each
+example a process holding its own API key (``CENTRAL_HUB_API_KEY``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.auth_support import SECRET
 from tests.conftest import ROOT, free_port
+from tests.key_cli import create_key
 from tests.support import wait_until_sync
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
@@ -22,6 +25,7 @@ pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
 #: The examples' fixed service names live in a tenant of their own: the registry and config events
 #: of another run's hub on the shared NATS server (other tenant) can then never reach this run's.
 TENANT = f"examples-{uuid.uuid4().hex[:8]}"
+#: the test's own requests: the tenant, and (set by the fixture) an operator's admin key
 HEADERS = {"X-Tenant-ID": TENANT}
 
 
@@ -69,10 +73,18 @@ class Example:
 def examples(
     hub_process_factory: Any, nats_url: str, tmp_path: Path
 ) -> Iterator[tuple[Any, Example, Example]]:
-    hub = hub_process_factory(NATS_URL=nats_url)
+    hub = hub_process_factory(
+        NATS_URL=nats_url, start=False, CENTRAL_HUB_AUTH="required", CENTRAL_HUB_SECRET=SECRET
+    )
+    hub.start(timeout=60)
+    database_url = hub.env["DATABASE_URL"]
+    HEADERS["Authorization"] = f"Bearer {create_key(database_url, 'examples-operator', 'admin')}"
+    # what a service needs: register/heartbeat/contracts and reading its configuration, in its tenant
+    service_key = create_key(database_url, "examples", "registry:write", "config:read", tenant=TENANT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVICE_", "NATS_URL", "CENTRAL_HUB"))}
     env.update(
         CENTRAL_HUB_URL=hub.url,
+        CENTRAL_HUB_API_KEY=service_key,
         CENTRAL_HUB_TENANT=TENANT,
         NATS_URL=nats_url,
         EXAMPLE_TICK_SUBJECT=f"examples.{uuid.uuid4().hex[:8]}.tick",
@@ -109,6 +121,9 @@ def test_examples_end_to_end(examples: tuple[Any, Example, Example]) -> None:
         what="contract",
     )
     assert feed_inst["url"] == feed.url
+    # auth is on: the examples got this far with their key, an anonymous caller gets nowhere
+    anonymous = httpx.get(f"{hub.url}/api/v1/services/price-feed", headers={"X-Tenant-ID": TENANT}, timeout=5)
+    assert anonymous.status_code == 401
     [strategy_inst] = _instances(hub.url, "strategy")
     assert strategy_inst["dependencies"] == ["price-feed"]
     contract = httpx.get(f"{hub.url}/api/v1/contracts/price-feed", headers=HEADERS, timeout=5).json()

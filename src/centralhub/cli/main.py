@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import sys
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import typer
 
 from centralhub.cli.config import config_app
 from centralhub.cli.deps import deps
-from centralhub.cli.http import fail
+from centralhub.cli.http import CLIENT, fail
 from centralhub.cli.keys import keys_app
 from centralhub.cli.services import services_app
 from centralhub.core.settings import SettingsError, load_settings
@@ -24,6 +25,32 @@ app.add_typer(keys_app, name="keys")
 app.command("deps")(deps)
 
 
+@app.callback()
+def client_options(
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="CENTRAL_HUB_API_KEY",
+            help="Credential (API key or JWT) every client command sends as a Bearer token.",
+            show_default=False,
+        ),
+    ] = None,
+    ca_file: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-file",
+            envvar="CENTRAL_HUB_CA_FILE",
+            help="PEM CA certificate(s) to trust for an https hub (instead of the system's).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Central Hub: service registry, discovery and live configuration."""
+    CLIENT.api_key = api_key
+    CLIENT.ca_file = ca_file
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (CENTRAL_HUB_HOST).")] = None,
@@ -34,14 +61,28 @@ def serve(
     ] = None,
     nats_url: Annotated[str | None, typer.Option("--nats-url", help="NATS_URL.")] = None,
     log_level: Annotated[str | None, typer.Option("--log-level", help="LOG_LEVEL.")] = None,
+    ssl_certfile: Annotated[
+        str | None, typer.Option("--ssl-certfile", help="Serve https with this PEM certificate chain.")
+    ] = None,
+    ssl_keyfile: Annotated[
+        str | None, typer.Option("--ssl-keyfile", help="The certificate's private key (PEM).")
+    ] = None,
 ) -> None:
     """Run the hub (embedded SQLite and in-process bus unless configured otherwise)."""
     try:
         settings = load_settings(
-            host=host, port=port, database_url=database_url, nats_url=nats_url, log_level=log_level
+            host=host,
+            port=port,
+            database_url=database_url,
+            nats_url=nats_url,
+            log_level=log_level,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
     except SettingsError as exc:
         fail(f"bad setting {exc}", code=2)
+    if settings.ssl_certfile and settings.ssl_keyfile:
+        _check_tls(settings.ssl_certfile, settings.ssl_keyfile)
     import uvicorn
 
     from centralhub.server.app import create_app
@@ -60,7 +101,17 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=10,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
     )
+
+
+def _check_tls(certfile: str, keyfile: str) -> None:
+    """Refuse to start (one line, exit 2) on a certificate or key that cannot be loaded."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        fail(f"CENTRAL_HUB_SSL_CERTFILE/KEYFILE ({certfile}, {keyfile}): cannot be used: {exc}", code=2)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from centralhub.sdk.base_service import BaseService, ServiceConfig
     from centralhub.sdk.client import CentralHubClient, HubUnavailable
     from centralhub.sdk.config_client import ConfigClient
+    from centralhub.sdk.connection import HubAuthError
     from centralhub.sdk.contracts import ContractConflict, ContractValidator, ContractViolation
 
 _EXPORTS = {
@@ -21,6 +22,7 @@ _EXPORTS = {
     "BaseService": "centralhub.sdk.base_service",
     "ServiceConfig": "centralhub.sdk.base_service",
     "HubUnavailable": "centralhub.sdk.client",
+    "HubAuthError": "centralhub.sdk.connection",
     "ContractValidator": "centralhub.sdk.contracts",
     "ContractViolation": "centralhub.sdk.contracts",
     "ContractConflict": "centralhub.sdk.contracts",
@@ -33,6 +35,7 @@ __all__ = [
     "ContractConflict",
     "ContractValidator",
     "ContractViolation",
+    "HubAuthError",
     "HubUnavailable",
     "ServiceConfig",
 ]

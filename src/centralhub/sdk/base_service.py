@@ -52,7 +52,9 @@ class ServiceConfig:
     """How a service runs and how it introduces itself to the hub (the platform's ``ServiceConfig``).
 
     ``port`` defaults to ``SERVICE_PORT`` (else 8000); ``host`` (bind) to ``SERVICE_BIND_HOST``
-    (else 127.0.0.1); ``advertise_host`` (what peers connect to) to ``SERVICE_HOST`` (else host).
+    (else 127.0.0.1); ``advertise_host`` (what peers connect to) to ``SERVICE_HOST`` (else host);
+    ``api_key`` (the hub credential, never shown in ``repr``) to ``CENTRAL_HUB_API_KEY``;
+    ``ca_file`` (trusted for an https hub) to ``CENTRAL_HUB_CA_FILE``.
     """
 
     service_name: str
@@ -66,6 +68,8 @@ class ServiceConfig:
     tenant_id: str | None = None
     nats_url: str | None = None
     register_with_hub: bool = True
+    api_key: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
     ttl_seconds: int = 30
     dependencies: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -122,6 +126,8 @@ class BaseService:
             health_endpoint="/health",
             dependencies=config.dependencies,
             nats_url=config.nats_url,
+            api_key=config.api_key,
+            ca_file=config.ca_file,
         )
         self._config: dict[str, Any] = copy.deepcopy(config.config_defaults)
         self.config_version: int = 0
@@ -180,6 +186,8 @@ class BaseService:
             enable_nats_updates=bool(self.hub.nats_url),
             nats_url=self.hub.nats_url,
             tenant_id=self.hub.tenant_id,
+            api_key=self.config.api_key,
+            verify=self.hub.verify,
             # also follow the hub's blocking watch query: updates arrive even when the hub itself
             # runs without NATS (each revision still reaches on_config_change once)
             watch=True,

@@ -9,6 +9,9 @@ The contract a service relies on:
   refresh of every service asked about, plus NATS registry events when ``nats_url`` is given).
   While the hub is unreachable the last known answer is used.
 * Every HTTP call has a timeout; no method waits on the hub for longer than ``timeout``.
+* Every request carries the credential (``api_key=`` / ``CENTRAL_HUB_API_KEY``) and https is
+  verified (``ca_file=`` / ``CENTRAL_HUB_CA_FILE``, see :mod:`centralhub.sdk.connection`). A
+  refused credential raises ``HubAuthError`` at once, never retried as if the hub were down.
 """
 
 from __future__ import annotations
@@ -33,11 +36,14 @@ from centralhub.kit.exceptions import (
     ServiceNotFound,
     ServiceUnavailable,
 )
+from centralhub.sdk import connection
+from centralhub.sdk.connection import HubAuthError, VerifyTypes
 
-__all__ = ["CentralHubClient", "HubUnavailable", "ServiceView"]
+__all__ = ["CentralHubClient", "HubAuthError", "HubUnavailable", "ServiceView"]
 
 log = logging.getLogger(__name__)
 
+#: where the hub is when neither ``hub_url`` nor ``CENTRAL_HUB_URL``/``CENTRAL_HUB_PORT`` say
 DEFAULT_HUB_URL = "http://127.0.0.1:7000"
 CIRCUIT_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
 SELECTABLE = ("passing", "warning")
@@ -66,19 +72,15 @@ class ServiceView:
         return sorted(passing or ok, key=lambda i: str(i.get("instance_id")))
 
 
-def _error_message(resp: httpx.Response) -> str:
-    try:
-        err = resp.json()["error"]
-        return f"{err['message']} ({resp.status_code} {err['code']})"
-    except (ValueError, KeyError, TypeError):
-        return f"hub answered {resp.status_code}: {resp.text[:200]}"
+_error_message = connection.error_message
 
 
 class CentralHubClient:
     """One service instance's connection to the hub (registration, heartbeats, discovery).
 
     ``hub_url`` defaults to ``CENTRAL_HUB_URL``; ``host``/``port`` to ``SERVICE_HOST``/``SERVICE_PORT``;
-    ``tenant_id`` to ``CENTRAL_HUB_TENANT`` (else ``default``); ``nats_url`` to ``NATS_URL``.
+    ``tenant_id`` to ``CENTRAL_HUB_TENANT`` (else ``default``); ``nats_url`` to ``NATS_URL``;
+    ``api_key`` to ``CENTRAL_HUB_API_KEY``; ``ca_file`` to ``CENTRAL_HUB_CA_FILE``.
     """
 
     def __init__(
@@ -103,11 +105,14 @@ class CentralHubClient:
         discovery_refresh_seconds: float = 5.0,
         load_provider: Callable[[], float] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        verify: VerifyTypes | None = None,
     ) -> None:
         env = os.environ
         self.service_name = service_name
         self.service_type = service_type
-        self.hub_url = (hub_url or env.get("CENTRAL_HUB_URL") or DEFAULT_HUB_URL).rstrip("/")
+        self.hub_url = (hub_url or connection.default_hub_url()).rstrip("/")
         self.host = host or env.get("SERVICE_HOST") or "127.0.0.1"
         raw_port = port if port is not None else env.get("SERVICE_PORT")
         self.port = int(raw_port) if raw_port not in (None, "") else None
@@ -124,11 +129,15 @@ class CentralHubClient:
         self.timeout = timeout
         self.discovery_refresh_seconds = discovery_refresh_seconds
         self.load_provider = load_provider
+        self._api_key = connection.resolve_api_key(api_key)
+        #: what httpx verifies https with (kept so companions such as ``ConfigClient`` trust the same)
+        self.verify = connection.tls_verify(verify, ca_file)
         self._http = httpx.AsyncClient(
             base_url=self.hub_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-            headers={"X-Tenant-ID": self.tenant_id},
+            headers={"X-Tenant-ID": self.tenant_id, **connection.auth_headers(self._api_key)},
             transport=transport,
+            verify=self.verify,
         )
         self.instance_id: str | None = None
         self.heartbeat_interval = max(ttl_seconds / 3, 0.2)
@@ -154,6 +163,11 @@ class CentralHubClient:
     @property
     def registered(self) -> bool:
         return self.instance_id is not None
+
+    @property
+    def has_credential(self) -> bool:
+        """Whether requests carry a credential (the credential itself is never exposed)."""
+        return self._api_key is not None
 
     def registration_body(self) -> dict[str, Any]:
         if self.port is None:
@@ -249,6 +263,10 @@ class CentralHubClient:
                 delay = self.heartbeat_interval
             except asyncio.CancelledError:
                 raise
+            except HubAuthError as exc:
+                # a refused credential stays refused: say so once instead of hammering the hub
+                log.error("heartbeats for %s stopped: %s", self.service_name, exc)
+                return
             except Exception as exc:
                 # the hub being down must not take the service down: try again soon
                 log.warning("heartbeat for %s failed: %s", self.service_name, exc)
@@ -265,7 +283,7 @@ class CentralHubClient:
             return False
         try:
             resp = await self._call("DELETE", f"/api/v1/services/{self.service_name}/instances/{instance_id}")
-        except HubUnavailable as exc:
+        except (HubUnavailable, HubAuthError) as exc:
             log.warning("could not deregister %s/%s: %s", self.service_name, instance_id, exc)
             return False
         return resp.status_code in (204, 404)
@@ -286,13 +304,17 @@ class CentralHubClient:
 
     # ------------------------------------------------------------------ http
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request to the hub; connection failures, timeouts and 5xx become ``HubUnavailable``."""
+        """One request to the hub; connection failures (an unverifiable certificate included),
+        timeouts and 5xx become ``HubUnavailable``, 401/403 ``HubAuthError``."""
         try:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise HubUnavailable(f"hub {self.hub_url} unreachable: {type(exc).__name__}: {exc}") from exc
         if resp.status_code >= 500 and resp.status_code != 503:
             raise HubUnavailable(f"hub {self.hub_url}: {_error_message(resp)}")
+        refused = connection.auth_error(resp, has_key=self.has_credential, what=f"{method} {path}")
+        if refused is not None:
+            raise refused
         return resp
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -477,6 +499,9 @@ class CentralHubClient:
                     self._views[name] = ServiceView(name, [], time.monotonic())
                 except asyncio.CancelledError:
                     raise
+                except HubAuthError as exc:
+                    log.warning("refreshing %s failed (keeping the last answer): %s", name, exc)
+                    break
                 except Exception as exc:
                     log.debug("refreshing %s failed (keeping the last answer): %s", name, exc)
                     break

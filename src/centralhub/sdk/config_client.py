@@ -5,6 +5,9 @@ configuration (in memory, or on disk with ``cache_path``); failing that the call
 ``safe_defaults``. Changes arrive over NATS (``enable_nats_updates``) or through the hub's blocking
 ``/watch`` query (``watch=True``, and the automatic fallback when NATS is unreachable). No method
 raises because the hub is down; callbacks fire once per new revision whichever path delivered it.
+Every request carries the credential (``api_key=`` / ``CENTRAL_HUB_API_KEY``) and https is verified
+(``ca_file=`` / ``CENTRAL_HUB_CA_FILE``). A refused credential is not "the hub is down": the first
+fetch and ``get_config`` raise ``HubAuthError`` with the hub's message, and the watch stops.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from typing import Any
 import httpx
 
 from centralhub.core.wire import config_update_subject
+from centralhub.sdk import connection
+from centralhub.sdk.connection import HubAuthError, VerifyTypes
 
 log = logging.getLogger(__name__)
 
 ConfigCallback = Callable[[dict[str, Any]], None | Awaitable[None]]
+#: where the hub is when neither the URL argument nor ``CENTRAL_HUB_URL``/``CENTRAL_HUB_PORT`` say
 DEFAULT_HUB_URL = "http://127.0.0.1:7000"
 _MISSING = object()
 
@@ -52,11 +58,12 @@ class ConfigClient:
         watch_timeout: float = 30.0,
         retry_interval: float = 2.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        verify: VerifyTypes | None = None,
     ) -> None:
         self.service_name = service_name
-        self.central_hub_url = (
-            central_hub_url or os.environ.get("CENTRAL_HUB_URL") or DEFAULT_HUB_URL
-        ).rstrip("/")
+        self.central_hub_url = (central_hub_url or connection.default_hub_url()).rstrip("/")
         self.cache_ttl_seconds = cache_ttl_seconds
         self.enable_nats_updates = enable_nats_updates
         self.safe_defaults: dict[str, Any] = copy.deepcopy(safe_defaults or {})
@@ -68,6 +75,10 @@ class ConfigClient:
         self.watch_timeout = watch_timeout
         self.retry_interval = retry_interval
         self._transport = transport
+        self._api_key = connection.resolve_api_key(api_key)
+        self._verify = connection.tls_verify(verify, ca_file)
+        #: the hub's refusal of the credential, once it happened (the watch stops on it)
+        self.auth_error: HubAuthError | None = None
 
         self._config: dict[str, Any] = copy.deepcopy(self.safe_defaults)
         #: where the current configuration came from: ``defaults``, ``cache_file`` or ``hub``
@@ -90,10 +101,16 @@ class ConfigClient:
 
     # ---------------------------------------------------------------- lifecycle
     async def init_async(self) -> None:
-        """Fetch the first configuration; falls back to the disk cache or safe defaults, never raises."""
+        """Fetch the first configuration; falls back to the disk cache or safe defaults while the hub
+        is unreachable. Raises only ``HubAuthError`` (the hub refused the credential)."""
         self._closed = False
         self._ensure_http()
-        if not await self._refresh():
+        try:
+            reached = await self._refresh()
+        except HubAuthError:
+            await self.shutdown()
+            raise
+        if not reached:
             self._load_cache_file()
             self._spawn(self._retry_until_reachable(), "config-retry")
         if self.enable_nats_updates:
@@ -226,6 +243,11 @@ class ConfigClient:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.retry_interval)
                     continue
+                refused = connection.auth_error(resp, has_key=self._api_key is not None, what="config watch")
+                if refused is not None:
+                    self.auth_error = refused
+                    log.error("%s; no longer following %s", refused, self.service_name)
+                    return
                 if resp.status_code == 200:
                     backoff = 0.2
                     self.hub_available = True
@@ -244,8 +266,9 @@ class ConfigClient:
     def _new_http(self, timeout: float) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(self.request_timeout, 5.0)),
-            headers={"X-Tenant-ID": self.tenant_id},
+            headers={"X-Tenant-ID": self.tenant_id, **connection.auth_headers(self._api_key)},
             transport=self._transport,
+            verify=self._verify,
         )
 
     def _ensure_http(self) -> httpx.AsyncClient:
@@ -260,7 +283,9 @@ class ConfigClient:
         task.add_done_callback(self._tasks.discard)
 
     async def _refresh(self) -> bool:
-        """GET the current configuration; True when the hub answered (200, or 404 = none stored)."""
+        """GET the current configuration; True when the hub answered (200, or 404 = none stored).
+
+        Raises ``HubAuthError`` when the hub refuses the credential."""
         url = f"{self.central_hub_url}/api/v1/config/{self.service_name}"
         self._last_attempt = time.monotonic()
         try:
@@ -269,6 +294,12 @@ class ConfigClient:
             self.hub_available = False
             log.debug("config fetch from %s failed: %s", url, exc)
             return False
+        refused = connection.auth_error(resp, has_key=self._api_key is not None, what="config fetch")
+        if refused is not None:
+            self.hub_available = True
+            self.auth_error = refused
+            raise refused
+        self.auth_error = None
         if resp.status_code == 404:
             self.hub_available = True
             return True  # nothing stored yet: keep what we have (defaults)
@@ -288,7 +319,11 @@ class ConfigClient:
     async def _retry_until_reachable(self) -> None:
         while not self._closed and not self.hub_available:
             await asyncio.sleep(self.retry_interval)
-            await self._refresh()
+            try:
+                await self._refresh()
+            except HubAuthError as exc:
+                log.error("%s; giving up on %s", exc, self.service_name)
+                return
 
     async def _apply(self, doc: dict[str, Any], *, origin: str) -> None:
         """Adopt ``doc`` (a read body or a broadcast) if it is newer; then run the callbacks."""

@@ -4,6 +4,10 @@
 ``{base_url}/orders.created``; ``request`` does the same and reads the reply envelope from the
 response. :func:`envelope_endpoint` is the receiving side as a Starlette endpoint. HTTP has no
 subscriptions or durable streams, so those raise :class:`UnsupportedOperation`.
+
+``api_key=`` is sent as ``Authorization: Bearer`` on every request. ``CENTRAL_HUB_API_KEY`` and
+``CENTRAL_HUB_CA_FILE`` apply only when ``base_url`` is the hub itself (``CENTRAL_HUB_URL``): the
+hub's credential is not handed to every peer a service posts to.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from centralhub.kit.tracing import CORRELATION_HEADER, async_correlation_hook
+from centralhub.sdk import connection
+from centralhub.sdk.connection import VerifyTypes
 from centralhub.sdk.messaging.base import Handler, MessagingClient, check_topic
 from centralhub.sdk.messaging.errors import (
     EnvelopeDecodeError,
@@ -29,7 +35,8 @@ __all__ = ["HTTPMessagingClient", "envelope_endpoint"]
 
 
 class HTTPMessagingClient(MessagingClient):
-    """Messaging over HTTP to one ``base_url``. ``transport=`` lets tests use an ASGI app."""
+    """Messaging over HTTP to one ``base_url``. ``transport=`` lets tests use an ASGI app;
+    ``verify=`` / ``ca_file=`` choose what https certificates are trusted."""
 
     transport = "http"
 
@@ -41,6 +48,9 @@ class HTTPMessagingClient(MessagingClient):
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        api_key: str | None = None,
+        ca_file: str | None = None,
+        verify: VerifyTypes | None = None,
     ) -> None:
         super().__init__(service_name=service_name)
         if not base_url.startswith(("http://", "https://")):
@@ -48,7 +58,11 @@ class HTTPMessagingClient(MessagingClient):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._transport = transport
-        self._headers = dict(headers or {})
+        to_hub = connection.same_origin(self.base_url, connection.default_hub_url())
+        env: dict[str, str] | None = None if to_hub else {}
+        key = connection.resolve_api_key(api_key, env=env)
+        self._headers = {**connection.auth_headers(key), **(headers or {})}
+        self._verify = connection.tls_verify(verify, ca_file, env=env)
         self._client: httpx.AsyncClient | None = None
 
     async def connect(self) -> None:
@@ -58,6 +72,7 @@ class HTTPMessagingClient(MessagingClient):
                 timeout=self.timeout,
                 transport=self._transport,
                 headers=self._headers,
+                verify=self._verify,
                 event_hooks={"request": [async_correlation_hook]},
             )
 
