@@ -17,6 +17,7 @@ import base64
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -125,6 +126,24 @@ def is_encrypted(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(MARKER), str)
 
 
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """An encrypted value as one opaque leaf: equal to another exactly when the token is the same."""
+
+    token: str
+
+
+def opaque(document: Any) -> Any:
+    """``document`` with each encrypted value as a :class:`Sealed` leaf, for diffing stored forms."""
+    if is_encrypted(document):
+        return Sealed(document[MARKER])
+    if isinstance(document, dict):
+        return {k: opaque(v) for k, v in document.items()}
+    if isinstance(document, list):
+        return [opaque(v) for v in document]
+    return document
+
+
 def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
@@ -191,7 +210,7 @@ def mask(document: Any, schema: dict[str, Any] | None = None) -> Any:
 
 
 def _mask(node: Any, schemas: list[dict[str, Any]], root: dict[str, Any], *, credential: bool) -> Any:
-    if is_encrypted(node):
+    if is_encrypted(node) or isinstance(node, Sealed):
         return MASK
     if isinstance(node, dict):
         out: dict[str, Any] = {}
@@ -360,13 +379,11 @@ class _Sealer:
             raise SecretInConfig(
                 f"{path} looks like a credential: keep it in an environment variable "
                 '(or mark the property "x-secret": true in the service\'s schema)',
-                details={"path": path},
             )
         if isinstance(node, str) and _URL_WITH_PASSWORD.match(node):
             raise SecretInConfig(
                 f"{path} is a URL with a password in it: keep the password in an environment variable "
                 '(or mark the property "x-secret": true in the service\'s schema)',
-                details={"path": path},
             )
         return node
 

@@ -37,7 +37,7 @@ from centralhub.config.documents import (
 from centralhub.config.hot_reload import HotReloader
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.repository import RevisionTaken
-from centralhub.config.secrets import SecretBox, mask, mask_change, masked_paths
+from centralhub.config.secrets import SecretBox, mask, mask_change, masked_paths, opaque
 from centralhub.config.watch import Key, RevisionWatcher
 from centralhub.core.database import Database
 from centralhub.core.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -212,7 +212,7 @@ class ConfigService:
         old = await self._stored_version(tenant, service, from_ref)
         new = await self._stored_version(tenant, service, to_ref or "latest")
         # an unchanged secret keeps its token, so comparing the stored forms finds real changes only
-        changes = [mask_change(c) for c in diff(old.config, new.config)]
+        changes = [mask_change(c) for c in diff(opaque(old.config), opaque(new.config))]
         return ConfigDiff(service, masked(old), masked(new), changes)
 
     # ---------------------------------------------------------------- validation and schemas
