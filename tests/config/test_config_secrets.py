@@ -21,6 +21,7 @@ from centralhub.config.models import ConfigChanged
 from centralhub.config.secrets import MASK, SecretBox, SecretInConfig, looks_like_credential, mask
 from centralhub.core.tables import config_versions
 from centralhub.hub import Hub
+from centralhub.sdk import ConfigClient
 from centralhub.server.app import create_app
 from tests.conftest import make_settings, reset_database
 from tests.support import wait_until
@@ -276,3 +277,26 @@ async def test_concurrent_secret_writes_all_encrypt(secret_hub: Hub, sclient: ht
     )
     assert [r.status_code for r in results] == [200] * 5
     assert all("pw-" not in row for row in await stored_rows(secret_hub, name))
+
+
+async def test_config_client_fetches_secrets_over_http_after_a_masked_broadcast(
+    hub_process_factory: Any, nats_url: str
+) -> None:
+    """The NATS message carries "***"; the client reads the plaintext over HTTP instead."""
+    hp = hub_process_factory(NATS_URL=nats_url, CENTRAL_HUB_SECRET=SECRET)
+    name = svc()
+    async with httpx.AsyncClient(base_url=hp.url, timeout=10) as http:
+        assert (await http.put(f"/api/v1/config/{name}/schema", json=SCHEMA)).status_code == 200
+        assert (await http.post(f"/api/v1/config/{name}", json=doc())).status_code == 200
+        client = ConfigClient(name, central_hub_url=hp.url, enable_nats_updates=True, nats_url=nats_url)
+        await client.init_async()
+        try:
+            assert client._nc is not None and not client._watching  # NATS, not the /watch fallback
+            assert client.get_value("operational.db.password") == PLAIN
+            assert (await http.post(f"/api/v1/config/{name}", json=doc("rotated"))).status_code == 200
+            await wait_until(
+                lambda: client.get_value("operational.db.password") == "rotated", what="refetch after push"
+            )
+            assert client.revision == 2
+        finally:
+            await client.shutdown()
