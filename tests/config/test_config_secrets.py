@@ -193,7 +193,7 @@ async def test_an_x_secret_value_is_encrypted_at_rest_and_masked_outside_reads(
 
     # a reader with config:read (anonymous when auth is off) gets the plaintext ...
     current = (await sclient.get(f"/api/v1/config/{name}")).json()
-    assert current["config"] == doc()
+    assert current["config"] == doc() and current["secrets"] == ["operational.db.password"]
     watched = await sclient.get(f"/api/v1/config/{name}/watch", params={"revision": 0, "timeout": 1})
     assert watched.json()["config"] == doc()
 
@@ -300,3 +300,19 @@ async def test_config_client_fetches_secrets_over_http_after_a_masked_broadcast(
             assert client.revision == 2
         finally:
             await client.shutdown()
+
+
+def test_cli_config_get_masks_secrets_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI prints "***" for the paths the hub lists as secrets; --show-secrets prints them."""
+    from typer.testing import CliRunner
+
+    from centralhub.cli import config as cli_config
+
+    body = {"service_name": "s", "revision": 1, "config": doc(), "secrets": ["operational.db.password"]}
+    monkeypatch.setattr(cli_config, "request", lambda *a, **k: json.loads(json.dumps(body)))
+    runner = CliRunner()
+    shown = runner.invoke(cli_config.config_app, ["get", "s", "--config-only"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["operational"]["db"] == {"host": "db1", "password": MASK}
+    revealed = runner.invoke(cli_config.config_app, ["get", "s", "--config-only", "--show-secrets"])
+    assert json.loads(revealed.output) == doc()

@@ -243,6 +243,22 @@ def masked_paths(document: Any, path: str = "") -> list[str]:
     return out
 
 
+def mask_paths(document: Any, paths: list[str]) -> Any:
+    """A copy of ``document`` with the values at the dotted ``paths`` shown as ``"***"``."""
+    wanted = set(paths)
+
+    def walk(node: Any, path: str) -> Any:
+        if path in wanted:
+            return MASK
+        if isinstance(node, dict):
+            return {k: walk(v, _join(path, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, _join(path, i)) for i, v in enumerate(node)]
+        return node
+
+    return walk(document, "") if wanted else document
+
+
 def mask_change(change: Change) -> Change:
     """``change`` with secret values (encrypted, or under a credential-like key) shown as ``"***"``."""
     credential = looks_like_credential(change.path.rsplit(".", 1)[-1])

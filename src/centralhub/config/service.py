@@ -66,7 +66,8 @@ async def count_config_change(event: ConfigChanged) -> None:
 
 def masked(version: ConfigVersion) -> ConfigVersion:
     """``version`` with its secrets shown as ``"***"`` (history, diffs, events, old versions)."""
-    return dataclasses.replace(version, config=mask(version.config))
+    hidden = tuple(masked_paths(version.config))
+    return dataclasses.replace(version, config=mask(version.config), secrets=hidden)
 
 
 class ConfigService:
@@ -159,7 +160,7 @@ class ConfigService:
         ):
             opened = self._opened(version)
             assert opened is not None
-            return opened
+            return dataclasses.replace(opened, secrets=tuple(masked_paths(version.config)))
         return masked(version)
 
     async def services(self, tenant: str) -> list[str]:
