@@ -23,6 +23,7 @@ from centralhub.core.tables import config_versions
 from centralhub.hub import Hub
 from centralhub.sdk import ConfigClient
 from centralhub.server.app import create_app
+from tests.auth_support import bearer, make_key
 from tests.conftest import make_settings, reset_database
 from tests.support import wait_until
 
@@ -316,3 +317,35 @@ def test_cli_config_get_masks_secrets_unless_asked(monkeypatch: pytest.MonkeyPat
     assert json.loads(shown.output)["operational"]["db"] == {"host": "db1", "password": MASK}
     revealed = runner.invoke(cli_config.config_app, ["get", "s", "--config-only", "--show-secrets"])
     assert json.loads(revealed.output) == doc()
+
+
+async def test_with_auth_on_only_config_read_on_the_service_decrypts(
+    auth_hub: Hub, auth_client: httpx.AsyncClient
+) -> None:
+    """Real keys over HTTP: the schema owner marks the secret, a service-bound writer stores it,
+    a reader of that service sees it, a reader bound to other services sees "***"."""
+    name = svc()
+    admin = bearer(await make_key(auth_hub, "config:admin"))
+    writer = bearer(await make_key(auth_hub, "config:write", services=[name]))
+    reader = bearer(await make_key(auth_hub, "config:read", services=[name]))
+    elsewhere = bearer(await make_key(auth_hub, "config:read", services=["other"]))
+    url = f"/api/v1/config/{name}"
+
+    r = await auth_client.post(url, json={"db": {"password": "p"}}, headers=writer)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "secret_in_config"
+    assert await stored_rows(auth_hub, name) == []
+    assert (await auth_client.put(f"{url}/schema", json=SCHEMA, headers=admin)).status_code == 200
+    assert (await auth_client.post(url, json=doc(), headers=writer)).status_code == 200
+    assert all(PLAIN not in row for row in await stored_rows(auth_hub, name))
+
+    assert (await auth_client.get(url, headers=reader)).json()["config"] == doc()
+    body = (await auth_client.get(url, headers=elsewhere)).json()
+    assert body["config"]["operational"]["db"] == {"host": "db1", "password": MASK}
+    watched = await auth_client.get(f"{url}/watch", params={"timeout": 1}, headers=elsewhere)
+    assert watched.json()["config"]["operational"]["db"]["password"] == MASK
+    assert (await auth_client.post(url, json=doc("next"), headers=writer)).status_code == 200
+    d = await auth_client.get(f"{url}/diff", params={"from": "1"}, headers=reader)
+    changed = {"path": "operational.db.password", "op": "changed", "old": MASK, "new": MASK}
+    assert d.json()["changes"] == [changed]
+    v1 = await auth_client.get(f"{url}/versions/1", headers=reader)
+    assert v1.json()["config"]["operational"]["db"]["password"] == MASK
