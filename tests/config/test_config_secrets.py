@@ -183,6 +183,10 @@ async def test_an_x_secret_value_is_encrypted_at_rest_and_masked_outside_reads(
     finally:
         await sub.unsubscribe()
 
+    # registering the schema again finds the stored version valid (its secret checked decrypted)
+    again = await sclient.put(f"/api/v1/config/{name}/schema", json=SCHEMA)
+    assert again.json()["current_version_valid"] is True
+
     # the row holds a token, never the plaintext
     rows = await stored_rows(secret_hub, name)
     assert len(rows) == 1 and PLAIN not in rows[0] and "$encrypted" in rows[0]

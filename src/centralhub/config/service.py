@@ -37,7 +37,7 @@ from centralhub.config.documents import (
 from centralhub.config.hot_reload import HotReloader
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.repository import RevisionTaken
-from centralhub.config.secrets import SecretBox, mask, mask_change, masked_paths, opaque
+from centralhub.config.secrets import SecretBox, SecretUnreadable, mask, mask_change, masked_paths, opaque
 from centralhub.config.watch import Key, RevisionWatcher
 from centralhub.core.database import Database
 from centralhub.core.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -254,7 +254,7 @@ class ConfigService:
                     current = await repository.get_latest(conn, tenant=tenant, service=service)
             except IntegrityError:
                 continue  # a concurrent first registration won: replace it
-            return [] if current is None else self.check(current.config, schema)
+            return [] if current is None else self._check_stored(current, schema)
         raise Conflict(f"the schema of {service!r} is being registered concurrently; retry")
 
     # ---------------------------------------------------------------- writes
@@ -419,6 +419,16 @@ class ConfigService:
             return None
         plain = self.secrets.reveal(version.tenant_id, version.service_name, version.config)
         return version if plain is version.config else dataclasses.replace(version, config=plain)
+
+    def _check_stored(self, version: ConfigVersion, schema: dict[str, Any]) -> list[ValidationIssue]:
+        """Issues of a stored version under ``schema``, its secrets checked decrypted (an
+        unreadable secret is reported as such, not as a schema break)."""
+        try:
+            opened = self._opened(version)
+        except SecretUnreadable as exc:
+            return [ValidationIssue("$", exc.message)]
+        assert opened is not None
+        return self.check(opened.config, schema)
 
     async def _committed(self, version: ConfigVersion) -> None:
         """After commit: wake local watchers, broadcast, and hand the change to event consumers."""
