@@ -14,6 +14,7 @@ everywhere (:func:`mask`) and decrypted only for a caller with ``config:read`` o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 from collections.abc import Iterator
@@ -26,7 +27,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from centralhub.config.models import Change
+from centralhub.auth.context import current_principal
+from centralhub.auth.models import Scope
+from centralhub.config.models import Change, ConfigVersion
 from centralhub.core.errors import HubError, InvalidInput
 
 MASK = "***"
@@ -243,6 +246,12 @@ def masked_paths(document: Any, path: str = "") -> list[str]:
     return out
 
 
+def masked(version: ConfigVersion) -> ConfigVersion:
+    """``version`` with its secrets shown as ``"***"`` (history, diffs, events, old versions)."""
+    hidden = tuple(masked_paths(version.config))
+    return dataclasses.replace(version, config=mask(version.config), secrets=hidden)
+
+
 def mask_paths(document: Any, paths: list[str]) -> Any:
     """A copy of ``document`` with the values at the dotted ``paths`` shown as ``"***"``."""
     wanted = set(paths)
@@ -332,6 +341,24 @@ class SecretBox:
         if isinstance(node, list):
             return [self._reveal(tenant, service, v, _join(path, i)) for i, v in enumerate(node)]
         return node
+
+    def opened(self, version: ConfigVersion) -> ConfigVersion:
+        """``version`` with its secrets decrypted, for building and checking the next one."""
+        plain = self.reveal(version.tenant_id, version.service_name, version.config)
+        return version if plain is version.config else dataclasses.replace(version, config=plain)
+
+    def for_caller(self, version: ConfigVersion) -> ConfigVersion:
+        """Secrets decrypted for a caller with ``config:read`` on the service, masked for others
+        (the caller is the request's principal; everything when auth is off)."""
+        principal = current_principal.get()
+        if (
+            principal.has(Scope.CONFIG_READ)
+            and principal.may_act_for(version.service_name)
+            and principal.tenant in (None, version.tenant_id)
+        ):
+            hidden = tuple(masked_paths(version.config))
+            return dataclasses.replace(self.opened(version), secrets=hidden)
+        return masked(version)
 
     def seal(
         self,

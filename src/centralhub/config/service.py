@@ -10,7 +10,6 @@ the bus for other replicas and clients, and emits :class:`ConfigChanged` for in-
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
@@ -20,8 +19,6 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from centralhub.auth.context import current_principal
-from centralhub.auth.models import Scope
 from centralhub.config import repository
 from centralhub.config.documents import (
     SchemaValidator,
@@ -37,7 +34,15 @@ from centralhub.config.documents import (
 from centralhub.config.hot_reload import HotReloader
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.repository import RevisionTaken
-from centralhub.config.secrets import SecretBox, SecretUnreadable, mask, mask_change, masked_paths, opaque
+from centralhub.config.secrets import (
+    SecretBox,
+    SecretUnreadable,
+    mask,
+    mask_change,
+    masked,
+    masked_paths,
+    opaque,
+)
 from centralhub.config.watch import Key, RevisionWatcher
 from centralhub.core.database import Database
 from centralhub.core.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -62,12 +67,6 @@ DocumentBuilder = Callable[[ConfigVersion | None], Any]
 async def count_config_change(event: ConfigChanged) -> None:
     """Metrics consumer of :class:`ConfigChanged` (runs off the write path)."""
     metrics.CONFIG_CHANGES.labels(service=event.version.service_name).inc()
-
-
-def masked(version: ConfigVersion) -> ConfigVersion:
-    """``version`` with its secrets shown as ``"***"`` (history, diffs, events, old versions)."""
-    hidden = tuple(masked_paths(version.config))
-    return dataclasses.replace(version, config=mask(version.config), secrets=hidden)
 
 
 class ConfigService:
@@ -148,20 +147,7 @@ class ConfigService:
         if current is None:
             raise NotFound(f"no configuration stored for service {service!r}")
         self.watcher.advance((tenant, service), current.revision)
-        return self._for_caller(current)
-
-    def _for_caller(self, version: ConfigVersion) -> ConfigVersion:
-        """Secrets decrypted for a caller with ``config:read`` on the service, masked for others."""
-        principal = current_principal.get()
-        if (
-            principal.has(Scope.CONFIG_READ)
-            and principal.may_act_for(version.service_name)
-            and principal.tenant in (None, version.tenant_id)
-        ):
-            opened = self._opened(version)
-            assert opened is not None
-            return dataclasses.replace(opened, secrets=tuple(masked_paths(version.config)))
-        return masked(version)
+        return self.secrets.for_caller(current)
 
     async def services(self, tenant: str) -> list[str]:
         async with self.database.engine.connect() as conn:
@@ -378,7 +364,7 @@ class ConfigService:
                             f"If-Match: revision {if_match} is stale; the current revision of "
                             f"{service!r} is {current_rev}"
                         )
-                    opened = self._opened(current)
+                    opened = self.secrets.opened(current) if current else None
                     plain = opened.config if opened else None
                     document = make(opened)
                     check_document(document, "config")
@@ -410,25 +396,16 @@ class ConfigService:
                     ) from None
                 continue  # another writer won the race: rebuild on top of its version
             await self._committed(stored)
-            return self._for_caller(stored)
+            return self.secrets.for_caller(stored)
         raise Unavailable(f"configuration of {service!r} is being changed too often; retry")
-
-    def _opened(self, version: ConfigVersion | None) -> ConfigVersion | None:
-        """``version`` with its secrets decrypted, for building and checking the next one."""
-        if version is None:
-            return None
-        plain = self.secrets.reveal(version.tenant_id, version.service_name, version.config)
-        return version if plain is version.config else dataclasses.replace(version, config=plain)
 
     def _check_stored(self, version: ConfigVersion, schema: dict[str, Any]) -> list[ValidationIssue]:
         """Issues of a stored version under ``schema``, its secrets checked decrypted (an
         unreadable secret is reported as such, not as a schema break)."""
         try:
-            opened = self._opened(version)
+            return self.check(self.secrets.opened(version).config, schema)
         except SecretUnreadable as exc:
             return [ValidationIssue("$", exc.message)]
-        assert opened is not None
-        return self.check(opened.config, schema)
 
     async def _committed(self, version: ConfigVersion) -> None:
         """After commit: wake local watchers, broadcast, and hand the change to event consumers."""
@@ -490,7 +467,7 @@ class ConfigService:
                 if self.watcher.known(key) > revision:
                     current = await self._latest(tenant, service)
                     if current is not None and current.revision > revision:
-                        return self._for_caller(current)
+                        return self.secrets.for_caller(current)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
