@@ -275,10 +275,11 @@ async def test_concurrent_secret_writes_all_encrypt(secret_hub: Hub, sclient: ht
     name = svc()
     await sclient.put(f"/api/v1/config/{name}/schema", json=SCHEMA)
     results = await asyncio.gather(
-        *(sclient.post(f"/api/v1/config/{name}", json=doc(f"pw-{i}")) for i in range(5))
+        *(sclient.post(f"/api/v1/config/{name}", json=doc(f"concurrent-plaintext-{i}")) for i in range(5))
     )
     assert [r.status_code for r in results] == [200] * 5
-    assert all("pw-" not in row for row in await stored_rows(secret_hub, name))
+    rows = await stored_rows(secret_hub, name)
+    assert len(rows) == 5 and all("concurrent-plaintext" not in row for row in rows)
 
 
 async def test_config_client_fetches_secrets_over_http_after_a_masked_broadcast(
