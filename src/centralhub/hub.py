@@ -85,6 +85,7 @@ class Hub:
             supervisor=self.supervisor,
             hot_reload_dir=settings.hot_reload_dir,
             hot_reload_enabled=settings.hot_reload_enabled,
+            secret=settings.secret,
         )
         self.components.append(self.config_service)
         #: health checks, infrastructure monitor, alerts, dependency graph, circuits

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from centralhub.cli.http import DEFAULT_HUB, HubOpt, TenantOpt, fail, print_json, request
+from centralhub.config.secrets import mask_paths
 
 config_app = typer.Typer(
     help="Service configuration: versions, history, rollback, schemas.", no_args_is_help=True
@@ -54,10 +55,15 @@ def config_get(
     tenant: TenantOpt = "default",
     version: Annotated[str | None, typer.Option("--version", help="A stored version or revision.")] = None,
     only_config: Annotated[bool, typer.Option("--config-only", help="Print just the document.")] = False,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help='Print "x-secret" values instead of "***".')
+    ] = False,
 ) -> None:
-    """Show the current (or a given) version of SERVICE's configuration."""
+    """Show the current (or a given) version of SERVICE's configuration (secrets as "***")."""
     path = f"/api/v1/config/{service}" + (f"/versions/{version}" if version else "")
     data = request("GET", hub, path, tenant=tenant)
+    if not show_secrets and data.get("secrets"):
+        data["config"] = mask_paths(data["config"], data["secrets"])
     print_json(data["config"] if only_config else data)
 
 

@@ -26,6 +26,8 @@ class ConfigVersion:
     created_at: float
     message: str | None = None
     source: str = "api"
+    #: dotted paths of the values stored encrypted (``x-secret``), whether shown plain or masked
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

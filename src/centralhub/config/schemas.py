@@ -83,10 +83,18 @@ class ConfigRead(BaseModel):
     updated_by: str
     message: str | None
     source: str
+    secrets: list[str] = Field(
+        default_factory=list,
+        description='Paths of "x-secret" values: encrypted at rest, plain only to config:read on the service',
+    )
 
     @classmethod
     def of(cls, version: ConfigVersion) -> ConfigRead:
-        return cls(config=version.config, **ConfigHistoryEntry.of(version).model_dump())
+        return cls(
+            config=version.config,
+            secrets=list(version.secrets),
+            **ConfigHistoryEntry.of(version).model_dump(),
+        )
 
 
 def history_entry(version: ConfigVersion) -> dict[str, Any]:

@@ -34,6 +34,15 @@ from centralhub.config.documents import (
 from centralhub.config.hot_reload import HotReloader
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.repository import RevisionTaken
+from centralhub.config.secrets import (
+    SecretBox,
+    SecretUnreadable,
+    mask,
+    mask_change,
+    masked,
+    masked_paths,
+    opaque,
+)
 from centralhub.config.watch import Key, RevisionWatcher
 from centralhub.core.database import Database
 from centralhub.core.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -76,6 +85,7 @@ class ConfigService:
         hot_reload_dir: str | Path = "config/hot-reload",
         hot_reload_enabled: bool = False,
         clock: Callable[[], float] = time.time,
+        secret: str | None = None,
     ) -> None:
         self.database = database
         self.bus = bus
@@ -84,6 +94,8 @@ class ConfigService:
         self.replica_id = replica_id or uuid.uuid4().hex[:12]
         self.clock = clock
         self.validator = SchemaValidator()
+        #: encrypts ``x-secret`` values with a key from ``CENTRAL_HUB_SECRET``; refuses credentials
+        self.secrets = SecretBox(secret)
         self.watcher = RevisionWatcher(
             bus,
             self._latest_revisions,
@@ -135,7 +147,7 @@ class ConfigService:
         if current is None:
             raise NotFound(f"no configuration stored for service {service!r}")
         self.watcher.advance((tenant, service), current.revision)
-        return current
+        return self.secrets.for_caller(current)
 
     async def services(self, tenant: str) -> list[str]:
         async with self.database.engine.connect() as conn:
@@ -154,14 +166,21 @@ class ConfigService:
             )
         if not versions and before is None:
             raise NotFound(f"no configuration stored for service {service!r}")
-        return versions
+        return [masked(v) for v in versions]
 
     async def get_version(self, tenant: str, service: str, ref: str) -> ConfigVersion:
-        """``ref`` is a version (``1.2.0``), a revision number (``3``) or ``latest``."""
+        """``ref`` is a version (``1.2.0``), a revision number (``3``) or ``latest``; secrets masked."""
+        return masked(await self._stored_version(tenant, service, ref))
+
+    async def _stored_version(self, tenant: str, service: str, ref: str) -> ConfigVersion:
+        """A version as stored (secrets encrypted)."""
         check_service_name(service)
         ref = ref.strip()
         if ref in ("latest", "current"):
-            return await self.get(tenant, service)
+            current = await self._latest(tenant, service)
+            if current is None:
+                raise NotFound(f"no configuration stored for service {service!r}")
+            return current
         found: ConfigVersion | None = None
         revision = parse_revision(ref)
         if revision is not None or not (ref.isascii() and ref.isdigit()):
@@ -177,9 +196,11 @@ class ConfigService:
 
     async def diff(self, tenant: str, service: str, from_ref: str, to_ref: str | None = None) -> ConfigDiff:
         """Leaf changes from one version to another (``to`` defaults to the current one)."""
-        old = await self.get_version(tenant, service, from_ref)
-        new = await self.get_version(tenant, service, to_ref or "latest")
-        return ConfigDiff(service, old, new, diff(old.config, new.config))
+        old = await self._stored_version(tenant, service, from_ref)
+        new = await self._stored_version(tenant, service, to_ref or "latest")
+        # an unchanged secret keeps its token, so comparing the stored forms finds real changes only
+        changes = [mask_change(c) for c in diff(opaque(old.config), opaque(new.config))]
+        return ConfigDiff(service, masked(old), masked(new), changes)
 
     # ---------------------------------------------------------------- validation and schemas
     def check(self, document: Any, schema: dict[str, Any] | None) -> list[ValidationIssue]:
@@ -219,7 +240,7 @@ class ConfigService:
                     current = await repository.get_latest(conn, tenant=tenant, service=service)
             except IntegrityError:
                 continue  # a concurrent first registration won: replace it
-            return [] if current is None else self.check(current.config, schema)
+            return [] if current is None else self._check_stored(current, schema)
         raise Conflict(f"the schema of {service!r} is being registered concurrently; retry")
 
     # ---------------------------------------------------------------- writes
@@ -283,18 +304,18 @@ class ConfigService:
         if_match: int | None = None,
     ) -> tuple[ConfigVersion, ConfigVersion]:
         """Store an old version's document as a new version; returns (new, restored-from)."""
-        target = await self.get_version(tenant, service, ref)
+        target = await self._stored_version(tenant, service, ref)
         stored = await self._write(
             tenant,
             service,
-            lambda _current: target.config,
+            lambda _current: self.secrets.reveal(tenant, service, target.config),
             author=author,
             message=message or f"rollback to {target.version}",
             if_match=if_match,
             source="rollback",
         )
         assert stored is not None
-        return stored, target
+        return stored, masked(target)
 
     async def put_if_changed(
         self,
@@ -343,12 +364,17 @@ class ConfigService:
                             f"If-Match: revision {if_match} is stale; the current revision of "
                             f"{service!r} is {current_rev}"
                         )
-                    document = make(current)
+                    opened = self.secrets.opened(current) if current else None
+                    plain = opened.config if opened else None
+                    document = make(opened)
                     check_document(document, "config")
-                    if skip_unchanged and current is not None and current.config == document:
+                    if skip_unchanged and current is not None and plain == document:
                         return None
                     schema = await repository.get_schema(conn, tenant=tenant, service=service)
                     self.validator.require_valid(service, document, schema)
+                    document = self.secrets.seal(
+                        tenant, service, document, schema, stored=current and current.config, plain=plain
+                    )
                     stored = await repository.create(
                         conn,
                         version=ConfigVersion(
@@ -370,26 +396,40 @@ class ConfigService:
                     ) from None
                 continue  # another writer won the race: rebuild on top of its version
             await self._committed(stored)
-            return stored
+            return self.secrets.for_caller(stored)
         raise Unavailable(f"configuration of {service!r} is being changed too often; retry")
+
+    def _check_stored(self, version: ConfigVersion, schema: dict[str, Any]) -> list[ValidationIssue]:
+        """Issues of a stored version under ``schema``, its secrets checked decrypted (an
+        unreadable secret is reported as such, not as a schema break)."""
+        try:
+            return self.check(self.secrets.opened(version).config, schema)
+        except SecretUnreadable as exc:
+            return [ValidationIssue("$", exc.message)]
 
     async def _committed(self, version: ConfigVersion) -> None:
         """After commit: wake local watchers, broadcast, and hand the change to event consumers."""
         self.watcher.advance((version.tenant_id, version.service_name), version.revision)
         broadcast = await self._broadcast(version)
-        self.events.emit(ConfigChanged(version, broadcast))
+        self.events.emit(ConfigChanged(masked(version), broadcast))
 
     async def _broadcast(self, version: ConfigVersion) -> bool:
-        payload = {
+        """Publish the change with secrets masked: bus subscribers are not authenticated by the
+        hub, so a message never carries a secret; ``masked`` lists the hidden paths, and a client
+        that needs them fetches the configuration over HTTP with its credential."""
+        hidden = masked_paths(version.config)
+        payload: dict[str, Any] = {
             "service_name": version.service_name,
             "tenant_id": version.tenant_id,
             "version": version.version,
             "revision": version.revision,
-            "config": version.config,
+            "config": mask(version.config) if hidden else version.config,
             "updated_at": rfc3339(version.created_at),
             "updated_by": version.author,
             "origin": self.replica_id,
         }
+        if hidden:
+            payload["masked"] = hidden
         try:
             await self.bus.publish(config_update_subject(version.tenant_id, version.service_name), payload)
         except Exception as exc:  # stored already: watchers catch up through the revision check
@@ -427,7 +467,7 @@ class ConfigService:
                 if self.watcher.known(key) > revision:
                     current = await self._latest(tenant, service)
                     if current is not None and current.revision > revision:
-                        return current
+                        return self.secrets.for_caller(current)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None

@@ -217,6 +217,10 @@ class ConfigClient:
     async def _on_nats_message(self, msg: Any) -> None:
         try:
             payload = json.loads(msg.data)
+            if payload.get("masked"):
+                # the broadcast hides secret values ("***"): read them over HTTP with our credential
+                await self._refresh()
+                return
             await self._apply(payload, origin="nats")
         except Exception:
             log.exception("bad config update message on %s", getattr(msg, "subject", "?"))
