@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from centralhub.core.time import parse_rfc3339
 from tests.conftest import free_port
+from tests.support import wait_until_sync
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def test_base_service_process_lifecycle(hub_process_factory: Any, tmp_path: Path) -> None:
@@ -57,7 +45,7 @@ def test_base_service_process_lifecycle(hub_process_factory: Any, tmp_path: Path
         return [] if resp.status_code == 404 else list(resp.json()["instances"])
 
     try:
-        [inst] = _until(instances, "the service to register")
+        [inst] = wait_until_sync(instances, what="the service to register", timeout=20)
         assert inst["url"] == url and inst["version"] == "2.0.0" and inst["health_endpoint"] == "/health"
         health = httpx.get(f"{url}/health", timeout=5).json()
         assert health["status"] == "healthy" and health["service"] == name
@@ -66,9 +54,18 @@ def test_base_service_process_lifecycle(hub_process_factory: Any, tmp_path: Path
         # defaults until the hub has a configuration, then the hub's merged over them
         assert httpx.get(f"{url}/greet", timeout=5).json() == {"greeting": "hello", "rps": 10}
         r = httpx.post(f"{hub.url}/api/v1/config/{name}", json={"greeting": "hi"}, timeout=5)
-        assert r.status_code in (200, 201), r.text
-        _until(lambda: httpx.get(f"{url}/greet", timeout=5).json()["greeting"] == "hi", "the config reload")
+        assert r.status_code == 200, r.text
+        wait_until_sync(
+            lambda: httpx.get(f"{url}/greet", timeout=5).json()["greeting"] == "hi", what="the config reload"
+        )
         assert httpx.get(f"{url}/greet", timeout=5).json()["rps"] == 10
+        # once the hub acknowledged a heartbeat, /health says when, in the hub's time format
+        beat = wait_until_sync(
+            lambda: httpx.get(f"{url}/health", timeout=5).json()["hub"]["last_heartbeat"],
+            what="a heartbeat in /health",
+        )
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", beat), beat
+        assert abs(parse_rfc3339(beat) - time.time()) < 30
 
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)

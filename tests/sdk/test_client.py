@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from centralhub.kit.exceptions import NoHealthyInstances, ServiceNotFound
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.timeout(90)
 
 def _name(prefix: str = "svc") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15.0) -> None:
-    """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 async def _instances(hub_url: str, name: str) -> list[dict[str, Any]]:
@@ -66,7 +56,7 @@ async def test_register_heartbeat_deregister(hub_process_factory: Any) -> None:
             [now] = await _instances(hp.url, name)
             return bool(now["last_seen"] > first_seen and client.last_heartbeat_ok)
 
-        await _until(heartbeat_arrived, "a background heartbeat")
+        await wait_until(heartbeat_arrived, what="a background heartbeat")
         # past the TTL the instance is still passing: heartbeats keep it alive
         await asyncio.sleep(3.5)
         [inst] = await _instances(hp.url, name)
@@ -89,7 +79,7 @@ async def test_registers_again_when_the_hub_restarts_empty(hub_process_factory: 
         async def back() -> bool:
             return len(await _instances(hp.url, name)) == 1
 
-        await _until(back, "the client to register again", timeout=20)
+        await wait_until(back, what="the client to register again", timeout=20)
         [inst] = await _instances(hp.url, name)
         assert inst["instance_id"] == client.instance_id != old_id
         assert client.reregistrations >= 1
@@ -161,7 +151,7 @@ async def test_registry_events_refresh_the_cache(hub_process_factory: Any, nats_
             nc = client._nats
             return nc is not None and bool(nc._subs)
 
-        await _until(subscribed, "the client's registry event subscription")
+        await wait_until(subscribed, what="the client's registry event subscription")
         await client._nats.flush()  # the SUB is queued before the PING: the server has it now
         await second.register()
 
@@ -169,21 +159,21 @@ async def test_registry_events_refresh_the_cache(hub_process_factory: Any, nats_
             view = await client.get_service(peer_name)
             return len(view.instances) == 2
 
-        await _until(pushed, "the NATS event to refresh the cached view", timeout=10)
+        await wait_until(pushed, what="the NATS event to refresh the cached view", timeout=10)
         await first.deregister()
 
         async def removed() -> bool:
             view = await client.get_service(peer_name)
             return [i["url"] for i in view.instances] == ["http://10.0.1.2:9002"]
 
-        await _until(removed, "the removal to reach the cache", timeout=10)
+        await wait_until(removed, what="the removal to reach the cache", timeout=10)
         assert await client.discover_service(peer_name) == "http://10.0.1.2:9002"
         await second.deregister()
 
         async def gone() -> bool:
             return not (await client.get_service(peer_name)).instances
 
-        await _until(gone, "the last removal to reach the cache", timeout=10)
+        await wait_until(gone, what="the last removal to reach the cache", timeout=10)
         with pytest.raises((NoHealthyInstances, ServiceNotFound)):
             await client.discover_service(peer_name)
     finally:

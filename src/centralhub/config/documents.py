@@ -6,7 +6,6 @@ the hot-reload directory and the API before a document reaches the service.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import jsonschema
@@ -15,6 +14,7 @@ import orjson
 from centralhub.config.models import Change, ValidationIssue
 from centralhub.core.errors import HubError, InvalidInput
 from centralhub.core.wire import NAME_RE
+from centralhub.core.wire import deep_merge as deep_merge  # shared with the SDK, lives in wire
 
 #: service names become NATS subject tokens and file stems, so no dots, slashes or spaces
 #: the one service-name rule the registry, the SDK and NATS subjects share
@@ -87,17 +87,6 @@ def check_message(message: str | None) -> str | None:
 def version_for(revision: int) -> str:
     """The platform's version style: revision 1 is ``1.0.0``, each later change bumps the minor."""
     return f"1.{revision - 1}.0"
-
-
-def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Recursive merge where ``overrides`` wins; unlike a merge patch ``None`` is kept as a value."""
-    result = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = deep_merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
 
 
 def diff(old: Any, new: Any, path: str = "") -> list[Change]:

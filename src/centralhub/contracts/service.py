@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from centralhub.contracts import repository
 from centralhub.contracts.compatibility import breaking_changes, check_schemas
 from centralhub.contracts.models import Contract, ContractChanged, Schemas
+from centralhub.core import wire
 from centralhub.core.errors import Conflict, NotFound
 from centralhub.registry import repository as registry_repository
 
@@ -66,7 +67,7 @@ class ContractService:
         # instances stored before the contract flag was kept (or by an older hub) catch up now
         for tenant, service in self._keys:
             await self.registry.set_contract_validated(tenant, service, True)
-        self._sub = await self.bus.subscribe("contracts.>", self._on_event)
+        self._sub = await self.bus.subscribe(wire.CONTRACTS_ALL_SUBJECTS, self._on_event)
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -201,7 +202,7 @@ class ContractService:
             log.warning("registry view of %s/%s not refreshed: %s", tenant, service, exc)
         try:
             await self.bus.publish(
-                f"contracts.{tenant}.changed",
+                wire.contracts_subject(tenant),
                 {"tenant_id": tenant, "service_name": service, "present": present},
             )
         except Exception as exc:  # stored already; other replicas reload on restart

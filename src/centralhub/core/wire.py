@@ -1,4 +1,4 @@
-"""Rules the hub and the SDK must apply identically: names, NATS subjects, selection, merge patch.
+"""Rules the hub and the SDK must apply identically: names, NATS subjects, selection, merging.
 
 Both sides import this module, so a rule changed here changes for both; it imports nothing but
 the standard library, so the SDK can use it without the hub's dependencies.
@@ -55,6 +55,20 @@ REGISTRY_HEARTBEATS_SUBJECT = "registry.all.heartbeats"
 REGISTRY_ALL_SUBJECTS = "registry.>"
 
 
+def contracts_subject(tenant: str) -> str:
+    """Where a change of one of ``tenant``'s message contracts is announced to hub replicas."""
+    return f"contracts.{tenant}.changed"
+
+
+#: every contract change of every tenant (what a hub replica follows)
+CONTRACTS_ALL_SUBJECTS = "contracts.>"
+
+
+def deployments_subject(tenant: str, service: str) -> str:
+    """Where each step of a deployment of ``service`` is published."""
+    return f"deployments.{tenant}.{service}"
+
+
 # ---------------------------------------------------------------------- endpoint selection
 STRATEGIES = ("round_robin", "random", "least_load", "weighted")
 
@@ -99,4 +113,17 @@ def merge_patch(target: Any, patch: Any) -> Any:
             result.pop(key, None)
         else:
             result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursive merge where ``overrides`` wins; unlike a merge patch ``None`` is kept as a value.
+
+    Returns a new document; neither argument is changed (or shared with the result)."""
+    result = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = deep_merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
     return result

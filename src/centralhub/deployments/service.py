@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from centralhub.core import wire
 from centralhub.core.errors import Conflict, InvalidInput, NotFound
 from centralhub.core.time import rfc3339
 from centralhub.deployments import repository
@@ -280,7 +281,7 @@ class DeploymentCoordinator:
         async with self.database.engine.begin() as conn:
             await repository.update(conn, dep)
         try:
-            await self.bus.publish(f"deployments.{dep.tenant_id}.{dep.service}", self.describe(dep))
+            await self.bus.publish(wire.deployments_subject(dep.tenant_id, dep.service), self.describe(dep))
         except Exception as exc:
             BUS_PUBLISH_FAILURES.labels("deployments").inc()
             log.warning("deployment event not published: %s", exc)

@@ -32,7 +32,9 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from centralhub.core import wire
 from centralhub.core.errors import CentralHubError, status_for
+from centralhub.core.time import rfc3339
 from centralhub.kit.exceptions import BaseServiceError, NoHealthyInstances, ServiceNotFound
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
 from centralhub.sdk.config_client import ConfigClient
@@ -162,9 +164,7 @@ class BaseService:
         return self.config_value(path, default)
 
     def _merged(self, incoming: dict[str, Any] | None) -> dict[str, Any]:
-        merged = copy.deepcopy(self.config.config_defaults)
-        _deep_merge(merged, incoming or {})
-        return merged
+        return wire.deep_merge(self.config.config_defaults, incoming or {})
 
     async def _apply_config(self, incoming: dict[str, Any] | None) -> None:
         old, new = self._config, self._merged(incoming)
@@ -276,7 +276,10 @@ class BaseService:
 
     # ------------------------------------------------------------------ health
     async def health(self) -> dict[str, Any]:
-        """The ``/health`` document: built-in state plus ``custom_health_checks()``."""
+        """The ``/health`` document: built-in state plus ``custom_health_checks()``.
+
+        ``hub.last_heartbeat`` is RFC 3339 like every time the hub answers with (``None`` before
+        the first acknowledged heartbeat)."""
         status = "healthy" if self.ready else "starting"
         try:
             checks = await asyncio.wait_for(self.custom_health_checks(), 10)
@@ -295,7 +298,7 @@ class BaseService:
                 "url": self.hub.hub_url,
                 "registered": self.hub.registered,
                 "instance_id": self.hub.instance_id,
-                "last_heartbeat": self.hub.last_heartbeat_ok,
+                "last_heartbeat": rfc3339(self.hub.last_heartbeat_ok),
             },
             "config_version": self.config_version,
             "checks": checks,
@@ -314,11 +317,3 @@ async def _error_response(_request: Request, exc: Exception) -> JSONResponse:
     else:
         body = {"error": exc.message, "code": exc.code, "details": exc.details or {}}
     return JSONResponse(body, status_code=status_for(exc))
-
-
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_merge(base[key], value)
-        else:
-            base[key] = value

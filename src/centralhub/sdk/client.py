@@ -6,8 +6,9 @@ The contract a service relies on:
   TTL. When the hub answers a heartbeat with 404 (it restarted with an empty store, or the
   instance expired and was removed) the client registers again by itself.
 * Discovery answers come from a local cache that a background task keeps current (a periodic
-  refresh of every service asked about, plus NATS registry events when ``nats_url`` is given).
-  While the hub is unreachable the last known answer is used.
+  refresh of every service asked about, plus NATS registry events when ``nats_url`` is given;
+  see :mod:`centralhub.sdk.discovery_cache`). While the hub is unreachable the last known answer
+  is used.
 * Every HTTP call has a timeout; no method waits on the hub for longer than ``timeout``.
 * Every request carries the credential (``api_key=`` / ``CENTRAL_HUB_API_KEY``) and https is
   verified (``ca_file=`` / ``CENTRAL_HUB_CA_FILE``, see :mod:`centralhub.sdk.connection`). A
@@ -23,11 +24,9 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
 
 from centralhub.core import wire
 from centralhub.kit.exceptions import (
@@ -38,6 +37,12 @@ from centralhub.kit.exceptions import (
 )
 from centralhub.sdk import connection
 from centralhub.sdk.connection import HubAuthError, VerifyTypes
+from centralhub.sdk.discovery_cache import SELECTABLE as SELECTABLE
+from centralhub.sdk.discovery_cache import DiscoveryCache, ServiceView
+from centralhub.sdk.discovery_cache import cancel_task as _cancel
+from centralhub.sdk.discovery_cache import check_name as _check_name
+from centralhub.sdk.discovery_cache import choose as _choose
+from centralhub.sdk.discovery_cache import pick_locally as _pick_locally
 
 __all__ = ["CentralHubClient", "HubAuthError", "HubUnavailable", "ServiceView"]
 
@@ -46,30 +51,12 @@ log = logging.getLogger(__name__)
 #: where the hub is when neither ``hub_url`` nor ``CENTRAL_HUB_URL``/``CENTRAL_HUB_PORT`` say
 DEFAULT_HUB_URL = "http://127.0.0.1:7000"
 CIRCUIT_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
-SELECTABLE = ("passing", "warning")
 
 
 class HubUnavailable(ServiceUnavailable):
     """The hub could not be reached (or answered 5xx) and no cached answer exists."""
 
     default_code = "HUB_UNAVAILABLE"
-
-
-@dataclass(slots=True)
-class ServiceView:
-    """The last answer the hub gave about one service, and when it was fetched."""
-
-    name: str
-    instances: list[dict[str, Any]]
-    fetched_at: float
-    rr: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def selectable(self) -> list[dict[str, Any]]:
-        """Instances discovery may hand out, passing ones first (like the hub does)."""
-        ok = [i for i in self.instances if i.get("status") in SELECTABLE]
-        passing = [i for i in ok if i.get("status") == "passing"]
-        return sorted(passing or ok, key=lambda i: str(i.get("instance_id")))
 
 
 _error_message = connection.error_message
@@ -144,12 +131,11 @@ class CentralHubClient:
         #: how many times the client registered again after the hub forgot it
         self.reregistrations = 0
         self.last_heartbeat_ok: float | None = None
-        self._views: dict[str, ServiceView] = {}
+        self._discovery = DiscoveryCache(self._fetch_view, task_name=f"hub-discovery-{service_name}")
+        #: the cached views (the discovery cache's own dict: ``_fetch_view`` writes into it)
+        self._views: dict[str, ServiceView] = self._discovery.views
         self._circuits: dict[str, str] = {}
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self._refresh_task: asyncio.Task[None] | None = None
-        self._refresh_wake = asyncio.Event()
-        self._nats: Any = None
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -294,13 +280,13 @@ class CentralHubClient:
             return
         await self.deregister()
         self._closed = True
-        await _cancel(self._refresh_task)
-        self._refresh_task = None
-        if self._nats is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._nats.close(), 5)
-            self._nats = None
+        await self._discovery.close()
         await self._http.aclose()
+
+    @property
+    def _nats(self) -> Any:
+        """The NATS connection registry events arrive on (``None`` when polling only)."""
+        return self._discovery.nats
 
     # ------------------------------------------------------------------ http
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -477,110 +463,6 @@ class CentralHubClient:
 
     # ------------------------------------------------------------------ cache upkeep
     def _ensure_refresher(self) -> None:
-        if self._closed or (self._refresh_task is not None and not self._refresh_task.done()):
-            return
-        self._refresh_task = asyncio.create_task(
-            self._refresh_loop(), name=f"hub-discovery-{self.service_name}"
+        self._discovery.ensure_running(
+            refresh_seconds=self.discovery_refresh_seconds, nats_url=self.nats_url, tenant_id=self.tenant_id
         )
-
-    async def _refresh_loop(self) -> None:
-        if self.nats_url:
-            await self._subscribe_registry_events()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.discovery_refresh_seconds):
-                    await self._refresh_wake.wait()
-            self._refresh_wake.clear()
-            for name in list(self._views):
-                try:
-                    await self._fetch_view(name)
-                except ServiceNotFound:
-                    # every instance is gone: remember that rather than an old answer
-                    self._views[name] = ServiceView(name, [], time.monotonic())
-                except asyncio.CancelledError:
-                    raise
-                except HubAuthError as exc:
-                    log.warning("refreshing %s failed (keeping the last answer): %s", name, exc)
-                    break
-                except Exception as exc:
-                    log.debug("refreshing %s failed (keeping the last answer): %s", name, exc)
-                    break
-
-    async def _subscribe_registry_events(self) -> None:
-        """Push: any registry event of our tenant wakes the refresher (no waiting for the poll)."""
-        try:
-            import nats
-
-            self._nats = await asyncio.wait_for(
-                nats.connect(
-                    self.nats_url or "",
-                    connect_timeout=2,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    allow_reconnect=True,
-                ),
-                5,
-            )
-
-            async def on_event(msg: Any) -> None:
-                with contextlib.suppress(Exception):
-                    payload = orjson.loads(msg.data)
-                    name = payload.get("service_name") or (payload.get("instance") or {}).get("service_name")
-                    if name is None or name in self._views or msg.subject == status_subject:
-                        self._refresh_wake.set()
-
-            status_subject = wire.registry_subject(self.tenant_id, "status")
-            await self._nats.subscribe(wire.registry_tenant_filter(self.tenant_id), cb=on_event)
-        except Exception as exc:
-            log.warning("no registry events from %s (%s); refreshing by polling only", self.nats_url, exc)
-            self._nats = None
-
-
-def _check_name(name: str) -> None:
-    """A name no service can have is not sent to the hub (it could address another route)."""
-    if not wire.is_service_name(name):
-        raise ServiceNotFound(f"{name!r} is not a valid service name", details={"service": name})
-
-
-def _choose(view: ServiceView, candidates: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
-    """The hub's selection rule applied to the cached view (its turn counter advances)."""
-    chosen = wire.choose(
-        candidates,
-        strategy,
-        turn=view.rr,
-        load=lambda i: float(i.get("load") or 0.0),
-        weight=lambda i: int(i.get("weight", 1)),
-    )
-    view.rr += 1
-    return chosen
-
-
-#: what ``GET …/endpoint`` answers with, and so what a locally made choice returns
-_ENDPOINT_KEYS = (
-    "instance_id",
-    "service_name",
-    "host",
-    "port",
-    "url",
-    "weight",
-    "load",
-    "protocol",
-    "status",
-    "version",
-)
-
-
-def _pick_locally(view: ServiceView, strategy: str) -> dict[str, Any]:
-    candidates = view.selectable()
-    if not candidates:
-        raise NoHealthyInstances(f"service {view.name!r} has no healthy instance (cached view)")
-    chosen = _choose(view, candidates, strategy)
-    return {k: chosen.get(k) for k in _ENDPOINT_KEYS} | {"cached": True}
-
-
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    if task is None or task.done():
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
