@@ -112,14 +112,21 @@ async def test_config_changed_event_reaches_consumers_after_the_write(hub: Hub) 
         seen.append(event)
 
     hub.events.subscribe(ConfigChanged, slow_consumer)
-    before = metrics.REGISTRY.get_sample_value("centralhub_config_changes_total", {"service": name}) or 0
+    before = (
+        metrics.REGISTRY.get_sample_value(
+            "centralhub_config_changes_total", {"tenant": "default", "service": name}
+        )
+        or 0
+    )
     # the write returns while the consumer is still blocked: consumers never delay it
     stored = await asyncio.wait_for(hub.config_service.put("default", name, {"v": 1}, author="t"), 10)
     assert stored.revision == 1 and seen == []
     gate.set()
     await asyncio.wait_for(hub.events.drain(), 10)
     assert [(e.version.service_name, e.version.revision, e.broadcast) for e in seen] == [(name, 1, True)]
-    after = metrics.REGISTRY.get_sample_value("centralhub_config_changes_total", {"service": name})
+    after = metrics.REGISTRY.get_sample_value(
+        "centralhub_config_changes_total", {"tenant": "default", "service": name}
+    )
     assert after == before + 1
 
 
