@@ -45,6 +45,7 @@ from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatu
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from centralhub.audit.service import AuditLog
     from centralhub.core.events.dispatch import DomainEvents
     from centralhub.core.tasks import Supervisor
     from centralhub.registry.service import InstanceRegistry
@@ -76,7 +77,9 @@ class AlertManager:
         channels: list[AlertChannel] | None = None,
         clock: Callable[[], float] = time.time,
         max_tracked: int = TRACKED_TARGETS,
+        audit: AuditLog | None = None,
     ) -> None:
+        self.audit = audit
         settings = parse_alerts_config(config)
         self.engine = engine
         self.events = events
@@ -395,6 +398,10 @@ class AlertManager:
             alert.acknowledged_at = self.clock()
             alert.acknowledged_by = by
             await repository.update(conn, alert=alert)
+            if self.audit is not None:
+                await self.audit.record(
+                    "alert.ack", f"alerts/{alert_id}", tenant=alert.tenant_id, details={"by": by}, conn=conn
+                )
         for cached in (*self._recent, *self._open.values()):
             if cached.id == alert_id:
                 cached.acknowledged, cached.acknowledged_at = True, alert.acknowledged_at
@@ -420,6 +427,14 @@ class AlertManager:
         )
         async with self.engine.begin() as conn:
             await repository.create_silence(conn, silence=silence)
+            if self.audit is not None:
+                await self.audit.record(
+                    "silence.create",
+                    f"silences/{silence.id}",
+                    tenant=tenant_id,
+                    after=_silence_view(silence),
+                    conn=conn,
+                )
         self._silences[silence.id] = silence
         return silence
 
@@ -433,5 +448,20 @@ class AlertManager:
     async def remove_silence(self, silence_id: str) -> None:
         async with self.engine.begin() as conn:
             removed = await repository.delete_silence(conn, silence_id=silence_id)
-        if self._silences.pop(silence_id, None) is None and not removed:
+        known = self._silences.pop(silence_id, None)
+        if known is None and not removed:
             raise NotFound(f"silence {silence_id!r} does not exist")
+        if self.audit is not None:
+            before = None if known is None else _silence_view(known)
+            tenant = None if known is None else known.tenant_id
+            await self.audit.record("silence.delete", f"silences/{silence_id}", tenant=tenant, before=before)
+
+
+def _silence_view(silence: Silence) -> dict[str, Any]:
+    """What the audit trail keeps of a silence."""
+    return {
+        "target": silence.target,
+        "until": silence.until,
+        "tenant_id": silence.tenant_id,
+        "reason": silence.reason,
+    }

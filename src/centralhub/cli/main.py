@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from centralhub.cli.audit import audit
 from centralhub.cli.config import config_app
 from centralhub.cli.deps import deps
 from centralhub.cli.http import fail
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.add_typer(services_app, name="services")
 app.add_typer(config_app, name="config")
 app.command("deps")(deps)
+app.command("audit")(audit)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from centralhub import __version__
 from centralhub.alerts import api as alerts_api
+from centralhub.audit import api as audit_api
 from centralhub.config import api as config_api
 from centralhub.contracts import api as contracts_api
 from centralhub.core.settings import Settings, load_settings
@@ -90,4 +91,5 @@ def create_app(
     app.include_router(health_api.router)
     app.include_router(alerts_api.router)
     app.include_router(dependencies_api.router)
+    app.include_router(audit_api.router)
     return app
