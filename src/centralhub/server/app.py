@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from centralhub import __version__
 from centralhub.alerts import api as alerts_api
 from centralhub.audit import api as audit_api
+from centralhub.auth import api as keys_api
+from centralhub.auth.middleware import AuthMiddleware
 from centralhub.config import api as config_api
 from centralhub.contracts import api as contracts_api
 from centralhub.core.settings import Settings, load_settings
@@ -49,11 +51,12 @@ def create_app(
         # otherwise grows with the registry and lands on whichever request triggered it.
         gc.freeze()
         log.info(
-            "central hub ready on %s:%s (%s, bus=%s)",
+            "central hub ready on %s:%s (%s, bus=%s, auth: %s)",
             settings.host,
             settings.port,
             "sqlite" if settings.is_sqlite else "postgresql",
             hub.bus.name,
+            "required" if settings.auth_required else "off (development)",
         )
         try:
             yield
@@ -81,6 +84,8 @@ def create_app(
         app.add_middleware(
             HotRoutes, routes=hot_routes(hub.registry), exception_handlers=app.exception_handlers
         )
+    # outermost: every route, hot ones included, sees the authenticated caller or is never reached
+    app.add_middleware(AuthMiddleware, keys=hub.keys, required=settings.auth_required)
     app.include_router(info.router)
     app.include_router(registry_api.router)
     app.include_router(contracts_api.router)
@@ -92,4 +97,5 @@ def create_app(
     app.include_router(alerts_api.router)
     app.include_router(dependencies_api.router)
     app.include_router(audit_api.router)
+    app.include_router(keys_api.router)
     return app
