@@ -15,8 +15,8 @@ import pytest
 
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
-from tests.audit.support import acting_as
-from tests.conftest import make_settings, reset_database
+from tests.auth_support import auth_settings, bearer, make_key
+from tests.conftest import reset_database
 
 
 def cli(hub_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +62,7 @@ async def reload_hub(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[H
     directory = tmp_path / "hot"
     directory.mkdir()
     # no file watcher: the reload asked for over HTTP is the only one that applies the file
-    hub = Hub(make_settings(database_url, hot_reload_enabled=False, hot_reload_dir=str(directory)))
+    hub = Hub(auth_settings(database_url, hot_reload_enabled=False, hot_reload_dir=str(directory)))
     await hub.start()
     try:
         yield hub, directory
@@ -74,12 +74,15 @@ async def test_reload_and_the_writes_it_makes_are_recorded(reload_hub: tuple[Hub
     hub, directory = reload_hub
     name = f"hot-{uuid.uuid4().hex[:8]}"
     (directory / f"{name}.json").write_text(json.dumps({"pool": 4}))
+    bot = await make_key(hub, "config:admin", name="release-bot")
+    admin = await make_key(hub, "admin")
     app = create_app(hub.settings, hub=hub)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client:
-        with acting_as("release-bot", "198.51.100.4"):
-            resp = await client.post("/api/v1/config/reload")
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.4", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+        resp = await client.post("/api/v1/config/reload", headers=bearer(bot))
         assert resp.status_code == 200, resp.text
-        entries = (await client.get("/api/v1/audit", params={"actor": "release-bot"})).json()["entries"]
+        resp = await client.get("/api/v1/audit", params={"actor": "release-bot"}, headers=bearer(admin))
+        entries = resp.json()["entries"]
 
     assert [e["action"] for e in entries] == ["config.reload", "config.hot_reload"]
     reload, write = entries
