@@ -107,6 +107,8 @@ async def test_tenant_bound_key(auth_hub: Hub, auth_client: httpx.AsyncClient) -
     assert beat.status_code == 200, beat.text
     same = await auth_client.get("/api/v1/services/orders", headers={**bearer(key), "X-Tenant-ID": "t1"})
     assert same.status_code == 200
+    empty = await auth_client.get("/api/v1/services", headers={**bearer(key), "X-Tenant-ID": ""})
+    assert empty.status_code == 200 and empty.json()["tenant_id"] == "t1"
 
     admin = await make_key(auth_hub, "admin")
     assert (await auth_client.get("/api/v1/services/orders", headers=bearer(admin))).status_code == 404

@@ -25,22 +25,28 @@ PUBLIC = Principal(name="anonymous", scopes=frozenset(), kind="anonymous")
 _MISSING = "a credential is required: send 'Authorization: Bearer <key or token>' or 'X-API-Key: <key>'"
 
 
-def _error(status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> dict:  # type: ignore[type-arg]
+#: a refusal ready to send: status, headers, body
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def _error(status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> Answer:
     body = orjson.dumps({"error": {"code": code, "message": message}})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return {"status": status, "headers": headers + (extra or []), "body": body}
+    return status, headers + (extra or []), body
 
 
-async def _send_error(send: Send, answer: dict) -> None:  # type: ignore[type-arg]
-    await send({"type": "http.response.start", "status": answer["status"], "headers": answer["headers"]})
-    await send({"type": "http.response.body", "body": answer["body"]})
+async def _send_error(send: Send, answer: Answer) -> None:
+    status, headers, body = answer
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-def unauthorized(message: str) -> dict:  # type: ignore[type-arg]
+def unauthorized(message: str) -> Answer:
+    """401 with ``WWW-Authenticate: Bearer``, in the hub's error shape."""
     return _error(401, "unauthorized", message, [(b"www-authenticate", b"Bearer")])
 
 
-def forbidden(message: str) -> dict:  # type: ignore[type-arg]
+def forbidden(message: str) -> Answer:
     return _error(403, "forbidden", message)
 
 
@@ -107,10 +113,11 @@ class AuthMiddleware:
             return
         if principal.tenant is not None:
             asked = next((v for k, v in headers if k == b"x-tenant-id"), None)
-            if asked is None:
+            if asked is None or not asked.strip():
                 # downstream code (hot routes included) reads the tenant from this header
                 scope = dict(scope)
-                scope["headers"] = [*headers, (b"x-tenant-id", principal.tenant.encode())]
+                scope["headers"] = [(k, v) for k, v in headers if k != b"x-tenant-id"]
+                scope["headers"].append((b"x-tenant-id", principal.tenant.encode()))
             elif asked.decode("latin-1") != principal.tenant:
                 await _send_error(
                     send,

@@ -62,6 +62,11 @@ def _run(database_url: str, nats_url: str | None, work: Callable[[KeyService], A
             await database.start()
             if nats_url:
                 await bus.start()
+                # the revocation is announced once; give the connection a moment to come up
+                for _ in range(40):
+                    if bus.connected:
+                        break
+                    await asyncio.sleep(0.05)
             # straight against the database: the audit trail names the local user as the actor
             audit = AuditLog(database, supervisor=Supervisor())
             current_principal.set(Principal(name=f"cli:{_local_user()}", scopes=ALL_SCOPES, kind="cli"))
