@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,6 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from centralhub.audit.models import AuditEntry
+from centralhub.audit.service import AuditLog
+from centralhub.core.database import Database
+from centralhub.core.tasks import Supervisor
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
 from tests.auth_support import auth_settings, bearer, make_key
@@ -91,3 +96,27 @@ async def test_reload_and_the_writes_it_makes_are_recorded(reload_hub: tuple[Hub
     assert write["resource"] == f"config/{name}"
     assert write["after"]["config"] == {"pool": 4}
     assert write["details"]["author"] == f"hot-reload:{name}.json"
+
+
+def test_keys_made_from_the_cli_are_recorded_with_the_local_user(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    for args in (("create", "ops-bot", "--scope", "ops"), ("revoke", "ops-bot")):
+        done = subprocess.run(
+            [sys.executable, "-m", "centralhub.cli", "keys", *args, "--database-url", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+
+    async def search() -> list[AuditEntry]:
+        database = Database(url)
+        try:
+            return await AuditLog(database, supervisor=Supervisor()).search(resource="keys/ops-bot")
+        finally:
+            await database.close()
+
+    entries = asyncio.run(search())
+    assert [e.action for e in entries] == ["key.revoke", "key.create"]
+    assert all(e.actor.startswith("cli:") and e.address is None for e in entries)
+    assert entries[1].after["scopes"] == ["ops"]
