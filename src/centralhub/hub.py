@@ -14,6 +14,7 @@ from typing import Any
 
 from centralhub import __version__
 from centralhub.alerts.service import AlertManager
+from centralhub.audit.service import AuditLog
 from centralhub.auth.jwt import JwtVerifier
 from centralhub.auth.service import KeyService
 from centralhub.config.service import ConfigService
@@ -46,6 +47,10 @@ class Hub:
         self.supervisor = Supervisor()
         #: after-commit domain events for side effects (alerts, metrics, dashboard feed)
         self.events = DomainEvents()
+        #: who changed what; the services record into it, a supervised task forgets old entries
+        self.audit = AuditLog(
+            self.database, supervisor=self.supervisor, retention_days=settings.audit_retention_days
+        )
         self.registry = InstanceRegistry(
             self.database,
             self.bus,
@@ -54,6 +59,7 @@ class Hub:
             deregister_grace_seconds=settings.deregister_grace_seconds,
             heartbeat_flush_seconds=settings.heartbeat_flush_seconds,
             reaper_interval_seconds=settings.reaper_interval_seconds,
+            audit=self.audit,
         )
         #: API keys and credential verification (keys and JWTs)
         self.keys = KeyService(
@@ -65,16 +71,17 @@ class Hub:
                 public_key_file=settings.jwt_public_key_file,
                 jwks_file=settings.jwks_file,
             ),
+            audit=self.audit,
         )
         self.cache: Any = None
         self._started = False
         #: extra parts (config service, monitors...) started after the registry, stopped before
-        self.components: list[Any] = []
+        self.components: list[Any] = [self.audit]
         self.contracts = ContractService(self.database, self.registry, self.bus, events=self.events)
         self.components.append(self.contracts)
         #: rolling deployments, each run as a supervised task
         self.deployments = DeploymentCoordinator(
-            self.registry, self.database, self.bus, self.supervisor, events=self.events
+            self.registry, self.database, self.bus, self.supervisor, events=self.events, audit=self.audit
         )
         self.components.append(self.deployments)
         #: versioned service configuration, broadcast and watch, hot-reload directory
@@ -86,6 +93,7 @@ class Hub:
             hot_reload_dir=settings.hot_reload_dir,
             hot_reload_enabled=settings.hot_reload_enabled,
             secret=settings.secret,
+            audit=self.audit,
         )
         self.components.append(self.config_service)
         #: health checks, infrastructure monitor, alerts, dependency graph, circuits
@@ -102,6 +110,7 @@ class Hub:
             supervisor=self.supervisor,
             registry=self.registry,
             dependents=self.dependency_graph.dependents_of,
+            audit=self.audit,
         )
         self.infrastructure = InfrastructureMonitor(
             infra.components,

@@ -52,6 +52,7 @@ from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatu
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from centralhub.audit.service import AuditLog
     from centralhub.core.events.dispatch import DomainEvents
     from centralhub.core.tasks import Supervisor
     from centralhub.registry.service import InstanceRegistry
@@ -83,7 +84,9 @@ class AlertManager:
         channels: list[AlertChannel] | None = None,
         clock: Callable[[], float] = time.time,
         max_tracked: int = TRACKED_TARGETS,
+        audit: AuditLog | None = None,
     ) -> None:
+        self.audit = audit
         settings = parse_alerts_config(config)
         self.engine = engine
         self.events = events
@@ -420,6 +423,10 @@ class AlertManager:
             alert.acknowledged_at = self.clock()
             alert.acknowledged_by = by
             await repository.update(conn, alert=alert)
+            if self.audit is not None:
+                await self.audit.record(
+                    "alert.ack", f"alerts/{alert_id}", tenant=alert.tenant_id, details={"by": by}, conn=conn
+                )
         for cached in (*self._recent, *self._open.values()):
             if cached.id == alert_id:
                 cached.acknowledged, cached.acknowledged_at = True, alert.acknowledged_at
@@ -451,6 +458,14 @@ class AlertManager:
         )
         async with self.engine.begin() as conn:
             await repository.create_silence(conn, silence=silence)
+            if self.audit is not None:
+                await self.audit.record(
+                    "silence.create",
+                    f"silences/{silence.id}",
+                    tenant=tenant_id,
+                    after=_silence_view(silence),
+                    conn=conn,
+                )
         self._silences[silence.id] = silence
         return silence
 
@@ -473,3 +488,20 @@ class AlertManager:
                 raise NotFound(f"silence {silence_id!r} does not exist")
             await repository.delete_silence(conn, silence_id=silence_id)
         self._silences.pop(silence_id, None)
+        if self.audit is not None:
+            await self.audit.record(
+                "silence.delete",
+                f"silences/{silence_id}",
+                tenant=known.tenant_id,
+                before=_silence_view(known),
+            )
+
+
+def _silence_view(silence: Silence) -> dict[str, Any]:
+    """What the audit trail keeps of a silence."""
+    return {
+        "target": silence.target,
+        "until": silence.until,
+        "tenant_id": silence.tenant_id,
+        "reason": silence.reason,
+    }

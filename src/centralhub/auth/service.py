@@ -19,6 +19,7 @@ from typing import Any
 from cachetools import TTLCache
 from sqlalchemy.exc import IntegrityError
 
+from centralhub.audit.service import AuditLog
 from centralhub.auth import repository
 from centralhub.auth.errors import Unauthorized
 from centralhub.auth.jwt import JwtVerifier
@@ -63,6 +64,19 @@ def parse_duration(value: str | float | int) -> float:
     return seconds
 
 
+def key_view(key: ApiKey) -> dict[str, Any]:
+    """What the audit trail keeps of a key: never its hash."""
+    return {
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": sorted(key.scopes),
+        "tenant": key.tenant,
+        "services": None if key.services is None else sorted(key.services),
+        "expires_at": key.expires_at,
+        "rate_limit_per_minute": key.rate_limit_per_minute,
+    }
+
+
 def is_jwt(credential: str) -> bool:
     return credential.count(".") == 2
 
@@ -80,8 +94,10 @@ class KeyService:
         jwt: JwtVerifier | None = None,
         cache_seconds: float = 1.0,
         cache_size: int = 10_000,
+        audit: AuditLog | None = None,
     ) -> None:
         self.database = database
+        self.audit = audit
         self.bus = bus
         self.events = events
         self.clock = clock
@@ -160,6 +176,10 @@ class KeyService:
                 if await repository.get(conn, name) is not None:
                     raise Conflict(f"a key named {name!r} already exists")
                 await repository.insert(conn, key)
+                if self.audit is not None:
+                    await self.audit.record(
+                        "key.create", f"keys/{name}", tenant=tenant, after=key_view(key), conn=conn
+                    )
         except IntegrityError:
             raise Conflict(f"a key named {name!r} already exists") from None
         return key, plaintext
@@ -179,6 +199,8 @@ class KeyService:
         """Revoke ``name`` for good; every replica stops accepting it at once."""
         async with self.database.engine.begin() as conn:
             found = await repository.mark_revoked(conn, name, self.clock())
+            if found and self.audit is not None:
+                await self.audit.record("key.revoke", f"keys/{name}", conn=conn)
         if not found:
             raise NotFound(f"no key named {name!r}")
         self.forget(name)

@@ -8,12 +8,15 @@ ages out), at once when ``NATS_URL`` is set (the revocation is announced on the 
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 
-from centralhub.auth.models import ALL_SCOPES
+from centralhub.audit.service import AuditLog
+from centralhub.auth.context import current_principal
+from centralhub.auth.models import ALL_SCOPES, Principal
 from centralhub.auth.service import KeyService
 from centralhub.cli.http import fail, print_json
 from centralhub.core.database import Database
@@ -21,6 +24,7 @@ from centralhub.core.errors import HubError
 from centralhub.core.events import create_event_bus
 from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.settings import DEFAULT_SQLITE_PATH, SettingsError, to_sqlalchemy_url
+from centralhub.core.tasks import Supervisor
 from centralhub.core.time import rfc3339
 
 keys_app = typer.Typer(help="API keys (works on the database directly; no hub needed).", no_args_is_help=True)
@@ -36,6 +40,13 @@ NatsOpt = Annotated[
     str | None, typer.Option("--nats-url", envvar="NATS_URL", help="Announce revocations on this NATS.")
 ]
 DEFAULT_DATABASE = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return "unknown"
 
 
 def _run(database_url: str, nats_url: str | None, work: Callable[[KeyService], Awaitable[T]]) -> T:
@@ -56,7 +67,10 @@ def _run(database_url: str, nats_url: str | None, work: Callable[[KeyService], A
                     if bus.connected:
                         break
                     await asyncio.sleep(0.05)
-            return await work(KeyService(database, bus, events=DomainEvents()))
+            # straight against the database: the audit trail names the local user as the actor
+            audit = AuditLog(database, supervisor=Supervisor())
+            current_principal.set(Principal(name=f"cli:{_local_user()}", scopes=ALL_SCOPES, kind="cli"))
+            return await work(KeyService(database, bus, events=DomainEvents(), audit=audit))
         finally:
             await bus.close()
             await database.close()

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from centralhub.cli.audit import audit
 from centralhub.cli.config import config_app
 from centralhub.cli.deps import deps
 from centralhub.cli.http import CLIENT, fail
@@ -23,6 +24,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.command("deps")(deps)
+app.command("audit")(audit)
 
 
 @app.callback()

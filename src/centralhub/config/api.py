@@ -158,7 +158,9 @@ async def history(
 )
 @router.post("/config/reload", include_in_schema=False)
 async def reload(hub: HubDep) -> Response:
-    return _send(ReloadResult.model_validate(await hub.config_service.hot_reload.reload()))
+    result = await hub.config_service.hot_reload.reload()
+    await hub.audit.record("config.reload", "config/reload", details=result)
+    return _send(ReloadResult.model_validate(result))
 
 
 @router.get(

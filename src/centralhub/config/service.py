@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from centralhub.audit.service import AuditLog
 from centralhub.config import repository
 from centralhub.config.documents import (
     SchemaValidator,
@@ -59,6 +61,13 @@ MAX_WATCH_TIMEOUT = 300.0
 #: how often a write is rebuilt on top of a concurrent writer's version before giving up (503)
 WRITE_ATTEMPTS = 8
 REVISION_CHECK_TASK = "config-revision-check"
+#: audit action of a version written by each source (others: ``config.<source>``)
+AUDIT_ACTIONS = {
+    "api": "config.set",
+    "patch": "config.patch",
+    "rollback": "config.rollback",
+    "hot_reload": "config.hot_reload",
+}
 
 #: ``make(current) -> document`` builds the new document inside the write transaction
 DocumentBuilder = Callable[[ConfigVersion | None], Any]
@@ -86,8 +95,10 @@ class ConfigService:
         hot_reload_enabled: bool = False,
         clock: Callable[[], float] = time.time,
         secret: str | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.database = database
+        self.audit = audit
         self.bus = bus
         self.events = events
         self.supervisor = supervisor
@@ -234,9 +245,20 @@ class ConfigService:
         for _attempt in range(3):
             try:
                 async with self.database.engine.begin() as conn:
+                    previous = await repository.get_schema(conn, tenant=tenant, service=service)
                     await repository.set_schema(
                         conn, tenant=tenant, service=service, schema=schema, author=author, at=self.clock()
                     )
+                    if self.audit is not None:
+                        await self.audit.record(
+                            "config.schema",
+                            f"config/{service}/schema",
+                            tenant=tenant,
+                            before=previous,
+                            after=schema,
+                            details={"author": author},
+                            conn=conn,
+                        )
                     current = await repository.get_latest(conn, tenant=tenant, service=service)
             except IntegrityError:
                 continue  # a concurrent first registration won: replace it
@@ -389,6 +411,7 @@ class ConfigService:
                             source=source,
                         ),
                     )
+                    await self._audit_version(conn, current, stored, schema)
             except (RevisionTaken, IntegrityError):
                 if if_match is not None:
                     raise Conflict(
@@ -406,6 +429,32 @@ class ConfigService:
             return self.check(self.secrets.opened(version).config, schema)
         except SecretUnreadable as exc:
             return [ValidationIssue("$", exc.message)]
+
+    async def _audit_version(
+        self, conn: AsyncConnection, current: ConfigVersion | None, stored: ConfigVersion, schema: Any
+    ) -> None:
+        """Record a new version in the audit trail, inside the write's own transaction."""
+        if self.audit is None:
+            return
+
+        def state(v: ConfigVersion | None) -> dict[str, Any] | None:
+            if v is None:
+                return None
+            return {"version": v.version, "revision": v.revision, "config": self.audit_view(v.config, schema)}
+
+        await self.audit.record(
+            AUDIT_ACTIONS.get(stored.source, f"config.{stored.source}"),
+            f"config/{stored.service_name}",
+            tenant=stored.tenant_id,
+            before=state(current),
+            after=state(stored),
+            details={"author": stored.author, "message": stored.message, "source": stored.source},
+            conn=conn,
+        )
+
+    def audit_view(self, document: Any, schema: dict[str, Any] | None) -> Any:
+        """What the audit trail keeps of a document: secret values masked."""
+        return mask(document, schema)
 
     async def _committed(self, version: ConfigVersion) -> None:
         """After commit: wake local watchers, broadcast, and hand the change to event consumers."""

@@ -36,6 +36,7 @@ from centralhub.metrics.collectors import BUS_PUBLISH_FAILURES, DEPLOYMENT_BATCH
 from centralhub.registry.models import SELECTABLE, Instance, InstanceStatus
 
 if TYPE_CHECKING:
+    from centralhub.audit.service import AuditLog
     from centralhub.core.database import Database
     from centralhub.core.events.base import EventBus
     from centralhub.core.events.dispatch import DomainEvents
@@ -63,6 +64,18 @@ def plan_batches(instances: list[Instance], version: str, batch_size: int) -> li
     ]
 
 
+def _summary(dep: Deployment) -> dict[str, Any]:
+    """What the audit trail keeps of a deployment."""
+    return {
+        "service": dep.service,
+        "version": dep.version,
+        "strategy": dep.strategy,
+        "batch_size": dep.batch_size,
+        "deadline_seconds": dep.deadline_seconds,
+        "state": dep.state.value,
+    }
+
+
 def _task_name(deployment_id: str) -> str:
     return f"deployment-{deployment_id}"
 
@@ -80,8 +93,10 @@ class DeploymentCoordinator:
         events: DomainEvents | None = None,
         poll_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
     ) -> None:
         self.registry = registry
+        self.audit = audit
         self.database = database
         self.bus = bus
         self.supervisor = supervisor
@@ -167,6 +182,14 @@ class DeploymentCoordinator:
         try:
             async with self.database.engine.begin() as conn:
                 await repository.create(conn, dep)
+                if self.audit is not None:
+                    await self.audit.record(
+                        "deployment.create",
+                        f"deployments/{dep.id}",
+                        tenant=tenant,
+                        after=_summary(dep),
+                        conn=conn,
+                    )
         except BaseException:
             del self._known[dep.id]
             raise
@@ -181,6 +204,7 @@ class DeploymentCoordinator:
             raise Conflict(f"deployment {deployment_id} already {dep.state.value}")
         if deployment_id not in self._running:
             raise Conflict(f"deployment {deployment_id} is run by another hub replica")
+        before = _summary(dep)
         await self.supervisor.stop(_task_name(deployment_id))
         self._finished(deployment_id)
         if dep.state not in FINISHED:
@@ -189,6 +213,14 @@ class DeploymentCoordinator:
             dep.error = "cancelled"
             dep.finished_at = self.clock()
             await self._save(dep)
+        if self.audit is not None:
+            await self.audit.record(
+                "deployment.cancel",
+                f"deployments/{dep.id}",
+                tenant=tenant,
+                before=before,
+                after=_summary(dep),
+            )
         return dep
 
     # ---------------------------------------------------------------- reads

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from centralhub.audit.service import AuditLog
 from centralhub.core import wire
 from centralhub.core.database import Database
 from centralhub.core.errors import InvalidInput, NotFound, Unavailable
@@ -61,8 +62,10 @@ class InstanceRegistry:
         heartbeat_flush_seconds: float = 0.005,
         reaper_interval_seconds: float = 1.0,
         clock: Clock = time.time,
+        audit: AuditLog | None = None,
     ) -> None:
         self.database = database
+        self.audit = audit
         self.bus = bus
         self.events = events
         self.supervisor = supervisor
@@ -234,6 +237,10 @@ class InstanceRegistry:
         new_id = inst.id
         async with self.database.engine.begin() as conn:
             stored = await repository.upsert(conn, inst)
+            if self.audit is not None:
+                await self.audit.record_instance(
+                    "instance.register", tenant, reg.name, stored.id, after=stored.to_dict(), conn=conn
+                )
         previous = self._by_id.get(stored.id)
         if previous is not None:
             stored.contract_validated = previous.contract_validated
@@ -246,11 +253,16 @@ class InstanceRegistry:
 
     async def deregister(self, tenant: str, service: str, instance_id: str) -> None:
         async with self.database.engine.begin() as conn:
-            if self._lookup(tenant, service, instance_id) is None:
-                stored = await repository.get(conn, instance_id)
-                if stored is None or (stored.tenant_id, stored.service_name) != (tenant, service):
+            known = self._lookup(tenant, service, instance_id)
+            if known is None:
+                known = await repository.get(conn, instance_id)
+                if known is None or (known.tenant_id, known.service_name) != (tenant, service):
                     raise _unknown_instance(service, instance_id)
             await repository.delete(conn, instance_id)
+            if self.audit is not None:
+                await self.audit.record_instance(
+                    "instance.deregister", tenant, service, instance_id, before=known.to_dict(), conn=conn
+                )
         self._beats.discard(instance_id)
         self._drop(instance_id)
         await self._publish(

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from centralhub import __version__
 from centralhub.alerts import api as alerts_api
+from centralhub.audit import api as audit_api
 from centralhub.auth import api as keys_api
 from centralhub.auth.middleware import AuthMiddleware
 from centralhub.config import api as config_api
@@ -95,5 +96,6 @@ def create_app(
     app.include_router(health_api.router)
     app.include_router(alerts_api.router)
     app.include_router(dependencies_api.router)
+    app.include_router(audit_api.router)
     app.include_router(keys_api.router)
     return app
