@@ -43,6 +43,7 @@ def serve(
     import uvicorn
 
     from centralhub.server.app import create_app
+    from centralhub.server.connections import uvicorn_options
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from centralhub.core.errors import HubError
@@ -58,6 +59,7 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=10,
+        **uvicorn_options(settings),
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from centralhub import __version__
 from centralhub.alerts import api as alerts_api
@@ -25,6 +26,7 @@ from centralhub.registry import api as registry_api
 from centralhub.registry.hot_path import HotRoutes, hot_routes
 from centralhub.server import info
 from centralhub.server.errors import install_error_handlers
+from centralhub.server.limits import BodySizeLimit, RateLimit
 from centralhub.server.middleware import AssumeJSONMiddleware
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,21 @@ def create_app(
         # below, yet answer and fail exactly as the FastAPI routes they shadow
         app.add_middleware(
             HotRoutes, routes=hot_routes(hub.registry), exception_handlers=app.exception_handlers
+        )
+    # ahead of every route, hot ones included; the rate limit inside the auth middleware (added
+    # after it), which names the caller it counts against
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+    )
+    if settings.cors_origin_list:
+        # outermost: a preflight carries no credential and must be answered before auth
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Retry-After", "ETag"],
         )
     app.include_router(info.router)
     app.include_router(registry_api.router)
