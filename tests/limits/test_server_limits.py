@@ -98,7 +98,9 @@ def test_bodies_over_the_limit_get_413_before_they_are_read(hub_process_factory:
 
 
 def test_slow_or_silent_request_heads_are_cut_off(hub_process_factory: Any) -> None:
-    hub = serve(hub_process_factory, CENTRAL_HUB_HEADER_TIMEOUT_SECONDS="1", CENTRAL_HUB_IDLE_TIMEOUT_SECONDS="5")
+    hub = serve(
+        hub_process_factory, CENTRAL_HUB_HEADER_TIMEOUT_SECONDS="1", CENTRAL_HUB_IDLE_TIMEOUT_SECONDS="5"
+    )
     with connect(hub.port) as silent, connect(hub.port) as half, connect(hub.port) as trickle:
         half.sendall(b"GET /api/v1/services HTTP/1.1\r\nHost: hub\r\n")
         # bytes trickling in do not keep the connection open past the deadline
@@ -124,7 +126,9 @@ def test_slow_or_silent_request_heads_are_cut_off(hub_process_factory: Any) -> N
 
 
 def test_idle_keep_alive_connections_are_closed(hub_process_factory: Any) -> None:
-    hub = serve(hub_process_factory, CENTRAL_HUB_IDLE_TIMEOUT_SECONDS="0.5", CENTRAL_HUB_HEADER_TIMEOUT_SECONDS="30")
+    hub = serve(
+        hub_process_factory, CENTRAL_HUB_IDLE_TIMEOUT_SECONDS="0.5", CENTRAL_HUB_HEADER_TIMEOUT_SECONDS="30"
+    )
     with connect(hub.port) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: hub\r\n\r\n")
         assert read_response(sock)[0] in (200, 503)

@@ -13,6 +13,7 @@ import jsonschema
 import orjson
 
 from centralhub.config.models import Change, ValidationIssue
+from centralhub.core import json_schema
 from centralhub.core.errors import HubError, InvalidInput
 from centralhub.core.wire import NAME_RE
 
@@ -119,11 +120,12 @@ def diff(old: Any, new: Any, path: str = "") -> list[Change]:
 
 
 def check_schema(schema: Any) -> dict[str, Any]:
-    """``schema`` when it is a usable JSON Schema; a broken one is refused (400) with its path."""
+    """``schema`` when it is a usable JSON Schema; a broken one is refused (400) with its path,
+    a pattern RE2 cannot run with 422 (:class:`~centralhub.core.json_schema.UnsupportedPattern`)."""
     if not isinstance(schema, dict):
         raise InvalidInput(f"schema: must be a JSON object (got {type(schema).__name__})")
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        json_schema.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = ".".join(str(p) for p in exc.absolute_path) or "$"
         raise InvalidInput(f"schema: not a valid JSON Schema at {where}: {exc.message}") from None
@@ -141,7 +143,8 @@ class SchemaValidator:
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
         validator = self._validators.get(key)
         if validator is None:
-            cls = jsonschema.validators.validator_for(schema)
+            # regular expressions on RE2: a user's pattern can never backtrack for minutes
+            cls = json_schema.validator_for(schema)
             validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
             if len(self._validators) >= self.max_cached:
                 self._validators.clear()

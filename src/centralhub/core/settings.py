@@ -303,9 +303,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a whole number greater than 0 (got {_shown(value)})")
         return number
 
-    @field_validator(
-        "audit_retention_days", "idle_timeout_seconds", "header_timeout_seconds", mode="before"
-    )
+    @field_validator("audit_retention_days", "idle_timeout_seconds", "header_timeout_seconds", mode="before")
     @classmethod
     def _positive_float(cls, value: Any) -> float:
         return _positive_number(value)

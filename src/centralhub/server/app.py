@@ -85,9 +85,7 @@ def create_app(
     # ahead of every route, hot ones included; the rate limit inside the auth middleware (added
     # after it), which names the caller it counts against
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
-    )
+    app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
     if settings.cors_origin_list:
         # outermost: a preflight carries no credential and must be answered before auth
         app.add_middleware(

@@ -93,9 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
             405: "method_not_allowed",
             304: "not_modified",
             413: "payload_too_large",
-        }.get(
-            exc.status_code, "http_error"
-        )
+        }.get(exc.status_code, "http_error")
         if exc.status_code == 304:
             return Response(status_code=304)
         parse_failure = _body_parse_failure(exc)

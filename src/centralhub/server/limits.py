@@ -122,9 +122,7 @@ class RateLimit:
             return
         seconds = max(1, math.ceil(wait))
         who = "this address" if principal.kind == "anonymous" else f"{principal.name!r}"
-        message = (
-            f"rate limit of {per_minute} requests a minute exceeded for {who}; retry in {seconds} s"
-        )
+        message = f"rate limit of {per_minute} requests a minute exceeded for {who}; retry in {seconds} s"
         for msg in _error(429, "rate_limited", message, [(b"retry-after", str(seconds).encode())]):
             await send(msg)
 
