@@ -15,6 +15,7 @@ import orjson
 from centralhub.config.models import Change, ValidationIssue
 from centralhub.core import json_schema
 from centralhub.core.errors import HubError, InvalidInput
+from centralhub.core.schemas import CONTROL_CHARACTERS
 from centralhub.core.wire import NAME_RE
 
 #: service names become NATS subject tokens and file stems, so no dots, slashes or spaces
@@ -79,10 +80,19 @@ def check_service_name(name: str) -> str:
 
 
 def check_message(message: str | None) -> str | None:
-    """A change message fits its column."""
+    """A change message fits its column and holds no control characters."""
     if message is not None and len(message) > MAX_MESSAGE:
         raise InvalidInput(f"message: at most {MAX_MESSAGE} characters")
-    return message
+    return check_label(message, "message")
+
+
+def check_label(text: str | None, what: str) -> str | None:
+    """``text`` unless it holds a control character, which no backend stores alike."""
+    if text is not None:
+        found = CONTROL_CHARACTERS.search(text)
+        if found is not None:
+            raise InvalidInput(f"{what}: must not contain control characters (found {found.group()!r})")
+    return text
 
 
 def version_for(revision: int) -> str:
