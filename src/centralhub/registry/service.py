@@ -284,9 +284,9 @@ class InstanceRegistry:
             # one query for every id this replica does not hold, however many there are
             async with self.database.engine.connect() as conn:
                 stored = await repository.get_many(conn, [i for i in missing if storable(i)])
-            for inst in stored:
-                if inst.id not in self._by_id:
-                    self._put(inst)
+            for found in stored:
+                if found.id not in self._by_id:
+                    self._put(found)
         done: list[Instance | None] = []
         for service, instance_id, load in beats:
             inst = self._lookup(tenant, service, instance_id)
