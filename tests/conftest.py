@@ -158,7 +158,7 @@ class HubProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         assert self.log_path is not None
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -200,6 +200,8 @@ def hub_process_factory(tmp_path: Path) -> Iterator[Any]:
     def factory(database_url: str | None = None, start: bool = True, **env: str) -> HubProcess:
         port = free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL"))}
+        # let the first hub process cache its bytecode so the next ones start in a second
+        full_env.pop("PYTHONDONTWRITEBYTECODE", None)
         full_env.update(
             {
                 "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'proc-hub.db'}",

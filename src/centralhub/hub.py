@@ -102,7 +102,7 @@ class Hub:
 
     async def start(self) -> None:
         await self.database.start()
-        await self.bus.start()
+        await self.bus.start(self.supervisor)
         self.supervisor.start("domain-events", self.events.run)
         if self.settings.cache_url:
             import redis.asyncio as aioredis

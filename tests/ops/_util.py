@@ -1,32 +1,16 @@
-"""Helpers shared by the ops tests: polling with a deadline, external tools, a tiny target."""
+"""Helpers shared by the ops tests: external tools and a tiny scrape target."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, every: float = 0.1
-) -> Any:
-    """Await ``check()`` until it returns something truthy; fail with the last value at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    pytest.fail(f"condition not met within {timeout}s; last value: {last!r}")
 
 
 def require_tool(path: str, debian_package: str) -> str:

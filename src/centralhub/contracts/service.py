@@ -195,9 +195,8 @@ class ContractService:
         else:
             self._keys.discard((tenant, service))
         try:
-            # refreshes the in-memory instances and tells replicas; the flag it stores again
-            # is the one just committed, so repeating it is harmless
-            await self.registry.set_contract_validated(tenant, service, present)
+            # the flag is already stored with the contract: refresh the view and tell replicas
+            await self.registry.contract_validated_changed(tenant, service, present)
         except Exception as exc:
             log.warning("registry view of %s/%s not refreshed: %s", tenant, service, exc)
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from centralhub.graph.models import DependencyCycle, Graph
+from centralhub.graph.snapshot import DependencyCycle, Graph
 
 if TYPE_CHECKING:
     from centralhub.registry.service import InstanceRegistry

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from centralhub.core.schemas import Text, control_character_in
 from centralhub.core.wire import NAME_PATTERN
@@ -97,7 +98,12 @@ class RegistrationCreate(BaseModel):
                 "metadata must hold integers within 64 bits and nest fewer than 250 levels"
             ) from None
         if size > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES // 1024} KiB")
+            # its own error type, so the error handler answers 413 without reading the message
+            raise PydanticCustomError(
+                "payload_too_large",
+                "metadata is larger than {limit} KiB",
+                {"limit": MAX_METADATA_BYTES // 1024},
+            )
         found = control_character_in(v)
         if found is not None:
             raise ValueError(f"metadata must not contain control characters (found {found!r})")

@@ -57,7 +57,7 @@ def _describe(errors: list[dict[str, Any]]) -> tuple[str, str, int]:
     for err in errors[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         msg = str(err.get("msg", "invalid"))
-        if "larger than" in msg and "metadata" in loc:
+        if err.get("type") == "payload_too_large":
             status = 413
         if err.get("type") == "missing":
             msg = "field required"

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 EventHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+if TYPE_CHECKING:
+    from centralhub.core.tasks import Supervisor
 
 
 def check_subject(subject: str, *, wildcards: bool) -> None:
@@ -58,8 +61,9 @@ class EventBus(abc.ABC):
 
     name: str = "bus"
 
-    async def start(self) -> None:
-        """Connect; a bus that cannot connect yet keeps trying in the background."""
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Connect; a bus that cannot connect yet keeps trying in the background, as a task of
+        ``supervisor`` when one is given (so ``/health`` shows it)."""
 
     async def close(self) -> None:
         """Disconnect and stop delivering."""

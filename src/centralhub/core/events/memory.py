@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from centralhub.core.events.base import (
     EventBus,
@@ -15,6 +15,9 @@ from centralhub.core.events.base import (
 )
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from centralhub.core.tasks import Supervisor
 
 
 class _MemorySubscription(Subscription):
@@ -41,7 +44,7 @@ class MemoryEventBus(EventBus):
         self._subs: set[_MemorySubscription] = set()
         self._closed = False
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
         """Open for delivery again after :meth:`close` (a hub restarted in the same process)."""
         self._closed = False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import orjson
@@ -16,6 +16,9 @@ from nats.aio.subscription import Subscription as NatsSub
 from centralhub.core.events.base import EventBus, EventHandler, Subscription, check_subject
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from centralhub.core.tasks import Supervisor
 
 
 class _NatsSubscription(Subscription):
@@ -48,14 +51,21 @@ class NatsEventBus(EventBus):
         self._failures = 0
         self._pending: list[tuple[str, EventHandler, _NatsSubscription]] = []
         self._connector: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
         """Connect now if NATS answers, else keep trying in the background; idempotent."""
-        if self._connector is not None or (self._nc is not None and not self._nc.is_closed):
+        if self._connector is not None or self._supervisor is not None:
+            return
+        if self._nc is not None and not self._nc.is_closed:
             return
         if not await self._try_connect():
             log.warning("NATS at %s unreachable; retrying in the background", self.url)
-            self._connector = asyncio.create_task(self._keep_connecting(), name="nats-connect")
+            if supervisor is not None:
+                self._supervisor = supervisor
+                supervisor.start("nats-connect", self._keep_connecting)
+            else:
+                self._connector = asyncio.create_task(self._keep_connecting(), name="nats-connect")
 
     async def _try_connect(self) -> bool:
         try:
@@ -131,6 +141,9 @@ class NatsEventBus(EventBus):
         return await self.client.subscribe(subject, cb=on_msg)
 
     async def close(self) -> None:
+        if self._supervisor is not None:
+            await self._supervisor.stop("nats-connect")
+            self._supervisor = None
         if self._connector is not None:
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
