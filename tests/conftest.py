@@ -31,6 +31,8 @@ PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 ROOT = Path(__file__).resolve().parent.parent
+#: auth_hub / auth_client fixtures (auth required) for any test that needs auth on
+pytest_plugins = ["tests.auth_support"]
 
 
 def _require_port(url_host: str, port: int, what: str) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 from centralhub import __version__
 from centralhub.alerts.service import AlertManager
+from centralhub.auth.jwt import JwtVerifier
+from centralhub.auth.service import KeyService
 from centralhub.config.service import ConfigService
 from centralhub.contracts.service import ContractService
 from centralhub.core.database import Database
@@ -52,6 +54,17 @@ class Hub:
             deregister_grace_seconds=settings.deregister_grace_seconds,
             heartbeat_flush_seconds=settings.heartbeat_flush_seconds,
             reaper_interval_seconds=settings.reaper_interval_seconds,
+        )
+        #: API keys and credential verification (keys and JWTs)
+        self.keys = KeyService(
+            self.database,
+            self.bus,
+            events=self.events,
+            jwt=JwtVerifier(
+                settings.secret,
+                public_key_file=settings.jwt_public_key_file,
+                jwks_file=settings.jwks_file,
+            ),
         )
         self.cache: Any = None
         self._started = False
@@ -110,6 +123,7 @@ class Hub:
             self.cache = aioredis.from_url(
                 self.settings.cache_url, socket_connect_timeout=2, socket_timeout=2
             )
+        await self.keys.start()
         await self.registry.start()
         for component in self.components:
             await component.start()
@@ -125,6 +139,7 @@ class Hub:
             except Exception:
                 log.exception("stopping %r failed", component)
         await self.registry.stop()
+        await self.keys.stop()
         # side effects of the last writes still run before the bus and database go away
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):

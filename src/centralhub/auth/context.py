@@ -18,3 +18,15 @@ current_address: ContextVar[str | None] = ContextVar("centralhub_client_address"
 def actor_name() -> str:
     """Who is acting, for audit records and config authors."""
     return current_principal.get().name
+
+
+def require_service(service: str) -> None:
+    """Refuse (403) when the caller's credential is limited to other services.
+
+    For writes whose service name is in the body (registration, batch heartbeats); the auth
+    middleware checks those that carry it in the path."""
+    principal = current_principal.get()
+    if principal.services is not None and service not in principal.services:
+        from centralhub.auth.errors import Forbidden
+
+        raise Forbidden(f"{principal.name!r} may not act for service {service[:128]!r}")

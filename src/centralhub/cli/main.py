@@ -11,6 +11,7 @@ import typer
 from centralhub.cli.config import config_app
 from centralhub.cli.deps import deps
 from centralhub.cli.http import fail
+from centralhub.cli.keys import keys_app
 from centralhub.cli.services import services_app
 from centralhub.core.settings import SettingsError, load_settings
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(services_app, name="services")
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
 app.command("deps")(deps)
 
 

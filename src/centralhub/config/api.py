@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from centralhub.auth.context import current_principal
 from centralhub.config.documents import check_document, parse_revision
 from centralhub.config.models import ConfigVersion
 from centralhub.config.schemas import (
@@ -92,11 +93,10 @@ def _if_match(value: str | None) -> int | None:
 
 
 def _author(request: Request, actor: str | None) -> str:
-    """The authenticated identity when an auth layer set one, else ``X-Actor``."""
-    for attr in ("identity", "principal", "actor"):
-        ident = getattr(request.state, attr, None)
-        if ident:
-            return str(getattr(ident, "name", ident))
+    """The authenticated caller when auth is on; without auth, ``X-Actor`` (a label only)."""
+    principal = current_principal.get()
+    if principal.kind != "anonymous":
+        return principal.name
     return actor or "anonymous"
 
 

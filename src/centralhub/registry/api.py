@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from centralhub.auth.context import require_service
 from centralhub.core import wire
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import ErrorRead
@@ -115,6 +116,7 @@ async def heartbeat_response(
 )
 @router.post("/discovery/register", status_code=201, response_model=RegistrationRead, include_in_schema=False)
 async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCreate) -> Response:
+    require_service(body.name)
     inst, created = await hub.registry.register(tenant, body.to_domain())
     answer = {
         "status": "registered",
@@ -238,6 +240,8 @@ async def discovery_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
 )
 async def heartbeat_batch(hub: HubDep, tenant: TenantDep, body: BatchHeartbeatBody) -> dict[str, Any]:
     beats = [(b.service, b.instance_id, b.load) for b in body.heartbeats]
+    for service in {b[0] for b in beats}:
+        require_service(service)
     results = await hub.registry.heartbeat_many(tenant, beats)
     return {
         "stored": sum(1 for r in results if r is not None),

@@ -12,6 +12,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from centralhub import __version__
 from centralhub.alerts import api as alerts_api
+from centralhub.auth import api as keys_api
+from centralhub.auth.middleware import AuthMiddleware
 from centralhub.config import api as config_api
 from centralhub.contracts import api as contracts_api
 from centralhub.core.settings import Settings, load_settings
@@ -50,11 +52,12 @@ def create_app(
         # otherwise grows with the registry and lands on whichever request triggered it.
         gc.freeze()
         log.info(
-            "central hub ready on %s:%s (%s, bus=%s)",
+            "central hub ready on %s:%s (%s, bus=%s, auth: %s)",
             settings.host,
             settings.port,
             "sqlite" if settings.is_sqlite else "postgresql",
             hub.bus.name,
+            "required" if settings.auth_required else "off (development)",
         )
         try:
             yield
@@ -82,10 +85,12 @@ def create_app(
         app.add_middleware(
             HotRoutes, routes=hot_routes(hub.registry), exception_handlers=app.exception_handlers
         )
-    # ahead of every route, hot ones included; the rate limit inside the auth middleware (added
-    # after it), which names the caller it counts against
+    # ahead of every route, hot ones included; the rate limit inside the auth middleware,
+    # which names the caller it counts against
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
+    # every route, hot ones included, sees the authenticated caller or is never reached
+    app.add_middleware(AuthMiddleware, keys=hub.keys, required=settings.auth_required)
     if settings.cors_origin_list:
         # outermost: a preflight carries no credential and must be answered before auth
         app.add_middleware(
@@ -105,4 +110,5 @@ def create_app(
     app.include_router(health_api.router)
     app.include_router(alerts_api.router)
     app.include_router(dependencies_api.router)
+    app.include_router(keys_api.router)
     return app
