@@ -6,30 +6,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from centralhub.auth.context import current_principal
-from centralhub.auth.models import Principal
 from centralhub.core.settings import Settings
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
 from centralhub.server.limits import TokenBuckets
 from tests.conftest import make_settings, reset_database
-
-
-class AsPrincipal:
-    """Stands in for the auth middleware: the request's caller is ``principal``."""
-
-    def __init__(self, app: ASGIApp, principal: Principal) -> None:
-        self.app = app
-        self.principal = principal
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = current_principal.set(self.principal)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            current_principal.reset(token)
 
 
 @pytest.fixture
@@ -71,19 +54,6 @@ async def test_an_address_gets_its_burst_then_429_with_retry_after(limited_hub: 
         assert (await c.get("/metrics")).status_code == 200
 
 
-async def test_a_principal_is_limited_by_name_with_its_own_rate(limited_hub: Hub) -> None:
-    slow = Principal(name="batch-job", scopes=frozenset({"registry:read"}), rate_limit_per_minute=2)
-    app = AsPrincipal(create_app(limited_hub.settings, hub=limited_hub), slow)
-    async with client_for(app, "10.0.0.3") as c, client_for(app, "10.0.0.4") as same_key:
-        assert (await c.get("/api/v1/services/pricing")).status_code == 404
-        assert (await same_key.get("/api/v1/services/pricing")).status_code == 404
-        # the key's burst is its two a minute, whichever address it calls from
-        resp = await c.get("/api/v1/services/pricing")
-        assert resp.status_code == 429
-        assert "'batch-job'" in resp.json()["error"]["message"]
-        assert resp.headers["Retry-After"] == "30"
-
-
 def test_buckets_refill_at_the_rate_and_stay_bounded() -> None:
     now = [0.0]
     buckets = TokenBuckets(burst=3, max_keys=4, clock=lambda: now[0])
@@ -112,3 +82,19 @@ async def test_cors_is_off_by_default_and_answers_configured_origins(hub: Hub) -
         assert resp.headers["access-control-allow-origin"] == "https://ops.example.com"
         resp = await c.get("/api/v1/services", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in resp.headers
+
+
+async def test_a_key_with_its_own_limit_gets_429_with_auth_on(auth_hub: Hub) -> None:
+    _, key = await auth_hub.keys.create("slow-reader", ["registry:read"], rate_limit_per_minute=3)
+    _, other = await auth_hub.keys.create("other-reader", ["registry:read"])
+    app = create_app(auth_hub.settings, hub=auth_hub)
+    async with client_for(app, "10.0.0.5") as c:
+        headers = {"X-API-Key": key}
+        assert [(await c.get("/api/v1/services/x", headers=headers)).status_code for _ in range(3)] == [
+            404
+        ] * 3
+        resp = await c.get("/api/v1/services/x", headers=headers)
+        assert resp.status_code == 429 and resp.headers["Retry-After"] == "20"
+        assert resp.json()["error"]["code"] == "rate_limited"
+        # the same address with another key is counted apart
+        assert (await c.get("/api/v1/services/x", headers={"X-API-Key": other})).status_code == 404
