@@ -133,3 +133,17 @@ def test_idle_keep_alive_connections_are_closed(hub_process_factory: Any) -> Non
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: hub\r\n\r\n")
         assert read_response(sock)[0] in (200, 503)
         assert closed_within(sock, 8) < 4
+
+
+def test_connections_beyond_the_cap_are_refused_with_503(hub_process_factory: Any) -> None:
+    hub = serve(hub_process_factory, CENTRAL_HUB_MAX_CONNECTIONS="3", CENTRAL_HUB_HEADER_TIMEOUT_SECONDS="30")
+    held = [connect(hub.port) for _ in range(3)]
+    try:
+        time.sleep(0.3)
+        resp = httpx.get(hub.url + "/api/v1/services", timeout=5)
+        assert resp.status_code == 503
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    assert httpx.get(hub.url + "/api/v1/services", timeout=5).status_code == 200
