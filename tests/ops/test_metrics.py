@@ -75,9 +75,9 @@ async def test_scrape_time_figures_follow_the_registry(client: httpx.AsyncClient
     assert samples[("centralhub_services", ())] == figures["services"]
     assert samples[("centralhub_bus_publish_failures_total", ())] == hub.bus.publish_failures
     # metrics other modules record show up in the same scrape
-    metrics.CONFIG_CHANGES.labels(service=name).inc()
+    metrics.CONFIG_CHANGES.labels(tenant="default", service=name).inc()
     samples = await _scrape(client)
-    assert samples[("centralhub_config_changes_total", (("service", name),))] == 1
+    assert samples[("centralhub_config_changes_total", (("service", name), ("tenant", "default")))] == 1
 
 
 async def test_json_summary(client: httpx.AsyncClient) -> None:
@@ -101,7 +101,7 @@ async def test_prometheus_sd_groups_targets_with_labels(client: httpx.AsyncClien
     )
     await _register(client, tenant, name=name, host="10.1.0.1", port=9000, version="v1")
 
-    groups = (await client.get("/api/v1/sd/prometheus")).json()
+    groups = (await client.get("/api/v1/sd/prometheus", params={"tenant": "all"})).json()
     mine = [g for g in groups if g["labels"]["service"] == name]
     by_key = {(g["labels"]["tenant"], g["labels"]["version"]): g for g in mine}
     assert set(by_key) == {("default", "v1"), ("default", "v2"), (tenant, "v1")}

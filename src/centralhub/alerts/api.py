@@ -1,4 +1,10 @@
-"""Alert history, acknowledgement and silences over HTTP."""
+"""Alert history, acknowledgement and silences over HTTP, within the caller's tenant.
+
+A caller sees and acts on its tenant's alerts and silences; the global infrastructure alerts
+(``tenant_id: null``) and their silences only when its credential has no tenant limit (the
+anonymous caller when auth is off). Another tenant's alert or silence answers 404; a global
+silence (``"global": true``) from a tenant-limited credential answers 403.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +63,7 @@ def _since(value: str | None) -> float | None:
     tags=["alerts"],
     response_model=AlertList,
     responses=_errors(400, 422),
-    summary="Alert history, newest first",
+    summary="Alert history of the tenant, newest first (global ones too without a tenant limit)",
 )
 async def list_alerts(
     hub: HubDep,
@@ -84,22 +90,24 @@ async def list_alerts(
     tags=["alerts"],
     response_model=AlertRead,
     responses=_errors(404, 422),
-    summary="Acknowledge an alert",
+    summary="Acknowledge an alert of the tenant",
 )
 async def acknowledge_alert(
-    alert_id: str, hub: HubDep, body: AcknowledgeBody | None = None
+    alert_id: str, hub: HubDep, tenant: TenantDep, body: AcknowledgeBody | None = None
 ) -> dict[str, Any]:
-    return alert_document(await hub.alerts.acknowledge(alert_id, by=body.by if body else None))
+    alert = await hub.alerts.acknowledge(alert_id, tenant_id=tenant, by=body.by if body else None)
+    return alert_document(alert)
 
 
 @router.get(
     "/api/v1/alerts/silences",
     tags=["alerts"],
     response_model=SilenceList,
-    summary="Active silences",
+    responses=_errors(400, 422),
+    summary="Active silences of the tenant (global ones too without a tenant limit)",
 )
-async def list_silences(hub: HubDep) -> dict[str, Any]:
-    return {"silences": [silence_document(s) for s in hub.alerts.silences()]}
+async def list_silences(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"silences": [silence_document(s) for s in hub.alerts.silences(tenant)]}
 
 
 @router.post(
@@ -107,12 +115,12 @@ async def list_silences(hub: HubDep) -> dict[str, Any]:
     tags=["alerts"],
     status_code=201,
     response_model=SilenceRead,
-    responses=_errors(400, 422),
-    summary="Silence alerts for a target (glob) for a while",
+    responses=_errors(400, 403, 422),
+    summary="Silence the tenant's alerts for a target (glob) for a while; global ones with global: true",
 )
 async def create_silence(body: SilenceCreate, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     silence = await hub.alerts.silence(
-        body.target, body.duration_seconds, tenant_id=tenant, reason=body.reason
+        body.target, body.duration_seconds, tenant_id=None if body.global_ else tenant, reason=body.reason
     )
     return silence_document(silence)
 
@@ -122,8 +130,8 @@ async def create_silence(body: SilenceCreate, hub: HubDep, tenant: TenantDep) ->
     tags=["alerts"],
     status_code=204,
     response_class=Response,
-    responses=_errors(404, 422),
-    summary="End a silence early",
+    responses=_errors(400, 404, 422),
+    summary="End a silence of the tenant early",
 )
-async def delete_silence(silence_id: str, hub: HubDep) -> None:
-    await hub.alerts.remove_silence(silence_id)
+async def delete_silence(silence_id: str, hub: HubDep, tenant: TenantDep) -> None:
+    await hub.alerts.remove_silence(silence_id, tenant_id=tenant)

@@ -57,7 +57,12 @@ class Alert:
 
 @dataclass(slots=True)
 class Silence:
-    """Alerts whose target matches ``target`` (a glob) are recorded but not sent until ``until``."""
+    """Alerts whose target matches ``target`` (a glob) are recorded but not sent until ``until``.
+
+    A silence covers the alerts of its own tenant only: a tenant's silence never covers another
+    tenant's alerts nor the global infrastructure ones, and a global silence (``tenant_id``
+    ``None``) covers only global alerts.
+    """
 
     id: str
     target: str
@@ -67,7 +72,7 @@ class Silence:
     reason: str | None = None
 
     def matches(self, alert: Alert) -> bool:
-        if self.tenant_id is not None and alert.tenant_id not in (None, self.tenant_id):
+        if self.tenant_id != alert.tenant_id:
             return False
         return fnmatch.fnmatchcase(alert.target, self.target)
 

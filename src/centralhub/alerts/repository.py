@@ -97,16 +97,19 @@ async def get_all(
     conn: AsyncConnection,
     *,
     tenant_id: str | None = None,
+    include_global: bool = True,
     severity: str | None = None,
     target: str | None = None,
     acknowledged: bool | None = None,
     since: float | None = None,
     limit: int = 100,
 ) -> list[Alert]:
-    """Newest first; ``tenant_id`` shows that tenant's alerts plus tenant-less (infrastructure) ones."""
+    """Newest first; ``tenant_id`` shows that tenant's alerts, plus the tenant-less (global
+    infrastructure) ones when ``include_global``; no ``tenant_id``: every alert."""
     q = select(t).order_by(t.c.created_at.desc(), t.c.id).limit(limit)
     if tenant_id is not None:
-        q = q.where(or_(t.c.tenant_id == tenant_id, t.c.tenant_id.is_(None)))
+        own = t.c.tenant_id == tenant_id
+        q = q.where(or_(own, t.c.tenant_id.is_(None)) if include_global else own)
     if severity is not None:
         q = q.where(t.c.severity == severity)
     if target is not None:
@@ -134,6 +137,11 @@ async def create_silence(conn: AsyncConnection, *, silence: Silence) -> None:
 async def get_active_silences(conn: AsyncConnection, *, now: float) -> list[Silence]:
     rows = (await conn.execute(select(s).where(s.c.until > to_datetime(now)))).all()
     return [_silence(r) for r in rows]
+
+
+async def get_silence(conn: AsyncConnection, *, silence_id: str) -> Silence | None:
+    row = (await conn.execute(select(s).where(s.c.id == silence_id))).first()
+    return _silence(row) if row else None
 
 
 async def delete_silence(conn: AsyncConnection, *, silence_id: str) -> bool:

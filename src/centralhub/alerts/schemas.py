@@ -46,7 +46,7 @@ class SilenceRead(BaseModel):
     target: str
     until: str
     created_at: str
-    tenant_id: str | None = None
+    tenant_id: str | None = Field(None, description="the tenant whose alerts it silences; null: global ones")
     reason: str | None = None
 
 
@@ -66,6 +66,12 @@ class SilenceCreate(BaseModel):
     target: Text = Field(..., min_length=1, max_length=255, description="service/component name or glob")
     duration_seconds: float = Field(..., gt=0, le=30 * 86400)
     reason: Text | None = Field(None, max_length=1000)
+    global_: bool = Field(
+        False,
+        alias="global",
+        description="silence the global infrastructure alerts instead of the tenant's "
+        "(needs scope ops without a tenant limit)",
+    )
 
 
 def alert_document(a: Alert) -> dict[str, Any]:

@@ -13,6 +13,11 @@ through the dependency graph. A flapping target cannot storm:
   ``rate_limit.window_seconds``; the rest are recorded with ``suppressed: true``;
 * **silences**: matching alerts are recorded with ``silenced: true`` and not sent.
 
+Tenants: a service alert carries its instance's tenant, an infrastructure alert none (global).
+Reads, acknowledgements and silences follow :mod:`centralhub.auth.tenancy`: a caller reaches its
+own tenant's alerts and silences, the global ones only without a tenant limit, and a silence
+covers the alerts of its own tenant only (a global silence needs ``ops`` without a tenant limit).
+
 The dedup, rate-limit and "currently down" maps are bounded caches (:data:`TRACKED_TARGETS`
 entries each, least recently used evicted first), so a storm over many distinct targets costs
 bounded memory; an evicted target merely starts a fresh window. Delivery runs in a supervised
@@ -37,6 +42,8 @@ from centralhub.alerts.channels import AlertChannel, build_channels
 from centralhub.alerts.models import SEVERITIES, Alert, AlertRule, Silence, default_severity, severity_rank
 from centralhub.alerts.schemas import alert_document
 from centralhub.alerts.settings import parse_alerts_config
+from centralhub.auth.context import current_principal
+from centralhub.auth.tenancy import Forbidden, in_reach, require_global
 from centralhub.core.errors import InvalidInput, NotFound
 from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
 from centralhub.metrics import collectors as metrics
@@ -320,7 +327,9 @@ class AlertManager:
                 alert.deliveries[channel.name] = f"failed: {exc}"[:300]
             else:
                 alert.deliveries[channel.name] = "sent"
-                metrics.ALERTS_SENT.labels(channel=channel.name, severity=alert.severity).inc()
+                metrics.ALERTS_SENT.labels(
+                    channel=channel.name, severity=alert.severity, tenant=alert.tenant_id or ""
+                ).inc()
 
         await asyncio.gather(*(one(c) for c in self.channels))
         await self._store(alert, new=False)
@@ -336,15 +345,20 @@ class AlertManager:
         self,
         limit: int = 100,
         *,
+        tenant_id: str | None = None,
         severity: str | None = None,
         target: str | None = None,
         acknowledged: bool | None = None,
         since: float | None = None,
     ) -> list[dict[str, Any]]:
         """This replica's recent alerts (up to :data:`RECENT_ALERTS`) as JSON documents, newest
-        first; no I/O, for dashboards. The API reads the stored history with :meth:`search`."""
+        first; no I/O, for dashboards. The API reads the stored history with :meth:`search`.
+        ``tenant_id``: that tenant's alerts (and the global ones when the caller reaches them);
+        the caller's tenant limit applies either way."""
         out = []
         for a in self._recent:
+            if not in_reach(a.tenant_id, tenant_id):
+                continue
             if severity is not None and a.severity != severity:
                 continue
             if target is not None and a.target != target:
@@ -368,7 +382,13 @@ class AlertManager:
         since: float | None = None,
         limit: int = 100,
     ) -> list[Alert]:
-        """The stored history, newest first (every replica's alerts, across restarts)."""
+        """The stored history, newest first (every replica's alerts, across restarts).
+
+        ``tenant_id``: that tenant's alerts, plus the global ones for a caller without a tenant
+        limit; ``None``: every alert the caller reaches."""
+        limited = current_principal.get().tenant
+        if limited is not None and tenant_id not in (None, limited):
+            return []
         if severity is not None and severity not in SEVERITIES:
             raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)} (got {severity!r})")
         if not 1 <= limit <= 1000:
@@ -376,7 +396,8 @@ class AlertManager:
         async with self.engine.connect() as conn:
             return await repository.get_all(
                 conn,
-                tenant_id=tenant_id,
+                tenant_id=tenant_id if limited is None else limited,
+                include_global=limited is None,
                 severity=severity,
                 target=target,
                 acknowledged=acknowledged,
@@ -384,10 +405,14 @@ class AlertManager:
                 limit=limit,
             )
 
-    async def acknowledge(self, alert_id: str, *, by: str | None = None) -> Alert:
+    async def acknowledge(
+        self, alert_id: str, *, tenant_id: str | None = None, by: str | None = None
+    ) -> Alert:
+        """Mark an alert seen; another tenant's alert (or a global one for a tenant-limited
+        caller) is not found."""
         async with self.engine.begin() as conn:
             alert = await repository.get(conn, alert_id=alert_id)
-            if alert is None:
+            if alert is None or not in_reach(alert.tenant_id, tenant_id):
                 raise NotFound(f"alert {alert_id!r} does not exist")
             if alert.acknowledged:
                 return alert
@@ -404,7 +429,13 @@ class AlertManager:
     async def silence(
         self, target: str, duration_seconds: float, *, tenant_id: str | None = None, reason: str | None = None
     ) -> Silence:
-        """Record but do not send alerts whose target matches ``target`` (a glob) for a while."""
+        """Record but do not send alerts of ``tenant_id`` whose target matches ``target`` (a glob)
+        for a while. ``tenant_id`` ``None`` silences global (infrastructure) alerts, which needs
+        ``ops`` without a tenant limit (403 otherwise)."""
+        if tenant_id is None:
+            require_global("silencing global infrastructure alerts")
+        elif not in_reach(tenant_id, tenant_id):
+            raise Forbidden(f"this credential may not act in tenant {tenant_id!r}")
         if not target:
             raise InvalidInput("target: must not be empty")
         if not 0 < duration_seconds <= 30 * 86400:
@@ -423,15 +454,22 @@ class AlertManager:
         self._silences[silence.id] = silence
         return silence
 
-    def silences(self) -> list[Silence]:
-        """Active silences known to this replica, soonest ending first."""
+    def silences(self, tenant_id: str | None = None) -> list[Silence]:
+        """Active silences known to this replica that the caller reaches (of ``tenant_id``, and
+        the global ones without a tenant limit), soonest ending first."""
         now = self.clock()
         for sid in [sid for sid, s in self._silences.items() if s.until <= now]:
             del self._silences[sid]
-        return sorted(self._silences.values(), key=lambda s: s.until)
+        mine = [s for s in self._silences.values() if in_reach(s.tenant_id, tenant_id)]
+        return sorted(mine, key=lambda s: s.until)
 
-    async def remove_silence(self, silence_id: str) -> None:
+    async def remove_silence(self, silence_id: str, *, tenant_id: str | None = None) -> None:
+        """End a silence early; another tenant's silence (or a global one for a tenant-limited
+        caller) is not found."""
         async with self.engine.begin() as conn:
-            removed = await repository.delete_silence(conn, silence_id=silence_id)
-        if self._silences.pop(silence_id, None) is None and not removed:
-            raise NotFound(f"silence {silence_id!r} does not exist")
+            stored = await repository.get_silence(conn, silence_id=silence_id)
+            known = stored or self._silences.get(silence_id)
+            if known is None or not in_reach(known.tenant_id, tenant_id):
+                raise NotFound(f"silence {silence_id!r} does not exist")
+            await repository.delete_silence(conn, silence_id=silence_id)
+        self._silences.pop(silence_id, None)

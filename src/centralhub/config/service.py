@@ -58,7 +58,7 @@ DocumentBuilder = Callable[[ConfigVersion | None], Any]
 
 async def count_config_change(event: ConfigChanged) -> None:
     """Metrics consumer of :class:`ConfigChanged` (runs off the write path)."""
-    metrics.CONFIG_CHANGES.labels(service=event.version.service_name).inc()
+    metrics.CONFIG_CHANGES.labels(tenant=event.version.tenant_id, service=event.version.service_name).inc()
 
 
 class ConfigService:

@@ -6,6 +6,11 @@ components (infrastructure monitor, alerts, config service, dependency graph) ar
 ``getattr`` and reported as ``null``/``error`` when missing or failing, so the page shows
 what it can instead of failing whole.
 
+The document shows the caller's tenant: with auth on that is its credential's tenant (or the
+``X-Tenant-ID`` it sends); ``?tenant=`` picks another one, or ``all``, for a principal with
+``admin`` and no tenant limit (the anonymous caller when auth is off) and is 403 for anyone
+else. Global infrastructure alerts appear only for a caller without a tenant limit.
+
 Every time in the document is RFC 3339 UTC with milliseconds (``2026-12-01T21:22:42.123Z``),
 including those inside the documents borrowed from other capabilities: :func:`wire_times`
 converts any epoch number still found under a time-named key.
@@ -25,6 +30,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from centralhub.auth.tenancy import may_choose_tenant, view_tenant
 from centralhub.config.schemas import history_entry
 from centralhub.core.errors import NotFound
 from centralhub.core.schemas import ErrorRead
@@ -32,7 +38,7 @@ from centralhub.core.time import parse_rfc3339, rfc3339
 from centralhub.dashboard.schemas import DashboardData
 from centralhub.registry.models import Instance
 from centralhub.registry.service import service_status
-from centralhub.server.deps import HubDep, tenant_of
+from centralhub.server.deps import HubDep, TenantDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["dashboard"])
@@ -67,11 +73,12 @@ async def dashboard_asset(name: str) -> FileResponse:
     response_model=DashboardData,
     responses={
         400: {"model": ErrorRead, "description": "The tenant is not a valid tenant name"},
+        403: {"model": ErrorRead, "description": "Another tenant asked for without scope admin"},
         422: {"model": ErrorRead, "description": "A query parameter has the wrong type"},
     },
 )
-async def dashboard_data(hub: HubDep, tenant: str | None = None) -> dict[str, Any]:
-    chosen = None if tenant in (None, "", "all") else tenant_of(tenant)
+async def dashboard_data(hub: HubDep, caller: TenantDep, tenant: str | None = None) -> dict[str, Any]:
+    chosen = view_tenant(tenant, caller)
     instances = hub.registry.all_instances(chosen)
     health = await _optional(hub.check_health)
     if isinstance(health, dict) and isinstance(health.get("timestamp"), int | float):
@@ -80,6 +87,7 @@ async def dashboard_data(hub: HubDep, tenant: str | None = None) -> dict[str, An
     doc: dict[str, Any] = {
         "generated_at": rfc3339(time.time()),
         "tenant": chosen,
+        "may_choose_tenant": may_choose_tenant(),
         "hub": {
             "version": hub.version,
             "uptime_seconds": round(time.time() - hub.started_at, 1),
@@ -91,7 +99,7 @@ async def dashboard_data(hub: HubDep, tenant: str | None = None) -> dict[str, An
         "services": services_of(instances),
         "graph": _graph(hub, chosen, instances),
         "infrastructure": await _optional(_attr_call(hub, "infrastructure", "status")),
-        "alerts": await _optional(_attr_call(hub, "alerts", "history", limit=20)),
+        "alerts": await _optional(_attr_call(hub, "alerts", "history", limit=20, tenant_id=chosen)),
         "config": await _recent_config(hub, chosen),
         "deployments": [
             hub.deployments.describe(d) for d in await hub.deployments.get_all(chosen or "default", limit=10)

@@ -63,7 +63,10 @@ class DashboardData(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     generated_at: str
-    tenant: str | None
+    tenant: str | None = Field(description="the tenant shown; null: every tenant (admin, ?tenant=all)")
+    may_choose_tenant: bool = Field(
+        False, description="whether the caller may pick another tenant with ?tenant= (admin, or auth off)"
+    )
     hub: DashboardHub
     figures: dict[str, Any]
     services: list[DashboardService]

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from centralhub.auth.tenancy import view_tenant
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import ErrorRead
 from centralhub.metrics import collectors as metrics
 from centralhub.metrics.schemas import MetricsSummary, TargetGroup
 from centralhub.registry.models import STATUS_ALIASES, Instance
-from centralhub.server.deps import HubDep, tenant_of
+from centralhub.server.deps import HubDep, TenantDep
 
 router = APIRouter(tags=["metrics"])
 BAD_QUERY: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorRead, "description": "A query parameter is invalid (tenant, status)"},
+    403: {"model": ErrorRead, "description": "Another tenant asked for without scope admin"},
     422: {"model": ErrorRead, "description": "A query parameter has the wrong type"},
 }
 
@@ -79,17 +81,21 @@ def sd_groups(instances: list[Instance]) -> list[dict[str, Any]]:
 
 @router.get(
     "/api/v1/sd/prometheus",
-    summary="Targets for Prometheus http_sd_configs (all tenants, or ?tenant=)",
+    summary="Targets of the caller's tenant for Prometheus http_sd_configs (admin: ?tenant=NAME or all)",
     response_model=list[TargetGroup],
     responses=BAD_QUERY,
 )
 async def prometheus_sd(
     hub: HubDep,
-    tenant: str | None = None,
+    caller: TenantDep,
+    tenant: Annotated[
+        str | None, Query(description="another tenant, or all (scope admin without a tenant limit)")
+    ] = None,
     service: str | None = None,
     status: str | None = Query(None, description="only instances in this status (healthy, draining...)"),
 ) -> list[dict[str, Any]]:
-    chosen = None if tenant is None else tenant_of(tenant)
+    """Only the caller's tenant (its credential's, or ``X-Tenant-ID``) unless an admin picks."""
+    chosen = view_tenant(tenant, caller)
     wanted = None
     if status is not None:
         wanted = STATUS_ALIASES.get(status.lower())

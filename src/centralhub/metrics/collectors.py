@@ -5,11 +5,15 @@ tests that build several apps in one process never hit "duplicated timeseries". 
 already exist on the hub (instances by status, bus publish failures, deployments) are not
 copied into metrics as they change: :class:`HubCollector` reads them when Prometheus scrapes.
 
+A metric recorded per service carries a ``tenant`` label too, so two tenants' services of the
+same name never add up into one series; an empty ``tenant`` marks the global (infrastructure)
+alerts.
+
 Usage from other modules::
 
     from centralhub.metrics import collectors as metrics
-    metrics.CONFIG_CHANGES.labels(service="trading-engine").inc()
-    metrics.ALERTS_SENT.labels(channel="webhook", severity="critical").inc()
+    metrics.CONFIG_CHANGES.labels(tenant="default", service="trading-engine").inc()
+    metrics.ALERTS_SENT.labels(channel="webhook", severity="critical", tenant="default").inc()
     metrics.CHECK_LATENCY.labels(check_type="http").observe(0.012)
     metrics.BUS_PUBLISH_FAILURES.labels(subject_root="config").inc()
 """
@@ -92,14 +96,14 @@ CHECK_LATENCY = Histogram(
 )
 CONFIG_CHANGES = Counter(
     "centralhub_config_changes",
-    "Configuration versions written, by service.",
-    ["service"],
+    "Configuration versions written, by tenant and service.",
+    ["tenant", "service"],
     registry=REGISTRY,
 )
 ALERTS_SENT = Counter(
     "centralhub_alerts_sent",
-    "Alerts delivered, by channel and severity.",
-    ["channel", "severity"],
+    "Alerts delivered, by channel, severity and tenant (empty: global infrastructure alerts).",
+    ["channel", "severity", "tenant"],
     registry=REGISTRY,
 )
 BUS_PUBLISH_FAILURES = Counter(

@@ -199,23 +199,56 @@ function render(data) {
 }
 
 let timer = null;
+// the API key stays in this browser (localStorage) and goes to the hub only, as a Bearer token
+const KEY_STORAGE = "centralhub.apiKey";
+const keyInput = document.getElementById("apikey");
+keyInput.value = localStorage.getItem(KEY_STORAGE) || "";
+
+function showTenant(data) {
+  // the hub shows the caller's own tenant; only an admin may pick another one (or "all")
+  document.getElementById("tenant-label").hidden = !data.may_choose_tenant;
+  document.getElementById("tenant").placeholder = data.tenant || "all";
+}
+
+async function hubError(resp) {
+  let message = `hub answered ${resp.status}`;
+  try {
+    const body = await resp.json();
+    if (body && body.error && body.error.message) message += `: ${body.error.message}`;
+  } catch (_) { /* not JSON: the status says enough */ }
+  if (resp.status === 401) message += " (paste an API key)";
+  const err = new Error(message);
+  err.status = resp.status;
+  return err;
+}
 
 async function refresh() {
   clearTimeout(timer);
   const tenant = document.getElementById("tenant").value.trim();
   const url = "/api/v1/dashboard/data" + (tenant ? `?tenant=${encodeURIComponent(tenant)}` : "");
+  const key = keyInput.value.trim();
+  const headers = key ? { Authorization: `Bearer ${key}` } : {};
   try {
-    const resp = await fetch(url, { cache: "no-store", signal: AbortSignal.timeout(5000) });
-    if (!resp.ok) throw new Error(`hub answered ${resp.status}`);
-    render(await resp.json());
+    const resp = await fetch(url, { cache: "no-store", headers, signal: AbortSignal.timeout(5000) });
+    if (!resp.ok) throw await hubError(resp);
+    const data = await resp.json();
+    showTenant(data);
+    render(data);
   } catch (err) {
     document.getElementById("updated").textContent = `update failed: ${err.message}`;
     document.getElementById("hub-status").className = "badge s-critical";
-    document.getElementById("hub-status").textContent = "hub unreachable";
+    document.getElementById("hub-status").textContent =
+      err.status === 401 ? "API key needed" : err.status === 403 ? "not allowed" : "hub unreachable";
   } finally {
     timer = setTimeout(refresh, POLL_MS);
   }
 }
 
 document.getElementById("tenant").addEventListener("change", () => refresh());
+keyInput.addEventListener("change", () => {
+  const key = keyInput.value.trim();
+  if (key) localStorage.setItem(KEY_STORAGE, key);
+  else localStorage.removeItem(KEY_STORAGE);
+  refresh();
+});
 refresh();
