@@ -107,7 +107,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_database"))
 
 
+#: tests send far more than the default 1,000 requests a minute from one address; the tests of
+#: the rate limit itself set their own
+TEST_RATE_LIMIT = 10**9
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
+    overrides.setdefault("rate_limit_per_minute", TEST_RATE_LIMIT)
+    overrides.setdefault("rate_limit_burst", TEST_RATE_LIMIT)
     return load_settings(env={}, database_url=database_url, **overrides)
 
 
@@ -203,6 +210,8 @@ def hub_process_factory(tmp_path: Path) -> Iterator[Any]:
                 "CENTRAL_HUB_PORT": str(port),
                 "CENTRAL_HUB_HOST": "127.0.0.1",
                 "LOG_LEVEL": "INFO",
+                "CENTRAL_HUB_RATE_LIMIT_PER_MINUTE": str(TEST_RATE_LIMIT),
+                "CENTRAL_HUB_RATE_LIMIT_BURST": str(TEST_RATE_LIMIT),
             }
         )
         full_env.update(env)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from centralhub.alerts.models import Alert, Silence
+from centralhub.core.schemas import Text
 from centralhub.core.time import rfc3339
 
 
@@ -56,15 +57,15 @@ class SilenceList(BaseModel):
 class AcknowledgeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str | None = Field(None, max_length=255, description="who acknowledged (free text)")
+    by: Text | None = Field(None, max_length=255, description="who acknowledged (free text)")
 
 
 class SilenceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    target: str = Field(..., min_length=1, max_length=255, description="service/component name or glob")
+    target: Text = Field(..., min_length=1, max_length=255, description="service/component name or glob")
     duration_seconds: float = Field(..., gt=0, le=30 * 86400)
-    reason: str | None = Field(None, max_length=1000)
+    reason: Text | None = Field(None, max_length=1000)
     global_: bool = Field(
         False,
         alias="global",

@@ -88,6 +88,7 @@ def serve(
     import uvicorn
 
     from centralhub.server.app import create_app
+    from centralhub.server.connections import uvicorn_options
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from centralhub.core.errors import HubError
@@ -105,6 +106,7 @@ def serve(
         timeout_graceful_shutdown=10,
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
+        **uvicorn_options(settings),
     )
 
 

@@ -12,7 +12,9 @@ import jsonschema
 import orjson
 
 from centralhub.config.models import Change, ValidationIssue
+from centralhub.core import json_schema
 from centralhub.core.errors import HubError, InvalidInput
+from centralhub.core.schemas import CONTROL_CHARACTERS
 from centralhub.core.wire import NAME_RE
 from centralhub.core.wire import deep_merge as deep_merge  # shared with the SDK, lives in wire
 
@@ -78,10 +80,19 @@ def check_service_name(name: str) -> str:
 
 
 def check_message(message: str | None) -> str | None:
-    """A change message fits its column."""
+    """A change message fits its column and holds no control characters."""
     if message is not None and len(message) > MAX_MESSAGE:
         raise InvalidInput(f"message: at most {MAX_MESSAGE} characters")
-    return message
+    return check_label(message, "message")
+
+
+def check_label(text: str | None, what: str) -> str | None:
+    """``text`` unless it holds a control character, which no backend stores alike."""
+    if text is not None:
+        found = CONTROL_CHARACTERS.search(text)
+        if found is not None:
+            raise InvalidInput(f"{what}: must not contain control characters (found {found.group()!r})")
+    return text
 
 
 def version_for(revision: int) -> str:
@@ -108,11 +119,12 @@ def diff(old: Any, new: Any, path: str = "") -> list[Change]:
 
 
 def check_schema(schema: Any) -> dict[str, Any]:
-    """``schema`` when it is a usable JSON Schema; a broken one is refused (400) with its path."""
+    """``schema`` when it is a usable JSON Schema; a broken one is refused (400) with its path,
+    a pattern RE2 cannot run with 422 (:class:`~centralhub.core.json_schema.UnsupportedPattern`)."""
     if not isinstance(schema, dict):
         raise InvalidInput(f"schema: must be a JSON object (got {type(schema).__name__})")
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        json_schema.check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = ".".join(str(p) for p in exc.absolute_path) or "$"
         raise InvalidInput(f"schema: not a valid JSON Schema at {where}: {exc.message}") from None
@@ -130,7 +142,8 @@ class SchemaValidator:
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
         validator = self._validators.get(key)
         if validator is None:
-            cls = jsonschema.validators.validator_for(schema)
+            # regular expressions on RE2: a user's pattern can never backtrack for minutes
+            cls = json_schema.validator_for(schema)
             validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
             if len(self._validators) >= self.max_cached:
                 self._validators.clear()

@@ -25,6 +25,7 @@ from centralhub.config import repository
 from centralhub.config.documents import (
     SchemaValidator,
     check_document,
+    check_label,
     check_message,
     check_schema,
     check_service_name,
@@ -375,7 +376,7 @@ class ConfigService:
         """One version in one transaction, then the after-commit side effects."""
         check_service_name(service)
         check_message(message)
-        author = (author or "anonymous")[:255]
+        author = (check_label(author, "author") or "anonymous")[:255]
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 async with self.database.engine.begin() as conn:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
 
 from centralhub.contracts.models import Schemas
 from centralhub.core.errors import InvalidInput
+from centralhub.core.json_schema import check_patterns, check_schema
 
 __all__ = ["breaking_changes", "check_schemas"]
 
@@ -27,7 +27,8 @@ def check_schemas(schemas: Schemas) -> None:
         if not isinstance(schema, dict):
             raise InvalidInput(f"schemas.{message_type}: must be a JSON Schema object")
         try:
-            validator_for(schema).check_schema(schema)
+            check_patterns(schema, f"schemas.{message_type}")
+            check_schema(schema)
         except SchemaError as exc:
             where = "/".join(str(p) for p in exc.path)
             suffix = f" at {where}" if where else ""

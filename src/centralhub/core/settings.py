@@ -63,6 +63,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "ssl_keyfile": ("CENTRAL_HUB_SSL_KEYFILE",),
     "audit_retention_days": ("CENTRAL_HUB_AUDIT_RETENTION_DAYS",),
     "idle_timeout_seconds": ("CENTRAL_HUB_IDLE_TIMEOUT_SECONDS",),
+    "header_timeout_seconds": ("CENTRAL_HUB_HEADER_TIMEOUT_SECONDS",),
     "max_connections": ("CENTRAL_HUB_MAX_CONNECTIONS",),
 }
 
@@ -161,6 +162,9 @@ class Settings(BaseSettings):
     audit_retention_days: float = _env("audit_retention_days", 90.0)
     #: an idle keep-alive connection is closed after this many seconds
     idle_timeout_seconds: float = _env("idle_timeout_seconds", 5.0)
+    #: a connection whose request head is not complete this long after it opened (or after
+    #: its previous answer) is closed
+    header_timeout_seconds: float = _env("header_timeout_seconds", 10.0)
     #: concurrent connections beyond this are refused (503) instead of slowing everyone
     max_connections: int = _env("max_connections", 2048)
 
@@ -299,7 +303,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a whole number greater than 0 (got {_shown(value)})")
         return number
 
-    @field_validator("audit_retention_days", "idle_timeout_seconds", mode="before")
+    @field_validator("audit_retention_days", "idle_timeout_seconds", "header_timeout_seconds", mode="before")
     @classmethod
     def _positive_float(cls, value: Any) -> float:
         return _positive_number(value)

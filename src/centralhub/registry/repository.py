@@ -110,6 +110,14 @@ async def get(conn: AsyncConnection, instance_id: str) -> Instance | None:
     return None if row is None else _from_row(row)
 
 
+async def get_many(conn: AsyncConnection, instance_ids: Iterable[str]) -> list[Instance]:
+    """The stored instances among ``instance_ids`` (unknown ids are skipped)."""
+    ids = list(instance_ids)
+    if not ids:
+        return []
+    return [_from_row(r) for r in (await conn.execute(select(t).where(t.c.id.in_(ids)))).all()]
+
+
 async def get_all(conn: AsyncConnection) -> list[Instance]:
     return [_from_row(r) for r in (await conn.execute(select(t))).all()]
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from centralhub.core.schemas import Text, control_character_in
 from centralhub.core.wire import NAME_PATTERN
 from centralhub.registry.models import Registration
 
 MAX_METADATA_BYTES = 64 * 1024
+#: most heartbeats one batch may carry; each may cost a lookup, so the batch is bounded
+MAX_BATCH_HEARTBEATS = 1000
 PROTOCOLS = ("http", "https", "grpc", "tcp", "udp", "ws", "wss", "nats", "kafka")
 
 
@@ -21,10 +24,20 @@ class CheckSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["http", "tcp", "ttl"] = "ttl"
-    interval_seconds: float = Field(10.0, gt=0, le=3600)
+    #: at least a second: a tighter loop is load on the hub and the instance, not information
+    interval_seconds: float = Field(10.0, ge=1, le=3600)
     timeout_seconds: float = Field(2.0, gt=0, le=60)
     failures_before_critical: int = Field(3, ge=1, le=100)
     successes_before_passing: int = Field(2, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> CheckSpec:
+        if self.timeout_seconds > self.interval_seconds:
+            raise ValueError(
+                f"timeout_seconds ({self.timeout_seconds:g}) must not exceed interval_seconds"
+                f" ({self.interval_seconds:g})"
+            )
+        return self
 
 
 class RegistrationCreate(BaseModel):
@@ -47,22 +60,24 @@ class RegistrationCreate(BaseModel):
     host: str = Field(..., min_length=1, max_length=255)
     port: int = Field(..., ge=1, le=65535)
     protocol: str = "http"
-    health_endpoint: str | None = Field(None, max_length=1024)
-    version: str | None = Field(None, max_length=64)
+    health_endpoint: Text | None = Field(None, max_length=1024)
+    version: Text | None = Field(None, max_length=64)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list, max_length=64)
+    tags: list[Text] = Field(default_factory=list, max_length=64)
     weight: int = Field(1, ge=0, le=1000)
     ttl_seconds: int = Field(30, ge=1, le=86400)
-    transport_preferences: list[str] = Field(default_factory=list, max_length=8)
-    dependencies: list[str] = Field(default_factory=list, max_length=256)
+    transport_preferences: list[Text] = Field(default_factory=list, max_length=8)
+    dependencies: list[Text] = Field(default_factory=list, max_length=256)
     check: CheckSpec | None = None
 
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
         v = v.strip()
-        if not v or any(c.isspace() for c in v) or "/" in v:
-            raise ValueError("host must be a hostname or IP address without spaces or slashes")
+        if not v or any(c.isspace() or not c.isprintable() for c in v) or "/" in v:
+            raise ValueError(
+                "host must be a hostname or IP address without spaces, slashes or control characters"
+            )
         return v
 
     @field_validator("protocol")
@@ -89,6 +104,9 @@ class RegistrationCreate(BaseModel):
                 "metadata is larger than {limit} KiB",
                 {"limit": MAX_METADATA_BYTES // 1024},
             )
+        found = control_character_in(v)
+        if found is not None:
+            raise ValueError(f"metadata must not contain control characters (found {found!r})")
         return v
 
     def to_domain(self) -> Registration:
@@ -199,13 +217,17 @@ class EndpointRead(BaseModel):
 
 
 class BatchHeartbeat(BaseModel):
-    service: str = Field(..., min_length=1, max_length=128)
-    instance_id: str = Field(..., min_length=1, max_length=64)
+    service: Text = Field(..., min_length=1, max_length=128)
+    instance_id: Text = Field(..., min_length=1, max_length=64)
     load: float | None = Field(None, ge=0)
 
 
 class BatchHeartbeatBody(BaseModel):
-    heartbeats: list[BatchHeartbeat] = Field(..., max_length=10_000)
+    heartbeats: list[BatchHeartbeat] = Field(
+        ...,
+        max_length=MAX_BATCH_HEARTBEATS,
+        description=f"at most {MAX_BATCH_HEARTBEATS} heartbeats; a larger batch is refused with 422",
+    )
 
 
 class BatchHeartbeatResult(BaseModel):

@@ -25,6 +25,7 @@ from centralhub.core.database import Database
 from centralhub.core.errors import InvalidInput, NotFound, Unavailable
 from centralhub.core.events.base import EventBus
 from centralhub.core.events.dispatch import DomainEvents
+from centralhub.core.schemas import CONTROL_CHARACTERS
 from centralhub.core.tasks import Supervisor
 from centralhub.core.time import Clock
 from centralhub.metrics import collectors as metrics
@@ -45,6 +46,12 @@ StatusListener = Callable[[Instance, InstanceStatus, InstanceStatus], Awaitable[
 ServiceKey = tuple[str, str]
 HEARTBEAT_TASK = "registry-heartbeats"
 REAPER_TASK = "registry-reaper"
+
+
+def storable(instance_id: str) -> bool:
+    """Whether an id could name a stored instance: ids from a URL may hold characters no
+    stored id has, which PostgreSQL refuses even in a query (SQLite would just find nothing)."""
+    return CONTROL_CHARACTERS.search(instance_id) is None
 
 
 class InstanceRegistry:
@@ -252,6 +259,8 @@ class InstanceRegistry:
         return stored, stored.id == new_id
 
     async def deregister(self, tenant: str, service: str, instance_id: str) -> None:
+        if not storable(instance_id):
+            raise _unknown_instance(service, instance_id)
         async with self.database.engine.begin() as conn:
             known = self._lookup(tenant, service, instance_id)
             if known is None:
@@ -282,12 +291,18 @@ class InstanceRegistry:
     ) -> list[Instance | None]:
         """Heartbeats for many instances at once (``(service, instance_id, load)`` each);
         ``None`` for an unknown instance. Returns once all are stored."""
+        missing = {i for s, i, _ in beats if self._lookup(tenant, s, i) is None}
+        if missing:
+            # one query for every id this replica does not hold, however many there are
+            async with self.database.engine.connect() as conn:
+                stored = await repository.get_many(conn, [i for i in missing if storable(i)])
+            for found in stored:
+                if found.id not in self._by_id:
+                    self._put(found)
         done: list[Instance | None] = []
         for service, instance_id, load in beats:
-            try:
-                done.append(await self._touch(tenant, service, instance_id, load))
-            except NotFound:
-                done.append(None)
+            inst = self._lookup(tenant, service, instance_id)
+            done.append(None if inst is None else await self._touch_instance(inst, load))
         await self._beats.stored()
         return done
 
@@ -295,11 +310,14 @@ class InstanceRegistry:
         inst = self._lookup(tenant, service, instance_id)
         if inst is None:
             inst = await self._load_missing(tenant, service, instance_id)
+        return await self._touch_instance(inst, load)
+
+    async def _touch_instance(self, inst: Instance, load: float | None) -> Instance:
         now = self.clock()
         inst.last_seen = now
         if load is not None:
             inst.load = load
-        self._beats.add(instance_id, now)
+        self._beats.add(inst.id, now)
         self.heartbeats += 1
         if inst.status == InstanceStatus.CRITICAL and self._revivable(inst):
             await self._store_revival(inst)
@@ -344,6 +362,8 @@ class InstanceRegistry:
 
     async def get_stored(self, instance_id: str) -> Instance | None:
         """The instance as the database holds it (``None`` when it is not stored)."""
+        if not storable(instance_id):
+            return None
         async with self.database.engine.connect() as conn:
             return await repository.get(conn, instance_id)
 

@@ -13,9 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema.validators import validator_for
-
 from centralhub.contracts.compatibility import breaking_changes
+from centralhub.core.json_schema import validator_for
 from centralhub.kit.exceptions import BaseServiceError
 
 __all__ = ["ContractConflict", "ContractValidator", "ContractViolation", "breaking_changes"]

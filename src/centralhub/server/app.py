@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from centralhub import __version__
 from centralhub.alerts import api as alerts_api
@@ -28,6 +29,7 @@ from centralhub.registry import api as registry_api
 from centralhub.registry.hot_path import HotRoutes, hot_routes
 from centralhub.server import info
 from centralhub.server.errors import install_error_handlers
+from centralhub.server.limits import BodySizeLimit, RateLimit
 from centralhub.server.middleware import AssumeJSONMiddleware
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,21 @@ def create_app(
         app.add_middleware(
             HotRoutes, routes=hot_routes(hub.registry), exception_handlers=app.exception_handlers
         )
-    # outermost: every route, hot ones included, sees the authenticated caller or is never reached
+    # ahead of every route, hot ones included; the rate limit inside the auth middleware,
+    # which names the caller it counts against
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
+    # every route, hot ones included, sees the authenticated caller or is never reached
     app.add_middleware(AuthMiddleware, keys=hub.keys, required=settings.auth_required)
+    if settings.cors_origin_list:
+        # outermost: a preflight carries no credential and must be answered before auth
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Retry-After", "ETag"],
+        )
     app.include_router(info.router)
     app.include_router(registry_api.router)
     app.include_router(contracts_api.router)

@@ -88,9 +88,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed", 304: "not_modified"}.get(
-            exc.status_code, "http_error"
-        )
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            304: "not_modified",
+            413: "payload_too_large",
+        }.get(exc.status_code, "http_error")
         if exc.status_code == 304:
             return Response(status_code=304)
         parse_failure = _body_parse_failure(exc)
