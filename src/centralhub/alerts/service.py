@@ -11,7 +11,8 @@ through the dependency graph. A flapping target cannot storm:
   the earlier alert's ``count`` instead of sending a new one;
 * **rate limit**: at most ``rate_limit.max_alerts`` sends per target per
   ``rate_limit.window_seconds``; the rest are recorded with ``suppressed: true``;
-* **silences**: matching alerts are recorded with ``silenced: true`` and not sent.
+* **silences** (:mod:`centralhub.alerts.silences`): matching alerts are recorded with
+  ``silenced: true`` and not sent.
 
 Tenants: a service alert carries its instance's tenant, an infrastructure alert none (global).
 Reads, acknowledgements and silences follow :mod:`centralhub.auth.tenancy`: a caller reaches its
@@ -42,8 +43,9 @@ from centralhub.alerts.channels import AlertChannel, build_channels
 from centralhub.alerts.models import SEVERITIES, Alert, AlertRule, Silence, default_severity, severity_rank
 from centralhub.alerts.schemas import alert_document
 from centralhub.alerts.settings import parse_alerts_config
+from centralhub.alerts.silences import SilenceBook
 from centralhub.auth.context import current_principal
-from centralhub.auth.tenancy import Forbidden, in_reach, require_global
+from centralhub.auth.tenancy import in_reach
 from centralhub.core.errors import InvalidInput, NotFound
 from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
 from centralhub.metrics import collectors as metrics
@@ -112,7 +114,7 @@ class AlertManager:
             max_tracked, ttl=self.rate_window, timer=clock
         )
         self._down: LRUCache[TargetKey, bool] = LRUCache(max_tracked)
-        self._silences: dict[str, Silence] = {}
+        self.silence_book = SilenceBook(engine, clock=clock, audit=audit)
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=10_000)
         self._lock = asyncio.Lock()
         events.subscribe(InstanceStatusChanged, self.on_instance_status)
@@ -120,7 +122,7 @@ class AlertManager:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        await self._refresh_silences()
+        await self.silence_book.refresh()
         self.supervisor.start(DELIVERY_TASK, self._deliver_loop)
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
@@ -226,7 +228,7 @@ class AlertManager:
         if not self.enabled:
             return None
         # silences may have been set through another replica; alerts are rare, the query cheap
-        await self._refresh_silences()
+        await self.silence_book.refresh()
         async with self._lock:
             now = self.clock()
             dedup_key: DedupKey = (kind, tenant_id, target, instance_id, event)
@@ -251,7 +253,7 @@ class AlertManager:
                 created_at=now,
                 last_seen_at=now,
             )
-            alert.silenced = any(s.matches(alert) and s.until > now for s in self._silences.values())
+            alert.silenced = self.silence_book.covers(alert, now)
             if not alert.silenced:
                 alert.suppressed = not self._within_rate_limit((tenant_id, target), now)
             self._open[dedup_key] = alert
@@ -273,15 +275,6 @@ class AlertManager:
             sent.append(now)
         self._sent[key] = sent
         return allowed
-
-    async def _refresh_silences(self) -> None:
-        try:
-            async with self.engine.connect() as conn:
-                active = await repository.get_active_silences(conn, now=self.clock())
-        except Exception as exc:
-            log.warning("silences not refreshed: %s", exc)
-            return
-        self._silences = {s.id: s for s in active}
 
     def _safe_dependents(self, target: str, tenant: str | None) -> list[str]:
         try:
@@ -439,69 +432,14 @@ class AlertManager:
         """Record but do not send alerts of ``tenant_id`` whose target matches ``target`` (a glob)
         for a while. ``tenant_id`` ``None`` silences global (infrastructure) alerts, which needs
         ``ops`` without a tenant limit (403 otherwise)."""
-        if tenant_id is None:
-            require_global("silencing global infrastructure alerts")
-        elif not in_reach(tenant_id, tenant_id):
-            raise Forbidden(f"this credential may not act in tenant {tenant_id!r}")
-        if not target:
-            raise InvalidInput("target: must not be empty")
-        if not 0 < duration_seconds <= 30 * 86400:
-            raise InvalidInput("duration_seconds: must be greater than 0 and at most 30 days")
-        now = self.clock()
-        silence = Silence(
-            id=uuid.uuid4().hex,
-            target=target,
-            until=now + duration_seconds,
-            created_at=now,
-            tenant_id=tenant_id,
-            reason=reason,
-        )
-        async with self.engine.begin() as conn:
-            await repository.create_silence(conn, silence=silence)
-            if self.audit is not None:
-                await self.audit.record(
-                    "silence.create",
-                    f"silences/{silence.id}",
-                    tenant=tenant_id,
-                    after=_silence_view(silence),
-                    conn=conn,
-                )
-        self._silences[silence.id] = silence
-        return silence
+        return await self.silence_book.create(target, duration_seconds, tenant_id=tenant_id, reason=reason)
 
     def silences(self, tenant_id: str | None = None) -> list[Silence]:
         """Active silences known to this replica that the caller reaches (of ``tenant_id``, and
         the global ones without a tenant limit), soonest ending first."""
-        now = self.clock()
-        for sid in [sid for sid, s in self._silences.items() if s.until <= now]:
-            del self._silences[sid]
-        mine = [s for s in self._silences.values() if in_reach(s.tenant_id, tenant_id)]
-        return sorted(mine, key=lambda s: s.until)
+        return self.silence_book.listing(tenant_id)
 
     async def remove_silence(self, silence_id: str, *, tenant_id: str | None = None) -> None:
         """End a silence early; another tenant's silence (or a global one for a tenant-limited
         caller) is not found."""
-        async with self.engine.begin() as conn:
-            stored = await repository.get_silence(conn, silence_id=silence_id)
-            known = stored or self._silences.get(silence_id)
-            if known is None or not in_reach(known.tenant_id, tenant_id):
-                raise NotFound(f"silence {silence_id!r} does not exist")
-            await repository.delete_silence(conn, silence_id=silence_id)
-        self._silences.pop(silence_id, None)
-        if self.audit is not None:
-            await self.audit.record(
-                "silence.delete",
-                f"silences/{silence_id}",
-                tenant=known.tenant_id,
-                before=_silence_view(known),
-            )
-
-
-def _silence_view(silence: Silence) -> dict[str, Any]:
-    """What the audit trail keeps of a silence."""
-    return {
-        "target": silence.target,
-        "until": silence.until,
-        "tenant_id": silence.tenant_id,
-        "reason": silence.reason,
-    }
+        await self.silence_book.remove(silence_id, tenant_id=tenant_id)

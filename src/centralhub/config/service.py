@@ -21,7 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub.audit.service import AuditLog
-from centralhub.config import repository
+from centralhub.config import audit_trail, repository
+from centralhub.config.audit_trail import AUDIT_ACTIONS as AUDIT_ACTIONS  # kept importable from here
+from centralhub.config.broadcast import publish_change
 from centralhub.config.documents import (
     SchemaValidator,
     check_document,
@@ -37,23 +39,14 @@ from centralhub.config.documents import (
 from centralhub.config.hot_reload import HotReloader
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.repository import RevisionTaken
-from centralhub.config.secrets import (
-    SecretBox,
-    SecretUnreadable,
-    mask,
-    mask_change,
-    masked,
-    masked_paths,
-    opaque,
-)
+from centralhub.config.secrets import SecretBox, SecretUnreadable, mask_change, masked, opaque
 from centralhub.config.watch import Key, RevisionWatcher
 from centralhub.core.database import Database
 from centralhub.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from centralhub.core.events.base import EventBus, Subscription
 from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.tasks import Supervisor
-from centralhub.core.time import rfc3339
-from centralhub.core.wire import config_update_subject, merge_patch
+from centralhub.core.wire import merge_patch
 from centralhub.metrics import collectors as metrics
 
 log = logging.getLogger(__name__)
@@ -62,13 +55,6 @@ MAX_WATCH_TIMEOUT = 300.0
 #: how often a write is rebuilt on top of a concurrent writer's version before giving up (503)
 WRITE_ATTEMPTS = 8
 REVISION_CHECK_TASK = "config-revision-check"
-#: audit action of a version written by each source (others: ``config.<source>``)
-AUDIT_ACTIONS = {
-    "api": "config.set",
-    "patch": "config.patch",
-    "rollback": "config.rollback",
-    "hot_reload": "config.hot_reload",
-}
 
 #: ``make(current) -> document`` builds the new document inside the write transaction
 DocumentBuilder = Callable[[ConfigVersion | None], Any]
@@ -251,14 +237,14 @@ class ConfigService:
                         conn, tenant=tenant, service=service, schema=schema, author=author, at=self.clock()
                     )
                     if self.audit is not None:
-                        await self.audit.record(
-                            "config.schema",
-                            f"config/{service}/schema",
+                        await audit_trail.record_schema(
+                            self.audit,
+                            conn,
                             tenant=tenant,
+                            service=service,
                             before=previous,
                             after=schema,
-                            details={"author": author},
-                            conn=conn,
+                            author=author,
                         )
                     current = await repository.get_latest(conn, tenant=tenant, service=service)
             except IntegrityError:
@@ -435,27 +421,12 @@ class ConfigService:
         self, conn: AsyncConnection, current: ConfigVersion | None, stored: ConfigVersion, schema: Any
     ) -> None:
         """Record a new version in the audit trail, inside the write's own transaction."""
-        if self.audit is None:
-            return
-
-        def state(v: ConfigVersion | None) -> dict[str, Any] | None:
-            if v is None:
-                return None
-            return {"version": v.version, "revision": v.revision, "config": self.audit_view(v.config, schema)}
-
-        await self.audit.record(
-            AUDIT_ACTIONS.get(stored.source, f"config.{stored.source}"),
-            f"config/{stored.service_name}",
-            tenant=stored.tenant_id,
-            before=state(current),
-            after=state(stored),
-            details={"author": stored.author, "message": stored.message, "source": stored.source},
-            conn=conn,
-        )
+        if self.audit is not None:
+            await audit_trail.record_version(self.audit, conn, current, stored, schema)
 
     def audit_view(self, document: Any, schema: dict[str, Any] | None) -> Any:
         """What the audit trail keeps of a document: secret values masked."""
-        return mask(document, schema)
+        return audit_trail.audit_view(document, schema)
 
     async def _committed(self, version: ConfigVersion) -> None:
         """After commit: wake local watchers, broadcast, and hand the change to event consumers."""
@@ -464,36 +435,13 @@ class ConfigService:
         self.events.emit(ConfigChanged(masked(version), broadcast))
 
     async def _broadcast(self, version: ConfigVersion) -> bool:
-        """Publish the change with secrets masked: bus subscribers are not authenticated by the
-        hub, so a message never carries a secret; ``masked`` lists the hidden paths, and a client
-        that needs them fetches the configuration over HTTP with its credential."""
-        hidden = masked_paths(version.config)
-        payload: dict[str, Any] = {
-            "service_name": version.service_name,
-            "tenant_id": version.tenant_id,
-            "version": version.version,
-            "revision": version.revision,
-            "config": mask(version.config) if hidden else version.config,
-            "updated_at": rfc3339(version.created_at),
-            "updated_by": version.author,
-            "origin": self.replica_id,
-        }
-        if hidden:
-            payload["masked"] = hidden
-        try:
-            await self.bus.publish(config_update_subject(version.tenant_id, version.service_name), payload)
-        except Exception as exc:  # stored already: watchers catch up through the revision check
-            self.publish_failures += 1
-            log.warning(
-                "config change %s/%s r%d not broadcast: %s",
-                version.tenant_id,
-                version.service_name,
-                version.revision,
-                exc,
-            )
-            return False
-        self.broadcasts += 1
-        return True
+        """Publish the change with secrets masked (see :mod:`centralhub.config.broadcast`) and
+        count the outcome; the API compares ``publish_failures`` to say whether it went out."""
+        if await publish_change(self.bus, version, origin=self.replica_id):
+            self.broadcasts += 1
+            return True
+        self.publish_failures += 1
+        return False
 
     def broadcast_ok(self) -> bool:
         """Whether the bus can carry events right now (used for the API's answer)."""

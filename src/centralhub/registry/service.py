@@ -17,12 +17,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
 from centralhub.audit.service import AuditLog
 from centralhub.core import wire
 from centralhub.core.database import Database
-from centralhub.core.errors import InvalidInput, NotFound, Unavailable
+from centralhub.core.errors import InvalidInput
 from centralhub.core.events.base import EventBus
 from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.schemas import CONTROL_CHARACTERS
@@ -37,13 +35,13 @@ from centralhub.registry.models import (
     InstanceStatusChanged,
     Registration,
 )
+from centralhub.registry.reads import RegistryReads, ServiceKey, unknown_instance
 
 log = logging.getLogger(__name__)
 
 #: kept importable from here for existing callers; the rule lives in ``core.wire``
 STRATEGIES = wire.STRATEGIES
 StatusListener = Callable[[Instance, InstanceStatus, InstanceStatus], Awaitable[None]]
-ServiceKey = tuple[str, str]
 HEARTBEAT_TASK = "registry-heartbeats"
 REAPER_TASK = "registry-reaper"
 
@@ -54,8 +52,9 @@ def storable(instance_id: str) -> bool:
     return CONTROL_CHARACTERS.search(instance_id) is None
 
 
-class InstanceRegistry:
-    """Registers, expires and selects service instances for every tenant."""
+class InstanceRegistry(RegistryReads):
+    """Registers, expires and selects service instances for every tenant (the answers from
+    memory, and endpoint selection, are in :class:`~centralhub.registry.reads.RegistryReads`)."""
 
     def __init__(
         self,
@@ -260,13 +259,13 @@ class InstanceRegistry:
 
     async def deregister(self, tenant: str, service: str, instance_id: str) -> None:
         if not storable(instance_id):
-            raise _unknown_instance(service, instance_id)
+            raise unknown_instance(service, instance_id)
         async with self.database.engine.begin() as conn:
             known = self._lookup(tenant, service, instance_id)
             if known is None:
                 known = await repository.get(conn, instance_id)
                 if known is None or (known.tenant_id, known.service_name) != (tenant, service):
-                    raise _unknown_instance(service, instance_id)
+                    raise unknown_instance(service, instance_id)
             await repository.delete(conn, instance_id)
             if self.audit is not None:
                 await self.audit.record_instance(
@@ -354,12 +353,6 @@ class InstanceRegistry:
         await self._publish_status(inst)
         self._status_changed(inst, old)
 
-    def _lookup(self, tenant: str, service: str, instance_id: str) -> Instance | None:
-        inst = self._by_id.get(instance_id)
-        if inst is None or inst.tenant_id != tenant or inst.service_name != service:
-            return None
-        return inst
-
     async def get_stored(self, instance_id: str) -> Instance | None:
         """The instance as the database holds it (``None`` when it is not stored)."""
         if not storable(instance_id):
@@ -371,7 +364,7 @@ class InstanceRegistry:
         # registered through another replica whose event has not arrived yet
         stored = await self.get_stored(instance_id)
         if stored is None or stored.tenant_id != tenant or stored.service_name != service:
-            raise _unknown_instance(service, instance_id)
+            raise unknown_instance(service, instance_id)
         self._put(stored)
         return stored
 
@@ -437,93 +430,6 @@ class InstanceRegistry:
                     wire.registry_subject(inst.tenant_id, "removed"),
                     {"instance_id": inst.id, "service_name": inst.service_name},
                 )
-
-    # ---------------------------------------------------------------- reads
-    def instances(self, tenant: str, service: str) -> list[Instance]:
-        return list(self._services.get((tenant, service), {}).values())
-
-    def service_names(self, tenant: str) -> list[str]:
-        return sorted(name for (t, name) in self._services if t == tenant)
-
-    def all_instances(self, tenant: str | None = None) -> list[Instance]:
-        return [i for i in self._by_id.values() if tenant is None or i.tenant_id == tenant]
-
-    def get_instance(self, tenant: str, service: str, instance_id: str) -> Instance:
-        inst = self._lookup(tenant, service, instance_id)
-        if inst is None:
-            raise _unknown_instance(service, instance_id)
-        return inst
-
-    def _group(self, tenant: str, service: str) -> dict[str, Instance]:
-        group = self._services.get((tenant, service))
-        if not group:
-            raise NotFound(f"service {service!r} is not registered")
-        return group
-
-    def service_view(self, tenant: str, service: str, status: InstanceStatus | None = None) -> dict[str, Any]:
-        """The answer of ``GET /api/v1/services/{name}`` (optionally only instances in ``status``)."""
-        group = list(self._group(tenant, service).values())
-        shown = group if status is None else [i for i in group if i.status == status]
-        return views.service_answer(service, tenant, group, shown)
-
-    def service_body(self, tenant: str, service: str) -> bytes:
-        """:meth:`service_view` as JSON bytes, serialized at most once a second per service.
-
-        Heartbeats do not invalidate it (that would make the cache useless under load), so
-        ``last_seen`` and ``load`` in this body may lag by up to a second; status changes,
-        registrations and removals show at once."""
-        key = (tenant, service)
-        cached = self._body_cache.get(key)
-        now = time.monotonic()
-        if cached is not None and now - cached[1] < 1.0:
-            return cached[0]
-        body = orjson.dumps(self.service_view(tenant, service))
-        self._body_cache[key] = (body, now)
-        return body
-
-    def list_view(self, tenant: str, status: InstanceStatus | None = None) -> dict[str, Any]:
-        services = []
-        for name in self.service_names(tenant):
-            group = list(self._services[(tenant, name)].values())
-            shown = group if status is None else [i for i in group if i.status == status]
-            if shown or status is None:
-                services.append(views.service_answer(name, tenant, group, shown))
-        return {"tenant_id": tenant, "count": len(services), "services": services}
-
-    def select_endpoint(self, tenant: str, service: str, strategy: str = "round_robin") -> Instance:
-        """Pick one selectable instance; ``Unavailable`` when none is healthy."""
-        if strategy not in wire.STRATEGIES:
-            raise InvalidInput(f"strategy must be one of {', '.join(wire.STRATEGIES)} (got {strategy!r})")
-        key = (tenant, service)
-        pool = self._pools.get(key)
-        if pool is None:
-            group = self._group(tenant, service)
-            pool = self._pools[key] = views.candidates(group.values())
-        if not pool:
-            count = len(self._group(tenant, service))
-            raise Unavailable(f"service {service!r} has {count} instance(s) but none is healthy")
-        turn = self._turns.get(key, 0)
-        self._turns[key] = turn + 1
-        return views.choose(pool, strategy, turn)
-
-    def endpoint_body(self, tenant: str, service: str, strategy: str = "round_robin") -> bytes:
-        """:meth:`select_endpoint`'s choice as the JSON of ``GET …/endpoint``, serialized again
-        only when that instance's status or load changed (or it was registered anew)."""
-        inst = self.select_endpoint(tenant, service, strategy)
-        cached = self._endpoint_bodies.get(inst.id)
-        if cached is not None and cached[0] is inst and cached[1] == inst.load and cached[2] is inst.status:
-            return cached[3]
-        body = orjson.dumps(views.endpoint_answer(inst))
-        self._endpoint_bodies[inst.id] = (inst, inst.load, inst.status, body)
-        return body
-
-    def figures(self, tenant: str | None = None) -> dict[str, Any]:
-        """Service and instance counts (by status) of one tenant, or of all."""
-        return views.figures(i for i in self._by_id.values() if tenant is None or i.tenant_id == tenant)
-
-
-def _unknown_instance(service: str, instance_id: str) -> NotFound:
-    return NotFound(f"instance {instance_id!r} of service {service!r} is not registered")
 
 
 #: kept importable from here for existing callers

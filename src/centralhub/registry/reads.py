@@ -1,0 +1,129 @@
+"""The registry's read side: answers and endpoint selection from the in-memory view.
+
+Reads never touch the database or the bus (that is what keeps discovery fast under load), so
+they are kept apart from the write and replication logic of
+:class:`~centralhub.registry.service.InstanceRegistry`, which inherits them and owns the state
+declared here: the view it keeps current from its own writes and peer replicas' events, and the
+caches of serialized answers it invalidates on every change.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from centralhub.core import wire
+from centralhub.core.errors import InvalidInput, NotFound, Unavailable
+from centralhub.registry import views
+from centralhub.registry.models import Instance, InstanceStatus
+
+ServiceKey = tuple[str, str]
+
+
+def unknown_instance(service: str, instance_id: str) -> NotFound:
+    """The error for an instance id that this tenant's service does not hold."""
+    return NotFound(f"instance {instance_id!r} of service {service!r} is not registered")
+
+
+class RegistryReads:
+    """Lookups, API answers (cached as JSON bytes) and endpoint selection over the view."""
+
+    _by_id: dict[str, Instance]
+    _services: dict[ServiceKey, dict[str, Instance]]
+    _turns: dict[ServiceKey, int]
+    #: serialized service bodies with the monotonic time they were built
+    _body_cache: dict[ServiceKey, tuple[bytes, float]]
+    #: what endpoint selection picks from, per service; rebuilt after any change
+    _pools: dict[ServiceKey, list[Instance]]
+    #: serialized endpoint answers: instance id -> (instance, load, status, body)
+    _endpoint_bodies: dict[str, tuple[Instance, float, InstanceStatus, bytes]]
+
+    def _lookup(self, tenant: str, service: str, instance_id: str) -> Instance | None:
+        inst = self._by_id.get(instance_id)
+        if inst is None or inst.tenant_id != tenant or inst.service_name != service:
+            return None
+        return inst
+
+    def instances(self, tenant: str, service: str) -> list[Instance]:
+        return list(self._services.get((tenant, service), {}).values())
+
+    def service_names(self, tenant: str) -> list[str]:
+        return sorted(name for (t, name) in self._services if t == tenant)
+
+    def all_instances(self, tenant: str | None = None) -> list[Instance]:
+        return [i for i in self._by_id.values() if tenant is None or i.tenant_id == tenant]
+
+    def get_instance(self, tenant: str, service: str, instance_id: str) -> Instance:
+        inst = self._lookup(tenant, service, instance_id)
+        if inst is None:
+            raise unknown_instance(service, instance_id)
+        return inst
+
+    def _group(self, tenant: str, service: str) -> dict[str, Instance]:
+        group = self._services.get((tenant, service))
+        if not group:
+            raise NotFound(f"service {service!r} is not registered")
+        return group
+
+    def service_view(self, tenant: str, service: str, status: InstanceStatus | None = None) -> dict[str, Any]:
+        """The answer of ``GET /api/v1/services/{name}`` (optionally only instances in ``status``)."""
+        group = list(self._group(tenant, service).values())
+        shown = group if status is None else [i for i in group if i.status == status]
+        return views.service_answer(service, tenant, group, shown)
+
+    def service_body(self, tenant: str, service: str) -> bytes:
+        """:meth:`service_view` as JSON bytes, serialized at most once a second per service.
+
+        Heartbeats do not invalidate it (that would make the cache useless under load), so
+        ``last_seen`` and ``load`` in this body may lag by up to a second; status changes,
+        registrations and removals show at once."""
+        key = (tenant, service)
+        cached = self._body_cache.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < 1.0:
+            return cached[0]
+        body = orjson.dumps(self.service_view(tenant, service))
+        self._body_cache[key] = (body, now)
+        return body
+
+    def list_view(self, tenant: str, status: InstanceStatus | None = None) -> dict[str, Any]:
+        services = []
+        for name in self.service_names(tenant):
+            group = list(self._services[(tenant, name)].values())
+            shown = group if status is None else [i for i in group if i.status == status]
+            if shown or status is None:
+                services.append(views.service_answer(name, tenant, group, shown))
+        return {"tenant_id": tenant, "count": len(services), "services": services}
+
+    def select_endpoint(self, tenant: str, service: str, strategy: str = "round_robin") -> Instance:
+        """Pick one selectable instance; ``Unavailable`` when none is healthy."""
+        if strategy not in wire.STRATEGIES:
+            raise InvalidInput(f"strategy must be one of {', '.join(wire.STRATEGIES)} (got {strategy!r})")
+        key = (tenant, service)
+        pool = self._pools.get(key)
+        if pool is None:
+            group = self._group(tenant, service)
+            pool = self._pools[key] = views.candidates(group.values())
+        if not pool:
+            count = len(self._group(tenant, service))
+            raise Unavailable(f"service {service!r} has {count} instance(s) but none is healthy")
+        turn = self._turns.get(key, 0)
+        self._turns[key] = turn + 1
+        return views.choose(pool, strategy, turn)
+
+    def endpoint_body(self, tenant: str, service: str, strategy: str = "round_robin") -> bytes:
+        """:meth:`select_endpoint`'s choice as the JSON of ``GET …/endpoint``, serialized again
+        only when that instance's status or load changed (or it was registered anew)."""
+        inst = self.select_endpoint(tenant, service, strategy)
+        cached = self._endpoint_bodies.get(inst.id)
+        if cached is not None and cached[0] is inst and cached[1] == inst.load and cached[2] is inst.status:
+            return cached[3]
+        body = orjson.dumps(views.endpoint_answer(inst))
+        self._endpoint_bodies[inst.id] = (inst, inst.load, inst.status, body)
+        return body
+
+    def figures(self, tenant: str | None = None) -> dict[str, Any]:
+        """Service and instance counts (by status) of one tenant, or of all."""
+        return views.figures(i for i in self._by_id.values() if tenant is None or i.tenant_id == tenant)
