@@ -8,6 +8,7 @@ once on every replica (``auth.keys.revoked`` on the bus); one done straight in t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -106,10 +107,13 @@ class KeyService:
         self._cache: TTLCache[str, tuple[Principal, float | None]] = TTLCache(
             maxsize=cache_size, ttl=cache_seconds, timer=time.monotonic
         )
-        #: the hot-path cache: the credential as sent -> (principal, expires_at, fresh until).
+        #: the hot-path cache: the credential as sent -> (principal, expires_at, refresh after,
+        #: valid until).
         #: A plain dict lookup with no hashing, so a verified key costs well under a microsecond
         #: per request; entries live ``cache_seconds`` like the TTL cache behind it.
-        self._recent: dict[str, tuple[Principal, float | None, float]] = {}
+        self._recent: dict[str, tuple[Principal, float | None, float, float]] = {}
+        #: one lookup per credential at a time, shared by every request waiting on it
+        self._inflight: dict[str, asyncio.Future[Principal]] = {}
         self._cache_seconds = cache_seconds
         self._cache_size = cache_size
         self._subscription: Subscription | None = None
@@ -118,6 +122,9 @@ class KeyService:
         self._subscription = await self.bus.subscribe(REVOKED_SUBJECT, self._on_revoked)
 
     async def stop(self) -> None:
+        for pending in list(self._inflight.values()):
+            pending.cancel()
+        self._inflight.clear()
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
@@ -216,7 +223,7 @@ class KeyService:
         for cached, (principal, _) in list(self._cache.items()):
             if principal.name == name:
                 self._cache.pop(cached, None)
-        for sent, (principal, _, _) in list(self._recent.items()):
+        for sent, (principal, *_) in list(self._recent.items()):
             if principal.name == name:
                 self._recent.pop(sent, None)
 
@@ -227,23 +234,51 @@ class KeyService:
 
     # ------------------------------------------------------------------ verify
     async def verify(self, credential: str) -> Principal:
-        """The caller a credential stands for; :class:`Unauthorized` when it is not accepted."""
+        """The caller a credential stands for; :class:`Unauthorized` when it is not accepted.
+
+        A verified credential is answered from memory. Past half its cache lifetime the next
+        request still gets the cached answer while one background lookup refreshes it, so a
+        busy key never sends a burst of concurrent requests to the database at once; past the
+        whole lifetime (an idle key) one lookup is shared by every request that waits for it.
+        """
         recent = self._recent.get(credential)
         if recent is not None:
-            principal, expires_at, fresh_until = recent
-            if time.monotonic() < fresh_until and (expires_at is None or expires_at > self.clock()):
+            principal, expires_at, refresh_after, valid_until = recent
+            now = time.monotonic()
+            if now < valid_until and (expires_at is None or expires_at > self.clock()):
+                if now >= refresh_after and credential not in self._inflight:
+                    self._inflight[credential] = asyncio.ensure_future(self._load(credential))
+                    self._inflight[credential].add_done_callback(_quiet)
                 return principal
             self._recent.pop(credential, None)
-        principal = await self._verify(credential)
-        if len(self._recent) >= self._cache_size:
-            self._recent.clear()  # many distinct credentials: start over rather than grow
-        expires = self._cache.get(credential if is_jwt(credential) else hash_key(credential))
-        self._recent[credential] = (
-            principal,
-            expires[1] if expires is not None else None,
-            time.monotonic() + self._cache_seconds,
-        )
-        return principal
+        pending = self._inflight.get(credential)
+        if pending is None:
+            pending = self._inflight[credential] = asyncio.ensure_future(self._load(credential))
+            pending.add_done_callback(_quiet)
+        return await asyncio.shield(pending)
+
+    async def _load(self, credential: str) -> Principal:
+        """Verify against the store (not the caches) and remember the answer."""
+        try:
+            self._cache.pop(credential if is_jwt(credential) else hash_key(credential), None)
+            try:
+                principal = await self._verify(credential)
+            except Unauthorized:
+                self._recent.pop(credential, None)
+                raise
+            if len(self._recent) >= self._cache_size:
+                self._recent.clear()  # many distinct credentials: start over rather than grow
+            expires = self._cache.get(credential if is_jwt(credential) else hash_key(credential))
+            now = time.monotonic()
+            self._recent[credential] = (
+                principal,
+                expires[1] if expires is not None else None,
+                now + self._cache_seconds / 2,
+                now + self._cache_seconds,
+            )
+            return principal
+        finally:
+            self._inflight.pop(credential, None)
 
     async def _verify(self, credential: str) -> Principal:
         jwt_token = is_jwt(credential)
@@ -275,3 +310,9 @@ class KeyService:
         principal = key.principal()
         self._cache[cache_key] = (principal, key.expires_at)
         return principal
+
+
+def _quiet(future: asyncio.Future[Principal]) -> None:
+    """A background refresh that failed has nobody to tell; its caller will look again."""
+    if not future.cancelled():
+        future.exception()
