@@ -24,15 +24,11 @@ from centralhub.alerts.schemas import (
     silence_document,
 )
 from centralhub.core.errors import InvalidInput
-from centralhub.core.schemas import ErrorRead
+from centralhub.core.schemas import error_responses
 from centralhub.core.time import parse_rfc3339
 from centralhub.server.deps import HubDep, TenantDep
 
 router = APIRouter()
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorRead} for code in codes}
 
 
 #: a time the database and ``datetime`` can hold: 1970 .. 9000
@@ -62,7 +58,7 @@ def _since(value: str | None) -> float | None:
     "/api/v1/alerts",
     tags=["alerts"],
     response_model=AlertList,
-    responses=_errors(400, 422),
+    responses=error_responses(400, 422),
     summary="Alert history of the tenant, newest first (global ones too without a tenant limit)",
 )
 async def list_alerts(
@@ -89,7 +85,7 @@ async def list_alerts(
     "/api/v1/alerts/{alert_id}/acknowledge",
     tags=["alerts"],
     response_model=AlertRead,
-    responses=_errors(404, 422),
+    responses=error_responses(404, 422),
     summary="Acknowledge an alert of the tenant",
 )
 async def acknowledge_alert(
@@ -103,7 +99,7 @@ async def acknowledge_alert(
     "/api/v1/alerts/silences",
     tags=["alerts"],
     response_model=SilenceList,
-    responses=_errors(400, 422),
+    responses=error_responses(400, 422),
     summary="Active silences of the tenant (global ones too without a tenant limit)",
 )
 async def list_silences(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -115,7 +111,7 @@ async def list_silences(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     tags=["alerts"],
     status_code=201,
     response_model=SilenceRead,
-    responses=_errors(400, 403, 422),
+    responses=error_responses(400, 403, 422),
     summary="Silence the tenant's alerts for a target (glob) for a while; global ones with global: true",
 )
 async def create_silence(body: SilenceCreate, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -130,7 +126,7 @@ async def create_silence(body: SilenceCreate, hub: HubDep, tenant: TenantDep) ->
     tags=["alerts"],
     status_code=204,
     response_class=Response,
-    responses=_errors(400, 404, 422),
+    responses=error_responses(400, 404, 422),
     summary="End a silence of the tenant early",
 )
 async def delete_silence(silence_id: str, hub: HubDep, tenant: TenantDep) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from centralhub.audit.schemas import AuditEntryRead, AuditListRead
 from centralhub.auth.context import current_principal
 from centralhub.core.errors import InvalidInput
-from centralhub.core.schemas import ErrorRead
+from centralhub.core.schemas import error_responses
 from centralhub.core.time import parse_rfc3339
 from centralhub.server.deps import HubDep
 
@@ -36,14 +36,10 @@ def parse_since(value: str) -> float:
     return ts
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorRead} for code in codes}
-
-
 @router.get(
     "/api/v1/audit",
     response_model=AuditListRead,
-    responses=_errors(400, 401, 403, 422, 503),
+    responses=error_responses(400, 401, 403, 422, 503),
     summary="Who changed what: the audit trail, newest first",
 )
 async def search_audit(

@@ -39,7 +39,7 @@ from centralhub.config.schemas import (
     issues_read,
 )
 from centralhub.core.errors import InvalidInput
-from centralhub.core.schemas import ErrorRead
+from centralhub.core.schemas import error_responses
 from centralhub.server.deps import HubDep, TenantDep
 
 router = APIRouter(tags=["config"])
@@ -47,13 +47,9 @@ PREFIX = "/api/v1/config"
 JSON = "application/json"
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorRead} for code in codes}
-
-
 #: every route can meet a malformed header or parameter (422) or an unreachable database (503)
-READ_ERRORS = _errors(400, 404, 422, 503)
-WRITE_ERRORS = _errors(400, 404, 409, 413, 422, 503)
+READ_ERRORS = error_responses(400, 404, 422, 503)
+WRITE_ERRORS = error_responses(400, 404, 409, 413, 422, 503)
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="Expected current revision")]
 Actor = Annotated[str | None, Header(alias="X-Actor", description="Who makes the change")]
@@ -362,7 +358,7 @@ async def get_schema(service: str, hub: HubDep, tenant: TenantDep) -> Response:
 @router.post(
     PREFIX + "/{service}/validate",
     response_model=ValidationRead,
-    responses=_errors(400, 413, 422, 503),
+    responses=error_responses(400, 413, 422, 503),
     openapi_extra=DOCUMENT_BODY,
     summary="Check a document against the schema without storing",
 )

@@ -62,3 +62,8 @@ class ErrorRead(BaseModel):
     """Every 4xx/5xx answer: ``{"error": {"code", "message"}}``."""
 
     error: ErrorBody
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring each status in ``codes`` with the error body."""
+    return {code: {"model": ErrorRead} for code in codes}

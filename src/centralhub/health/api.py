@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from centralhub.core.schemas import ErrorRead
+from centralhub.core.schemas import error_responses
 from centralhub.health.schemas import (
     CircuitList,
     CircuitRead,
@@ -21,16 +21,12 @@ from centralhub.server.deps import HubDep, TenantDep
 router = APIRouter()
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorRead} for code in codes}
-
-
 # ---------------------------------------------------------------------- service health
 @router.get(
     "/api/v1/health/services",
     tags=["health"],
     response_model=dict[str, ServiceSummaryRead],
-    responses=_errors(400, 422),
+    responses=error_responses(400, 422),
     summary="Every service's health (platform shape)",
 )
 async def services_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -41,7 +37,7 @@ async def services_health(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     "/api/v1/services/{name}/health",
     tags=["health"],
     response_model=ServiceHealthRead,
-    responses=_errors(400, 404, 422),
+    responses=error_responses(400, 404, 422),
     summary="One service's instances with their check and last result",
 )
 async def service_health(name: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -63,7 +59,7 @@ async def infrastructure_status(hub: HubDep) -> dict[str, Any]:
     "/api/v1/infrastructure/{name}",
     tags=["infrastructure"],
     response_model=ComponentRead,
-    responses=_errors(404, 422),
+    responses=error_responses(404, 422),
     summary="One component (``?refresh=true`` probes it now)",
 )
 async def infrastructure_component(name: str, hub: HubDep, refresh: bool = False) -> dict[str, Any]:
@@ -77,7 +73,7 @@ async def infrastructure_component(name: str, hub: HubDep, refresh: bool = False
     "/api/v1/circuits",
     tags=["circuits"],
     response_model=CircuitList,
-    responses=_errors(400, 422),
+    responses=error_responses(400, 422),
     summary="Every circuit of the tenant",
 )
 async def list_circuits(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -88,7 +84,7 @@ async def list_circuits(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     "/api/v1/circuits/{service}",
     tags=["circuits"],
     response_model=CircuitRead,
-    responses=_errors(400, 404, 422),
+    responses=error_responses(400, 404, 422),
     summary="A service's circuit",
 )
 async def get_circuit(service: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
@@ -99,7 +95,7 @@ async def get_circuit(service: str, hub: HubDep, tenant: TenantDep) -> dict[str,
     "/api/v1/circuits/{service}/report",
     tags=["circuits"],
     response_model=CircuitRead,
-    responses=_errors(400, 404, 422),
+    responses=error_responses(400, 404, 422),
     summary="Report the outcome of one call to the service",
 )
 async def report_circuit(service: str, body: CircuitReport, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
