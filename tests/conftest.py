@@ -32,7 +32,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 ROOT = Path(__file__).resolve().parent.parent
 #: auth_hub / auth_client fixtures (auth required) for any test that needs auth on
-pytest_plugins = ["tests.auth_support"]
+pytest_plugins = ["tests.auth_support", "tests.fault_support"]
 
 
 def _require_port(url_host: str, port: int, what: str) -> None:

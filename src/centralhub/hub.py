@@ -42,7 +42,7 @@ class Hub:
         self.version = __version__
         self.started_at = time.time()
         self.database = Database(settings.database_url)
-        self.bus = bus or create_event_bus(settings.nats_url)
+        self.bus = bus or create_event_bus(settings.nats_url, settings.cluster)
         #: every long-running task, by name; reported in ``GET /health`` under ``checks.tasks``
         self.supervisor = Supervisor()
         #: after-commit domain events for side effects (alerts, metrics, dashboard feed)

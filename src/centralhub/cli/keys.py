@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -26,6 +27,7 @@ from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.settings import DEFAULT_SQLITE_PATH, SettingsError, to_sqlalchemy_url
 from centralhub.core.tasks import Supervisor
 from centralhub.core.time import rfc3339
+from centralhub.core.wire import DEFAULT_CLUSTER
 
 keys_app = typer.Typer(help="API keys (works on the database directly; no hub needed).", no_args_is_help=True)
 
@@ -57,7 +59,7 @@ def _run(database_url: str, nats_url: str | None, work: Callable[[KeyService], A
 
     async def main() -> T:
         database = Database(database_url)
-        bus = create_event_bus(nats_url)
+        bus = create_event_bus(nats_url, os.environ.get("CENTRAL_HUB_CLUSTER") or DEFAULT_CLUSTER)
         try:
             await database.start()
             if nats_url:

@@ -22,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from centralhub.core import wire
+
 __all__ = [
     "DEFAULT_SQLITE_PATH",
     "ENV_NAMES",
@@ -41,6 +43,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "port": ("CENTRAL_HUB_PORT",),
     "database_url": ("DATABASE_URL",),
     "nats_url": ("NATS_URL",),
+    "cluster": ("CENTRAL_HUB_CLUSTER",),
     "cache_url": ("CACHE_URL",),
     "kafka_brokers": ("KAFKA_BROKERS",),
     "log_level": ("LOG_LEVEL",),
@@ -130,7 +133,11 @@ class Settings(BaseSettings):
     host: str = _env("host", "127.0.0.1")
     port: int = _env("port", 7000)
     database_url: str = _env("database_url", f"sqlite:///{DEFAULT_SQLITE_PATH}")
+    #: one NATS server or a comma-separated list of a cluster's servers
     nats_url: str | None = _env("nats_url", None)
+    #: every NATS subject this hub (and its SDK clients) uses starts with ``<cluster>.``, so
+    #: unrelated hubs (staging, production) can share one NATS without seeing each other
+    cluster: str = _env("cluster", "centralhub")
     cache_url: str | None = _env("cache_url", None)
     kafka_brokers: str | None = _env("kafka_brokers", None)
     log_level: str = _env("log_level", "INFO")
@@ -223,6 +230,15 @@ class Settings(BaseSettings):
     def _nats_url(cls, value: Any) -> str | None:
         if value is not None:
             _check_url(str(value), ("nats", "tls", "ws", "wss"))
+        return value
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str) -> str:
+        if not wire.is_cluster_name(value):
+            raise ValueError(
+                f"{_shown(value)} must be 1-64 letters, digits, '_' or '-' (one NATS subject token)"
+            )
         return value
 
     @field_validator("cache_url", mode="before")
@@ -339,6 +355,11 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The URL in SQLAlchemy's async dialect form."""
         return to_sqlalchemy_url(self.database_url)
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """``NATS_URL`` split into the servers of the cluster (empty when NATS is not used)."""
+        return wire.split_servers(self.nats_url)
 
     @property
     def is_sqlite(self) -> bool:

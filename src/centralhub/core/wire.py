@@ -31,6 +31,34 @@ def is_tenant(name: str) -> bool:
 
 
 # ---------------------------------------------------------------------- NATS subjects
+#: the cluster name hubs and clients use when nothing else is configured
+DEFAULT_CLUSTER = "centralhub"
+CLUSTER_RE = TENANT_RE
+
+
+def is_cluster_name(name: str) -> bool:
+    """Whether ``name`` can be a cluster name: exactly one NATS subject token."""
+    return CLUSTER_RE.fullmatch(name) is not None
+
+
+def split_servers(urls: str | None) -> list[str]:
+    """A comma-separated server list (``NATS_URL``) as a list, blanks dropped."""
+    if not urls:
+        return []
+    return [u.strip() for u in urls.split(",") if u.strip()]
+
+
+def cluster_subject(cluster: str, subject: str) -> str:
+    """The subject as it travels on NATS: every hub subject sits under its cluster's name."""
+    return f"{cluster}.{subject}"
+
+
+def strip_cluster(cluster: str, subject: str) -> str:
+    """The hub-level subject of a message received on NATS (inverse of :func:`cluster_subject`)."""
+    prefix = cluster + "."
+    return subject[len(prefix) :] if subject.startswith(prefix) else subject
+
+
 def config_update_subject(tenant: str, service: str) -> str:
     """Where a change of ``service``'s configuration is broadcast (the default tenant keeps the
     short form existing subscribers use)."""

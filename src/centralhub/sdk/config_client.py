@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from centralhub.core.wire import config_update_subject
+from centralhub.core.wire import DEFAULT_CLUSTER, cluster_subject, config_update_subject, split_servers
 from centralhub.sdk import connection
 from centralhub.sdk.connection import HubAuthError, VerifyTypes
 
@@ -186,7 +186,7 @@ class ConfigClient:
 
             # a bounded first attempt (an unbounded one never returns while NATS is down) ...
             self._nc = await nats.connect(
-                self.nats_url,
+                servers=split_servers(self.nats_url),
                 connect_timeout=2,
                 allow_reconnect=True,
                 max_reconnect_attempts=1,
@@ -197,7 +197,11 @@ class ConfigClient:
             # ... then reconnect for ever once it is up
             self._nc.options["max_reconnect_attempts"] = -1
             self._nats_sub = await self._nc.subscribe(
-                config_update_subject(self.tenant_id, self.service_name), cb=self._on_nats_message
+                cluster_subject(
+                    os.environ.get("CENTRAL_HUB_CLUSTER") or DEFAULT_CLUSTER,
+                    config_update_subject(self.tenant_id, self.service_name),
+                ),
+                cb=self._on_nats_message,
             )
         except Exception as exc:
             log.warning(

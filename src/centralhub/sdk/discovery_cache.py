@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ class DiscoveryCache:
 
             self.nats = await asyncio.wait_for(
                 nats.connect(
-                    nats_url,
+                    servers=wire.split_servers(nats_url),
                     connect_timeout=2,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
@@ -171,8 +172,11 @@ class DiscoveryCache:
                     if name is None or name in self.views or msg.subject == status_subject:
                         self._wake.set()
 
-            status_subject = wire.registry_subject(tenant_id, "status")
-            await self.nats.subscribe(wire.registry_tenant_filter(tenant_id), cb=on_event)
+            cluster = os.environ.get("CENTRAL_HUB_CLUSTER") or wire.DEFAULT_CLUSTER
+            status_subject = wire.cluster_subject(cluster, wire.registry_subject(tenant_id, "status"))
+            await self.nats.subscribe(
+                wire.cluster_subject(cluster, wire.registry_tenant_filter(tenant_id)), cb=on_event
+            )
         except Exception as exc:
             log.warning("no registry events from %s (%s); refreshing by polling only", nats_url, exc)
             self.nats = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +14,15 @@ from centralhub.core.time import rfc3339
 from centralhub.server.deps import HubDep
 
 router = APIRouter(tags=["health"])
+
+
+class NatsInfo(BaseModel):
+    """How a client follows this hub's changes: on NATS when ``enabled``, else by ``/watch``."""
+
+    enabled: bool = Field(description="whether this hub publishes its changes on NATS")
+    connected: bool = Field(description="whether this replica is connected to NATS right now")
+    servers: list[str] = Field(description="the NATS servers the hub was given (credentials removed)")
+    subject_prefix: str = Field(description='what every subject starts with, e.g. "centralhub."')
 
 
 class InfoRead(BaseModel):
@@ -26,6 +36,8 @@ class InfoRead(BaseModel):
     uptime_seconds: float
     storage: str = Field(description="sqlite or postgresql")
     event_bus: str = Field(description="memory or nats")
+    cluster: str = Field(description="the cluster name: every NATS subject of this hub starts with it")
+    nats: NatsInfo
     links: dict[str, str]
 
 
@@ -44,7 +56,13 @@ class HealthRead(BaseModel):
 
 @router.get(
     "/",
-    summary="Hub name, version, uptime and links",
+    summary="Hub name, version, uptime, cluster name, NATS use and links",
+    response_model=InfoRead,
+    responses={500: {"model": ErrorRead, "description": "Internal error"}},
+)
+@router.get(
+    "/api/v1/info",
+    summary="Hub name, version, uptime, cluster name, NATS use and links (what SDK clients read)",
     response_model=InfoRead,
     responses={500: {"model": ErrorRead, "description": "Internal error"}},
 )
@@ -58,6 +76,13 @@ async def info(hub: HubDep) -> dict[str, Any]:
         "uptime_seconds": round(time.time() - hub.started_at, 3),
         "storage": "sqlite" if hub.settings.is_sqlite else "postgresql",
         "event_bus": hub.bus.name,
+        "cluster": hub.settings.cluster,
+        "nats": {
+            "enabled": hub.bus.name == "nats",
+            "connected": hub.bus.name == "nats" and hub.bus.connected,
+            "servers": [_without_credentials(u) for u in hub.settings.nats_servers],
+            "subject_prefix": hub.settings.cluster + ".",
+        },
         "links": {
             "health": "/health",
             "docs": "/docs",
@@ -69,6 +94,16 @@ async def info(hub: HubDep) -> dict[str, Any]:
             "dashboard": "/dashboard",
         },
     }
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @router.get(

@@ -8,6 +8,7 @@ from centralhub.core.events.base import (
     subject_matches,
 )
 from centralhub.core.events.memory import MemoryEventBus
+from centralhub.core.wire import DEFAULT_CLUSTER
 
 __all__ = [
     "EventBus",
@@ -20,10 +21,10 @@ __all__ = [
 ]
 
 
-def create_event_bus(nats_url: str | None) -> EventBus:
-    """The NATS bus when ``nats_url`` is set, else the in-process bus."""
+def create_event_bus(nats_url: str | None, cluster: str = DEFAULT_CLUSTER) -> EventBus:
+    """The NATS bus when ``nats_url`` is set (subjects under ``cluster``), else the in-process bus."""
     if nats_url:
         from centralhub.core.events.nats import NatsEventBus
 
-        return NatsEventBus(nats_url)
+        return NatsEventBus(nats_url, cluster=cluster)
     return MemoryEventBus()

@@ -13,6 +13,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSub
 
+from centralhub.core import wire
 from centralhub.core.events.base import EventBus, EventHandler, Subscription, check_subject
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,19 @@ class NatsEventBus(EventBus):
     Start-up does not fail when NATS is down: the client keeps reconnecting and ``/health``
     reports ``nats`` as unhealthy meanwhile. A publish that cannot be handed over raises, and
     the caller counts it (the database already holds the change, so nothing is lost).
+
+    Subjects are given and delivered without the cluster name; on the wire each one sits under
+    ``<cluster>.``, so hubs with different cluster names on one NATS never see each other.
     """
 
     name = "nats"
 
-    def __init__(self, url: str, *, connect_timeout: float = 2.0) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout: float = 2.0, cluster: str = wire.DEFAULT_CLUSTER
+    ) -> None:
         self.url = url
+        self.servers = wire.split_servers(url)
+        self.cluster = cluster
         self._connect_timeout = connect_timeout
         self._nc: Client | None = None
         self._failures = 0
@@ -70,7 +78,7 @@ class NatsEventBus(EventBus):
     async def _try_connect(self) -> bool:
         try:
             self._nc = await nats.connect(
-                self.url,
+                servers=self.servers,
                 connect_timeout=self._connect_timeout,
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
@@ -111,7 +119,7 @@ class NatsEventBus(EventBus):
             raise ConnectionError(f"NATS at {self.url} is not connected")
         data = orjson.dumps(payload)
         try:
-            await self.client.publish(subject, data)
+            await self.client.publish(wire.cluster_subject(self.cluster, subject), data)
         except Exception as exc:
             self._failures += 1
             raise ConnectionError(f"NATS publish on {subject} failed: {exc!r}") from exc
@@ -134,11 +142,11 @@ class NatsEventBus(EventBus):
                 log.warning("dropping non-JSON event on %s", msg.subject)
                 return
             try:
-                await handler(msg.subject, payload)
+                await handler(wire.strip_cluster(self.cluster, msg.subject), payload)
             except Exception:
                 log.exception("event handler for %s failed", msg.subject)
 
-        return await self.client.subscribe(subject, cb=on_msg)
+        return await self.client.subscribe(wire.cluster_subject(self.cluster, subject), cb=on_msg)
 
     async def close(self) -> None:
         if self._supervisor is not None:
