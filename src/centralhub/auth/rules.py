@@ -33,6 +33,7 @@ RULES: list[tuple[str, str, str | None]] = [
     ("GET", "/discovery/services/{name}", R_READ),
     # open
     ("GET HEAD", "/", None),
+    ("GET HEAD", "/api/v1/info", None),
     ("GET HEAD", "/health", None),
     ("GET HEAD", "/metrics", None),
     ("GET HEAD", "/docs", None),
