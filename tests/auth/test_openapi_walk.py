@@ -13,7 +13,7 @@ import pytest
 from centralhub.hub import Hub
 from tests.auth_support import bearer, make_key
 
-OPEN = {("GET", "/"), ("GET", "/health"), ("GET", "/metrics")}
+OPEN = {("GET", "/"), ("GET", "/api/v1/info"), ("GET", "/health"), ("GET", "/metrics")}
 #: routes kept out of the OpenAPI document (older aliases, the fast discovery paths' twins)
 HIDDEN = [
     ("POST", "/discovery/register"),
