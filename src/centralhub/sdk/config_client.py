@@ -120,6 +120,9 @@ class ConfigClient:
         self._watch_task: asyncio.Task[None] | None = None
         self._follow_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        #: while NATS is wanted but out of use, the follower asks again sooner than the reconcile
+        #: (doubling from 0.5 s); ``None`` otherwise
+        self._recheck: float | None = None
         self._nats_warned = False
         self._closed = False
         self._apply_lock = asyncio.Lock()
@@ -227,7 +230,9 @@ class ConfigClient:
         ``reconcile_seconds`` (checking the stored revision on the way)."""
         while not self._closed:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.reconcile_seconds):
+                async with asyncio.timeout(
+                    min(self._recheck or self.reconcile_seconds, self.reconcile_seconds)
+                ):
                     await self._wake.wait()
             self._wake.clear()
             try:
@@ -254,12 +259,17 @@ class ConfigClient:
             await self._drop_nats()
         # a hub replica that lost NATS publishes nothing: watch it as well until it is back
         if self._nats_live() and hub is not None and hub.nats_connected:
+            self._recheck = None
             self._stop_watch()
             if reconcile:
                 with contextlib.suppress(HubAuthError):  # recorded in auth_error by _refresh
                     await self._refresh(origin="reconcile")
-        elif self.auth_error is None:
-            self._start_watch()
+        else:
+            if self.enable_nats_updates and hub is not None and hub.publishes_on_nats:
+                # on /watch only until NATS is usable again: ask sooner than the reconcile would
+                self._recheck = 0.25 if self._recheck is None else self._recheck * 2
+            if self.auth_error is None:
+                self._start_watch()
 
     def _nats_live(self) -> bool:
         return self._nc is not None and self._nats_sub is not None and bool(self._nc.is_connected)
