@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from centralhub.kit.exceptions import ServiceNotFound
-from centralhub.sdk import CentralHubClient, ConfigClient
+from centralhub.sdk import BaseService, CentralHubClient, ConfigClient, ServiceConfig
 from centralhub.sdk.client import HubUnavailable
+from centralhub.sdk.hub_link import HubInfo, parse_hub_info
 from centralhub.sdk.messaging import NATSMessagingClient
 from tests.fault_support import free_port
 from tests.support import wait_until
@@ -242,3 +243,55 @@ async def test_a_server_list_with_a_dead_first_server(
         await config.shutdown()
         for c in (caller, peer, second):
             await c.close()
+
+
+async def test_a_client_started_before_its_hub_moves_to_nats_once_the_hub_answers(
+    hub_process_factory: Any, nats_server_factory: Any
+) -> None:
+    nats = nats_server_factory.single()
+    hp = hub_process_factory(NATS_URL=nats.url, start=False)
+    name = _name()
+    client = ConfigClient(
+        name, hp.url, enable_nats_updates=True, retry_interval=0.2, safe_defaults={"v": 0}, request_timeout=1
+    )
+    await client.init_async()
+    try:
+        # nothing known about the hub yet: no subject to listen on, so /watch (which retries)
+        assert client.hub_info is None and client.following == "watch" and client.get_value("v") == 0
+        await asyncio.to_thread(hp.start)
+        await asyncio.to_thread(_post, hp.url, name, {"v": 1})
+        await wait_until(lambda: client.get_value("v") == 1, timeout=10, what="the first configuration")
+        await wait_until(lambda: client.following == "nats", timeout=10, what="NATS once the hub said so")
+        # no NATS URL given: the client used the servers the hub announced
+        assert client.hub_info is not None and client.hub_info.servers == [nats.url]
+        await asyncio.to_thread(_post, hp.url, name, {"v": 2})
+        await wait_until(lambda: client.get_value("v") == 2, timeout=5, what="the NATS push")
+        assert client.last_update_origin == "nats"
+    finally:
+        await client.shutdown()
+
+
+def test_service_config_hands_reconcile_and_cache_dir_to_both_clients(tmp_path: Path) -> None:
+    name = _name()
+    service = BaseService(
+        ServiceConfig(
+            service_name=name, hub_url="http://127.0.0.1:9", cache_dir=str(tmp_path), reconcile_seconds=5
+        )
+    )
+    assert service.hub.reconcile_seconds == 5
+    assert service.hub.discovery_cache_path == tmp_path / "default" / f"{name}.discovery.json"
+    source = service._make_config_source()
+    assert source.reconcile_seconds == 5 and source.enable_nats_updates is True
+    assert source.cache_path == tmp_path / "default" / f"{name}.config.json"
+
+
+def test_a_hub_that_does_not_announce_its_nats_use_is_followed_over_http() -> None:
+    assert parse_hub_info({"name": "Central Hub", "version": "0.9"}) is None
+    assert parse_hub_info({"cluster": "a.b", "nats": {"enabled": True}}) is None  # not one subject token
+    info = parse_hub_info(
+        {"cluster": "prod", "nats": {"enabled": True, "connected": True, "servers": ["nats://n1:4222"]}}
+    )
+    assert info == HubInfo(
+        cluster="prod", publishes_on_nats=True, nats_connected=True, servers=["nats://n1:4222"]
+    )
+    assert info.subject("config.update.api") == "prod.config.update.api"

@@ -32,8 +32,11 @@ __all__ = [
     "DEFAULT_NATS_URL",
     "HubInfo",
     "cache_file",
+    "close_nats",
     "connect_nats",
     "default_cache_path",
+    "nats_servers",
+    "parse_hub_info",
     "read_hub_info",
     "write_json_atomic",
 ]
