@@ -267,7 +267,7 @@ class ConfigClient:
         else:
             if self.enable_nats_updates and hub is not None and hub.publishes_on_nats:
                 # on /watch only until NATS is usable again: ask sooner than the reconcile would
-                self._recheck = 0.25 if self._recheck is None else self._recheck * 2
+                self._recheck = 0.25 if self._recheck is None else min(self._recheck * 2, 60.0)
             if self.auth_error is None:
                 self._start_watch()
 
