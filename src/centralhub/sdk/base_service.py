@@ -3,7 +3,8 @@
 What a subclass gets:
 
 * ``service.app`` (FastAPI) with ``GET /health`` = built-in state + ``custom_health_checks()``;
-* configuration from the hub through ``ConfigClient`` (NATS push and the hub's watch query),
+* configuration from the hub through ``ConfigClient`` (NATS push when the hub publishes there, else
+  the hub's watch query; checked at least every ``reconcile_seconds``),
   readable with ``config_value(path)`` / ``await get_config(path)``
   and hot-reloaded: ``on_config_change(new, old)`` runs on each new version;
 * registration with the hub and background heartbeats (``self.hub`` is the ``CentralHubClient``);
@@ -38,6 +39,7 @@ from centralhub.core.time import rfc3339
 from centralhub.kit.exceptions import BaseServiceError, NoHealthyInstances, ServiceNotFound
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
 from centralhub.sdk.config_client import ConfigClient
+from centralhub.sdk.hub_link import CACHE_DIR_ENV, cache_file
 
 __all__ = ["BaseService", "ServiceConfig"]
 
@@ -56,7 +58,9 @@ class ServiceConfig:
     ``port`` defaults to ``SERVICE_PORT`` (else 8000); ``host`` (bind) to ``SERVICE_BIND_HOST``
     (else 127.0.0.1); ``advertise_host`` (what peers connect to) to ``SERVICE_HOST`` (else host);
     ``api_key`` (the hub credential, never shown in ``repr``) to ``CENTRAL_HUB_API_KEY``;
-    ``ca_file`` (trusted for an https hub) to ``CENTRAL_HUB_CA_FILE``.
+    ``ca_file`` (trusted for an https hub) to ``CENTRAL_HUB_CA_FILE``; ``nats_url`` (one URL or a
+    comma-separated list) to ``NATS_URL``; ``cache_dir`` (where the last configuration and
+    discovery answers survive a restart during a hub outage) to ``CENTRAL_HUB_CACHE_DIR``.
     """
 
     service_name: str
@@ -78,6 +82,9 @@ class ServiceConfig:
     #: configuration used until (and whenever) the hub has none: ``safe_defaults``
     config_defaults: dict[str, Any] = field(default_factory=dict)
     enable_config: bool = True
+    #: the longest a missed configuration or discovery change goes unnoticed
+    reconcile_seconds: float = 30.0
+    cache_dir: str | None = field(default_factory=lambda: os.environ.get(CACHE_DIR_ENV) or None)
     #: per-request timeout for ``call_peer``
     peer_timeout_seconds: float = 5.0
     log_level: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL") or "INFO")
@@ -115,6 +122,7 @@ class BaseService:
         self.logger = logging.getLogger(config.service_name)
         self.started_at = time.time()
         self.ready = False
+        tenant = config.tenant_id or os.environ.get("CENTRAL_HUB_TENANT") or wire.DEFAULT_TENANT
         self.hub = CentralHubClient(
             config.service_name,
             config.service_type,
@@ -130,6 +138,8 @@ class BaseService:
             nats_url=config.nats_url,
             api_key=config.api_key,
             ca_file=config.ca_file,
+            reconcile_seconds=config.reconcile_seconds,
+            discovery_cache_path=cache_file(config.cache_dir, "discovery", tenant, config.service_name),
         )
         self._config: dict[str, Any] = copy.deepcopy(config.config_defaults)
         self.config_version: int = 0
@@ -183,14 +193,16 @@ class BaseService:
             self.service_name,
             self.hub.hub_url,
             safe_defaults=self.config.config_defaults,
-            enable_nats_updates=bool(self.hub.nats_url),
+            # NATS when the hub publishes there, its blocking watch query otherwise (and while
+            # NATS is down); each revision reaches on_config_change once either way
+            enable_nats_updates=True,
             nats_url=self.hub.nats_url,
             tenant_id=self.hub.tenant_id,
             api_key=self.config.api_key,
             verify=self.hub.verify,
-            # also follow the hub's blocking watch query: updates arrive even when the hub itself
-            # runs without NATS (each revision still reaches on_config_change once)
             watch=True,
+            reconcile_seconds=self.config.reconcile_seconds,
+            cache_path=cache_file(self.config.cache_dir, "config", self.hub.tenant_id, self.service_name),
         )
 
     async def _start_config(self) -> None:

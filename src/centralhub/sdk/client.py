@@ -6,9 +6,10 @@ The contract a service relies on:
   TTL. When the hub answers a heartbeat with 404 (it restarted with an empty store, or the
   instance expired and was removed) the client registers again by itself.
 * Discovery answers come from a local cache that a background task keeps current (a periodic
-  refresh of every service asked about, plus NATS registry events when ``nats_url`` is given;
-  see :mod:`centralhub.sdk.discovery_cache`). While the hub is unreachable the last known answer
-  is used.
+  refresh of every service asked about, at least every ``reconcile_seconds``, plus NATS registry
+  events when the hub publishes them on NATS; see :mod:`centralhub.sdk.discovery_cache`). While
+  the hub is unreachable the last known answer is used, from memory or, after a restart, from
+  ``discovery_cache_path``.
 * Every HTTP call has a timeout; no method waits on the hub for longer than ``timeout``.
 * Every request carries the credential (``api_key=`` / ``CENTRAL_HUB_API_KEY``) and https is
   verified (``ca_file=`` / ``CENTRAL_HUB_CA_FILE``, see :mod:`centralhub.sdk.connection`). A
@@ -24,6 +25,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,6 +45,7 @@ from centralhub.sdk.discovery_cache import cancel_task as _cancel
 from centralhub.sdk.discovery_cache import check_name as _check_name
 from centralhub.sdk.discovery_cache import choose as _choose
 from centralhub.sdk.discovery_cache import pick_locally as _pick_locally
+from centralhub.sdk.hub_link import HubInfo, default_cache_path, read_hub_info
 
 __all__ = ["CentralHubClient", "HubAuthError", "HubUnavailable", "ServiceView"]
 
@@ -66,8 +69,11 @@ class CentralHubClient:
     """One service instance's connection to the hub (registration, heartbeats, discovery).
 
     ``hub_url`` defaults to ``CENTRAL_HUB_URL``; ``host``/``port`` to ``SERVICE_HOST``/``SERVICE_PORT``;
-    ``tenant_id`` to ``CENTRAL_HUB_TENANT`` (else ``default``); ``nats_url`` to ``NATS_URL``;
-    ``api_key`` to ``CENTRAL_HUB_API_KEY``; ``ca_file`` to ``CENTRAL_HUB_CA_FILE``.
+    ``tenant_id`` to ``CENTRAL_HUB_TENANT`` (else ``default``); ``nats_url`` (one URL or a
+    comma-separated list) to ``NATS_URL``, else the servers the hub announces;
+    ``api_key`` to ``CENTRAL_HUB_API_KEY``; ``ca_file`` to ``CENTRAL_HUB_CA_FILE``;
+    ``discovery_cache_path`` to ``$CENTRAL_HUB_CACHE_DIR/<tenant>/<service>.discovery.json``
+    (unset: answers are kept in memory only).
     """
 
     def __init__(
@@ -95,6 +101,9 @@ class CentralHubClient:
         api_key: str | None = None,
         ca_file: str | os.PathLike[str] | None = None,
         verify: VerifyTypes | None = None,
+        reconcile_seconds: float = 30.0,
+        discovery_cache_path: str | os.PathLike[str] | None = None,
+        enable_nats_updates: bool = True,
     ) -> None:
         env = os.environ
         self.service_name = service_name
@@ -115,6 +124,15 @@ class CentralHubClient:
         self.nats_url = nats_url if nats_url is not None else env.get("NATS_URL") or None
         self.timeout = timeout
         self.discovery_refresh_seconds = discovery_refresh_seconds
+        #: the longest a discovery answer goes without being checked against the hub
+        self.reconcile_seconds = reconcile_seconds
+        #: follow registry events on NATS when the hub publishes there
+        self.enable_nats_updates = enable_nats_updates
+        self.discovery_cache_path = (
+            Path(discovery_cache_path)
+            if discovery_cache_path
+            else default_cache_path("discovery", self.tenant_id, service_name)
+        )
         self.load_provider = load_provider
         self._api_key = connection.resolve_api_key(api_key)
         #: what httpx verifies https with (kept so companions such as ``ConfigClient`` trust the same)
@@ -131,7 +149,12 @@ class CentralHubClient:
         #: how many times the client registered again after the hub forgot it
         self.reregistrations = 0
         self.last_heartbeat_ok: float | None = None
-        self._discovery = DiscoveryCache(self._fetch_view, task_name=f"hub-discovery-{service_name}")
+        self._discovery = DiscoveryCache(
+            self._fetch_view,
+            task_name=f"hub-discovery-{service_name}",
+            read_info=self._read_info,
+            disk_path=self.discovery_cache_path,
+        )
         #: the cached views (the discovery cache's own dict: ``_fetch_view`` writes into it)
         self._views: dict[str, ServiceView] = self._discovery.views
         self._circuits: dict[str, str] = {}
@@ -325,6 +348,9 @@ class CentralHubClient:
         old = self._views.get(name)
         view = ServiceView(name, list(data.get("instances") or []), time.monotonic(), rr=old.rr if old else 0)
         self._views[name] = view
+        if old is None or old.extra.get("source") == "disk":
+            # a first answer is saved at once: the next run may need it before any refresh
+            self._discovery.remember()
         return view
 
     async def get_service(self, name: str, *, refresh: bool = False) -> ServiceView:
@@ -337,10 +363,16 @@ class CentralHubClient:
         try:
             return await self._fetch_view(name)
         except HubUnavailable:
-            if view is not None:
+            if view is None:
+                view = self._discovery.from_disk(name)
+                if view is None:
+                    raise
+                # kept with the live views: refreshed (and replaced) once the hub answers
+                self._views[name] = view
+                log.info("hub down; using the view of %s saved in %s", name, self.discovery_cache_path)
+            else:
                 log.info("hub down; using the cached view of %s", name)
-                return view
-            raise
+            return view
 
     async def discover_service(self, name: str) -> str:
         """The URL of a healthy instance of ``name`` (round robin over the cached view)."""
@@ -365,9 +397,10 @@ class CentralHubClient:
         try:
             resp = await self._call("GET", f"/api/v1/services/{name}/endpoint", params={"strategy": strategy})
         except HubUnavailable:
-            view = self._views.get(name)
+            view = self._views.get(name) or self._discovery.from_disk(name)
             if view is None:
                 raise
+            self._views.setdefault(name, view)
             return _pick_locally(view, strategy)
         if resp.status_code == 404:
             raise ServiceNotFound(f"service {name!r} is not registered", details={"service": name})
@@ -464,5 +497,12 @@ class CentralHubClient:
     # ------------------------------------------------------------------ cache upkeep
     def _ensure_refresher(self) -> None:
         self._discovery.ensure_running(
-            refresh_seconds=self.discovery_refresh_seconds, nats_url=self.nats_url, tenant_id=self.tenant_id
+            refresh_seconds=self.discovery_refresh_seconds,
+            nats_url=self.nats_url,
+            tenant_id=self.tenant_id,
+            reconcile_seconds=self.reconcile_seconds,
+            follow_nats=self.enable_nats_updates,
         )
+
+    async def _read_info(self) -> HubInfo | None:
+        return await read_hub_info(self._http)

@@ -2,9 +2,12 @@
 
 Layers: the hub's stored configuration; when the hub cannot be reached, the last good
 configuration (in memory, or on disk with ``cache_path``); failing that the caller's
-``safe_defaults``. Changes arrive over NATS (``enable_nats_updates``) or through the hub's blocking
-``/watch`` query (``watch=True``, and the automatic fallback when NATS is unreachable). No method
-raises because the hub is down; callbacks fire once per new revision whichever path delivered it.
+``safe_defaults``. Changes are followed live with ``enable_nats_updates`` (NATS when the hub says it
+publishes there, ``GET /api/v1/info``, and the client can connect; the hub's blocking ``/watch``
+query otherwise, and while NATS is down) or ``watch=True`` (``/watch`` only). Either way the stored
+revision is checked at least every ``reconcile_seconds``, so a lost NATS message costs at most
+that long, and at once when NATS comes back. No method raises because the hub is down; callbacks
+fire once per new revision whichever path delivered it.
 Every request carries the credential (``api_key=`` / ``CENTRAL_HUB_API_KEY``) and https is verified
 (``ca_file=`` / ``CENTRAL_HUB_CA_FILE``). A refused credential is not "the hub is down": the first
 fetch and ``get_config`` raise ``HubAuthError`` with the hub's message, and the watch stops.
@@ -19,7 +22,6 @@ import inspect
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,9 +29,19 @@ from typing import Any
 
 import httpx
 
-from centralhub.core.wire import DEFAULT_CLUSTER, cluster_subject, config_update_subject, split_servers
+from centralhub.core.wire import config_update_subject
 from centralhub.sdk import connection
 from centralhub.sdk.connection import HubAuthError, VerifyTypes
+from centralhub.sdk.hub_link import (
+    DEFAULT_NATS_URL,
+    HubInfo,
+    close_nats,
+    connect_nats,
+    default_cache_path,
+    nats_servers,
+    read_hub_info,
+    write_json_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +73,28 @@ class ConfigClient:
         api_key: str | None = None,
         ca_file: str | os.PathLike[str] | None = None,
         verify: VerifyTypes | None = None,
+        reconcile_seconds: float = 30.0,
     ) -> None:
+        if reconcile_seconds <= 0:
+            raise ValueError(f"reconcile_seconds must be positive (got {reconcile_seconds})")
         self.service_name = service_name
         self.central_hub_url = (central_hub_url or connection.default_hub_url()).rstrip("/")
         self.cache_ttl_seconds = cache_ttl_seconds
         self.enable_nats_updates = enable_nats_updates
         self.safe_defaults: dict[str, Any] = copy.deepcopy(safe_defaults or {})
-        self.nats_url = nats_url or os.environ.get("NATS_URL") or "nats://127.0.0.1:4222"
+        #: the NATS servers asked for (one URL or a comma-separated list); without one, the
+        #: servers the hub announces, else the local default
+        self._nats_url_given = nats_url or os.environ.get("NATS_URL") or None
+        self.nats_url = self._nats_url_given or DEFAULT_NATS_URL
         self.tenant_id = tenant_id
         self.watch = watch
-        self.cache_path = Path(cache_path) if cache_path else None
+        self.cache_path = (
+            Path(cache_path) if cache_path else default_cache_path("config", tenant_id, service_name)
+        )
+        #: the longest a missed change goes unnoticed, whichever way changes are followed
+        self.reconcile_seconds = reconcile_seconds
+        #: what the hub said about how to follow it (``None`` until it answered)
+        self.hub_info: HubInfo | None = None
         self.request_timeout = request_timeout
         self.watch_timeout = watch_timeout
         self.retry_interval = retry_interval
@@ -93,11 +117,19 @@ class ConfigClient:
         self._nc: Any = None
         self._nats_sub: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._watching = False
+        self._watch_task: asyncio.Task[None] | None = None
+        self._follow_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        #: while NATS is wanted but out of use, the follower asks again sooner than the reconcile
+        #: (doubling from 0.5 s); ``None`` otherwise
+        self._recheck: float | None = None
+        self._nats_warned = False
         self._closed = False
         self._apply_lock = asyncio.Lock()
         self.hub_available = False
         self.updates_received = 0
+        #: which path delivered the current revision: fetch, nats, watch or reconcile
+        self.last_update_origin: str | None = None
 
     # ---------------------------------------------------------------- lifecycle
     async def init_async(self) -> None:
@@ -113,10 +145,8 @@ class ConfigClient:
         if not reached:
             self._load_cache_file()
             self._spawn(self._retry_until_reachable(), "config-retry")
-        if self.enable_nats_updates:
-            await self.subscribe_to_updates()
-        if self.watch:
-            self._start_watch()
+        if self.enable_nats_updates or self.watch:
+            await self._start_following()
 
     async def shutdown(self) -> None:
         """Stop following updates and close connections."""
@@ -127,10 +157,8 @@ class ConfigClient:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._nc.close(), 5)
-            self._nc = None
+        self._watch_task = self._follow_task = None
+        await self._drop_nats()
         for client in (self._http, self._watch_http):
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -172,58 +200,119 @@ class ConfigClient:
         self._callbacks.append(callback)
 
     # ---------------------------------------------------------------- live updates
+    @property
+    def following(self) -> str | None:
+        """How changes reach this client now: ``nats``, ``watch`` or ``None`` (not followed)."""
+        if self._watching:
+            return "watch"
+        return "nats" if self._nats_live() else None
+
+    @property
+    def _watching(self) -> bool:
+        return self._watch_task is not None and not self._watch_task.done()
+
     async def subscribe_to_updates(self) -> bool:
-        """Follow changes over NATS; when NATS is unreachable, follow ``/watch`` instead.
+        """Follow changes live: over NATS when the hub publishes there and NATS is reachable,
+        through ``/watch`` otherwise (until NATS is usable). Returns whether NATS is in use."""
+        self.enable_nats_updates = True
+        await self._start_following()
+        return self._nats_live()
 
-        Returns whether NATS is in use."""
-        if self._nc is not None:
-            return True
+    async def _start_following(self) -> None:
+        if self._closed:
+            return
+        await self._converge(reconcile=False)
+        if self._follow_task is None or self._follow_task.done():
+            self._follow_task = self._spawn(self._follow_loop(), "config-follow")
+
+    async def _follow_loop(self) -> None:
+        """Decide again how to follow at every NATS drop or return, and at least every
+        ``reconcile_seconds`` (checking the stored revision on the way)."""
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(
+                    min(self._recheck or self.reconcile_seconds, self.reconcile_seconds)
+                ):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._converge(reconcile=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("following the configuration of %s failed", self.service_name)
+
+    async def _converge(self, *, reconcile: bool) -> None:
+        """Follow NATS when the hub publishes there and we hold a live subscription under its
+        cluster name; ``/watch`` otherwise. On NATS, ``reconcile`` reads the stored revision."""
+        if self.enable_nats_updates:
+            info = await read_hub_info(self._ensure_http(), self.central_hub_url)
+            if info is not None:
+                if self.hub_info is not None and info.cluster != self.hub_info.cluster:
+                    await self._drop_nats()  # subscribe again under the new name
+                self.hub_info = info
+        hub = self.hub_info
+        if self.enable_nats_updates and hub is not None and hub.publishes_on_nats:
+            if self._nc is None and await self._connect_nats(hub):
+                reconcile = True  # a change made before the subscription took effect
+        elif self._nc is not None:
+            await self._drop_nats()
+        # a hub replica that lost NATS publishes nothing: watch it as well until it is back
+        if self._nats_live() and hub is not None and hub.nats_connected:
+            self._recheck = None
+            self._stop_watch()
+            if reconcile:
+                with contextlib.suppress(HubAuthError):  # recorded in auth_error by _refresh
+                    await self._refresh(origin="reconcile")
+        else:
+            if self.enable_nats_updates and hub is not None and hub.publishes_on_nats:
+                # on /watch only until NATS is usable again: ask sooner than the reconcile would
+                self._recheck = 0.25 if self._recheck is None else min(self._recheck * 2, 60.0)
+            if self.auth_error is None:
+                self._start_watch()
+
+    def _nats_live(self) -> bool:
+        return self._nc is not None and self._nats_sub is not None and bool(self._nc.is_connected)
+
+    async def _connect_nats(self, hub: HubInfo) -> bool:
+        servers = nats_servers(self._nats_url_given, hub)
+        nc: Any = None
         try:
-            import nats
-
-            async def on_error(exc: Exception) -> None:
-                log.debug("NATS (config updates of %s): %s", self.service_name, exc)
-
-            # a bounded first attempt (an unbounded one never returns while NATS is down) ...
-            self._nc = await nats.connect(
-                servers=split_servers(self.nats_url),
-                connect_timeout=2,
-                allow_reconnect=True,
-                max_reconnect_attempts=1,
-                reconnect_time_wait=0.5,
-                error_cb=on_error,
-                name=f"config-client:{self.service_name}",
+            nc = await asyncio.wait_for(
+                connect_nats(servers, name=f"config-client:{self.service_name}", on_change=self._wake.set),
+                5 * len(servers) + 5,
             )
-            # ... then reconnect for ever once it is up
-            self._nc.options["max_reconnect_attempts"] = -1
-            self._nats_sub = await self._nc.subscribe(
-                cluster_subject(
-                    os.environ.get("CENTRAL_HUB_CLUSTER") or DEFAULT_CLUSTER,
-                    config_update_subject(self.tenant_id, self.service_name),
-                ),
+            self._nats_sub = await nc.subscribe(
+                hub.subject(config_update_subject(self.tenant_id, self.service_name)),
                 cb=self._on_nats_message,
             )
+            await nc.flush(timeout=2)  # the server holds the subscription from here on
         except Exception as exc:
-            log.warning(
+            (log.debug if self._nats_warned else log.warning)(
                 "NATS at %s unreachable (%s); following %s through /watch",
-                self.nats_url,
+                ",".join(servers),
                 exc,
                 self.service_name,
             )
-            if self._nc is not None:
-                with contextlib.suppress(Exception):
-                    await self._nc.close()
-            self._nc = None
-            self._start_watch()
+            self._nats_warned = True
+            self._nats_sub = None
+            await close_nats(nc)
             return False
+        self._nc = nc
+        self._nats_warned = False
+        log.info("following %s over NATS (%s)", self.service_name, hub.subject(""))
         return True
+
+    async def _drop_nats(self) -> None:
+        nc, self._nc, self._nats_sub = self._nc, None, None
+        await close_nats(nc)
 
     async def _on_nats_message(self, msg: Any) -> None:
         try:
             payload = json.loads(msg.data)
             if payload.get("masked"):
                 # the broadcast hides secret values ("***"): read them over HTTP with our credential
-                await self._refresh()
+                await self._refresh(origin="nats")
                 return
             await self._apply(payload, origin="nats")
         except Exception:
@@ -231,44 +320,47 @@ class ConfigClient:
 
     def _start_watch(self) -> None:
         if not self._watching and not self._closed:
-            self._watching = True
-            self._spawn(self._watch_loop(), "config-watch")
+            self._watch_task = self._spawn(self._watch_loop(), "config-watch")
+
+    def _stop_watch(self) -> None:
+        task, self._watch_task = self._watch_task, None
+        if task is not None and not task.done():
+            # an update being applied is shielded: only the waiting request is cancelled
+            task.cancel()
 
     async def _watch_loop(self) -> None:
         url = f"{self.central_hub_url}/api/v1/config/{self.service_name}/watch"
         if self._watch_http is None:
             self._watch_http = self._new_http(self.watch_timeout + self.request_timeout)
+        # each request is also the revision check: never hold one longer than reconcile_seconds
+        hold = min(self.watch_timeout, self.reconcile_seconds)
         backoff = 0.2
-        try:
-            while not self._closed:
-                try:
-                    resp = await self._watch_http.get(
-                        url, params={"revision": self.revision, "timeout": self.watch_timeout}
-                    )
-                except (httpx.HTTPError, OSError) as exc:
-                    self.hub_available = False
-                    log.debug("config watch failed: %s", exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.retry_interval)
-                    continue
-                refused = connection.auth_error(resp, has_key=self._api_key is not None, what="config watch")
-                if refused is not None:
-                    self.auth_error = refused
-                    log.error("%s; no longer following %s", refused, self.service_name)
-                    return
+        while not self._closed:
+            reached_before = self.hub_available
+            try:
+                resp = await self._watch_http.get(url, params={"revision": self.revision, "timeout": hold})
+            except (httpx.HTTPError, OSError) as exc:
+                self.hub_available = False
+                log.debug("config watch failed: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.retry_interval)
+                continue
+            refused = connection.auth_error(resp, has_key=self._api_key is not None, what="config watch")
+            if refused is not None:
+                self.auth_error = refused
+                log.error("%s; no longer following %s", refused, self.service_name)
+                return
+            if resp.status_code in (200, 304):
+                backoff = 0.2
+                self.hub_available = True
+                if not reached_before and self.enable_nats_updates:
+                    self._wake.set()  # the hub is back: ask it again whether to use NATS
                 if resp.status_code == 200:
-                    backoff = 0.2
-                    self.hub_available = True
-                    await self._apply(resp.json(), origin="watch")
-                elif resp.status_code == 304:
-                    backoff = 0.2
-                    self.hub_available = True
-                else:
-                    log.warning("config watch answered %s: %s", resp.status_code, resp.text[:200])
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.retry_interval)
-        finally:
-            self._watching = False
+                    await asyncio.shield(self._apply(resp.json(), origin="watch"))
+            else:
+                log.warning("config watch answered %s: %s", resp.status_code, resp.text[:200])
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.retry_interval)
 
     # ---------------------------------------------------------------- internals
     def _new_http(self, timeout: float) -> httpx.AsyncClient:
@@ -284,13 +376,14 @@ class ConfigClient:
             self._http = self._new_http(self.request_timeout)
         return self._http
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _refresh(self) -> bool:
+    async def _refresh(self, *, origin: str = "fetch") -> bool:
         """GET the current configuration; True when the hub answered (200, or 404 = none stored).
 
         Raises ``HubAuthError`` when the hub refuses the credential."""
@@ -317,7 +410,7 @@ class ConfigClient:
             return False
         self.hub_available = True
         try:
-            await self._apply(resp.json(), origin="fetch")
+            await self._apply(resp.json(), origin=origin)
         except ValueError:
             log.warning("config fetch returned a non-JSON body")
             return False
@@ -332,12 +425,13 @@ class ConfigClient:
             except HubAuthError as exc:
                 log.error("%s; giving up on %s", exc, self.service_name)
                 return
+        self._wake.set()  # the hub is back: ask it again how to follow it
 
     async def _apply(self, doc: dict[str, Any], *, origin: str) -> None:
         """Adopt ``doc`` (a read body or a broadcast) if it is newer; then run the callbacks."""
         config = doc.get("config")
         revision = doc.get("revision")
-        if not isinstance(config, dict) or not isinstance(revision, int):
+        if not isinstance(config, dict) or not isinstance(revision, int) or isinstance(revision, bool):
             log.warning("ignoring config update without config/revision from %s", origin)
             return
         async with self._apply_lock:
@@ -356,6 +450,7 @@ class ConfigClient:
             self.source = "hub"
             self._fetched_at = time.monotonic()
             self.updates_received += 1
+            self.last_update_origin = origin
             self._save_cache_file(doc)
             log.info(
                 "config for %s now version %s (revision %d, via %s)",
@@ -376,12 +471,8 @@ class ConfigClient:
         if self.cache_path is None:
             return
         try:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
             record = {k: doc.get(k) for k in ("service_name", "version", "revision", "config")}
-            fd, tmp = tempfile.mkstemp(dir=self.cache_path.parent, prefix=".config-cache-")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh)
-            os.replace(tmp, self.cache_path)  # atomic: a crash never leaves half a file
+            write_json_atomic(self.cache_path, record)  # atomic: a crash never leaves half a file
         except OSError as exc:
             log.warning("cannot write config cache %s: %s", self.cache_path, exc)
 

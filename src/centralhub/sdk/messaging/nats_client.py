@@ -22,6 +22,7 @@ from nats.aio.subscription import Subscription as NATSSubscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 
+from centralhub.core import wire
 from centralhub.kit.tracing import CORRELATION_HEADER
 from centralhub.sdk.messaging.base import (
     Delivery,
@@ -56,7 +57,7 @@ class _Subscription(Subscription):
 
 
 class NATSMessagingClient(MessagingClient):
-    """Messaging over NATS (``servers`` a URL or list of URLs)."""
+    """Messaging over NATS (``servers`` a URL, a comma-separated list like ``NATS_URL``, or a list)."""
 
     transport = "nats"
 
@@ -70,7 +71,9 @@ class NATSMessagingClient(MessagingClient):
         **options: Any,
     ) -> None:
         super().__init__(service_name=service_name)
-        self.servers = [servers] if isinstance(servers, str) else list(servers)
+        self.servers = wire.split_servers(servers) if isinstance(servers, str) else list(servers)
+        if not self.servers:
+            raise ValueError("NATS servers: give at least one nats:// URL (got none)")
         for url in self.servers:
             if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
                 raise ValueError(f"NATS server must be a nats://, tls:// or ws:// URL, got {url!r}")
