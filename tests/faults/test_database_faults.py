@@ -21,8 +21,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from centralhub.hub import Hub
+from centralhub.server.app import create_app
+from tests.conftest import make_settings
 from tests.fault_support import PrivatePostgres, free_port
-from tests.support import wait_until_sync
+from tests.support import wait_until, wait_until_sync
 
 OUTAGE_SECONDS = 10.0
 
@@ -279,3 +282,41 @@ def test_second_hub_on_one_sqlite_file_refuses_to_start(hub_process_factory: Any
     first.stop()
     second.start()
     assert httpx.get(f"{second.url}/health", timeout=10).status_code == 200
+
+
+async def test_memory_copy_of_a_config_is_not_served_once_a_newer_revision_is_known(
+    private_postgres: PrivatePostgres,
+) -> None:
+    settings = make_settings(private_postgres.url)
+    hub = Hub(settings)
+    await hub.start()
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, hub=hub))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub", timeout=10) as client:
+            for service in ("search", "payments"):
+                assert (await client.post(f"/api/v1/config/{service}", json={"v": 1})).status_code == 200
+            await asyncio.to_thread(private_postgres.stop)
+            try:
+                # another replica stored revision 2 of payments and announced it on the bus
+                await hub.config_service.watcher.on_bus_event(
+                    "config.update.payments",
+                    {"tenant_id": "default", "service_name": "payments", "revision": 2},
+                )
+                search = await client.get("/api/v1/config/search")
+                assert search.status_code == 200 and search.json()["config"] == {"v": 1}
+                stale = await client.get("/api/v1/config/payments")
+                assert _storage_unavailable(stale), stale.text
+                unknown = await client.get("/api/v1/config/never-stored")
+                assert _storage_unavailable(unknown), unknown.text
+            finally:
+                await asyncio.to_thread(private_postgres.start)
+
+            async def payments_read() -> Any:
+                resp = await client.get("/api/v1/config/payments")
+                return resp.status_code == 200 and resp.json()
+
+            # the database answers again: the read is fresh (no replica really stored revision 2)
+            fresh = await wait_until(payments_read, timeout=20, what="config reads from the database")
+            assert fresh["revision"] == 1
+    finally:
+        await hub.stop()

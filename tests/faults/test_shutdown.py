@@ -80,7 +80,9 @@ def test_unhandled_500_keeps_the_keep_alive_connection_usable(server_with_a_bug:
         for _ in range(3):
             bug = client.get("/test/bug")
             assert bug.status_code == 500
-            assert bug.json() == {"error": {"code": "internal_error", "message": "internal error: RuntimeError"}}
+            assert bug.json() == {
+                "error": {"code": "internal_error", "message": "internal error: RuntimeError"}
+            }
             ok = client.get("/health")
             assert ok.status_code == 200
             missing = client.get("/api/v1/config/nothing-here")
