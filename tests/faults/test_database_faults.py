@@ -20,7 +20,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
+from centralhub.core.settings import SettingsError, load_settings
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
 from tests.conftest import make_settings
@@ -320,3 +322,10 @@ async def test_memory_copy_of_a_config_is_not_served_once_a_newer_revision_is_kn
             assert fresh["revision"] == 1
     finally:
         await hub.stop()
+
+
+def test_startup_timeout_setting_is_read_and_checked() -> None:
+    assert load_settings(env={}).startup_timeout_seconds == 60.0
+    assert load_settings(env={"CENTRAL_HUB_STARTUP_TIMEOUT": "2.5"}).startup_timeout_seconds == 2.5
+    with pytest.raises(SettingsError, match="CENTRAL_HUB_STARTUP_TIMEOUT"):
+        load_settings(env={"CENTRAL_HUB_STARTUP_TIMEOUT": "soon"})

@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from centralhub.core.database import OUTAGE_ERRORS, is_storage_failure
 from centralhub.core.errors import CentralHubError, StorageUnavailable, status_for
@@ -121,24 +121,19 @@ class ErrorBoundary:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        # ``send`` is not wrapped to learn whether an answer started: that would cost every
+        # request (the hot paths included) for the rare error; the server refuses a second
+        # response start instead, and then the original error goes up as before
         try:
-            await self.app(scope, receive, tracked)
+            await self.app(scope, receive, send)
         except Exception as exc:
-            if started:
-                raise  # half an answer is out: only closing the connection can end it
+            if scope["type"] != "http":
+                raise
             response = unexpected_error_response(scope["method"], scope["path"], exc)
-            await response(scope, receive, send)
+            try:
+                await response(scope, receive, send)
+            except Exception:
+                raise exc from None  # half an answer is out: only closing the connection ends it
 
 
 def install_error_handlers(app: FastAPI) -> None:
