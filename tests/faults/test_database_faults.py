@@ -134,6 +134,13 @@ def test_postgres_stopped_under_load_hub_answers_from_memory_and_recovers(
     assert client.post("/api/v1/config/orders", json=document).status_code == 200
     first_port = _client_port(client.get("/health"))
 
+    watched: list[httpx.Response] = []
+    watch = threading.Thread(
+        target=lambda: watched.append(
+            httpx.get(f"{hp.url}/api/v1/config/orders/watch?revision=1&timeout=60", timeout=90)
+        )
+    )
+    watch.start()
     with Load(hp.url, instance_id) as load:
         time.sleep(0.5)
         stopped_at = time.time()
@@ -192,6 +199,9 @@ def test_postgres_stopped_under_load_hub_answers_from_memory_and_recovers(
             what="a config write succeeding again",
         )
         assert written["revision"] == 2
+        # a watch held through the whole outage answers the first change made after it
+        watch.join(10)
+        assert [(r.status_code, r.json()["revision"]) for r in watched] == [(200, 2)]
         assert (
             client.post(
                 "/api/v1/services/register", json={"name": "late", "host": "l", "port": 1}
