@@ -161,11 +161,18 @@ class Hub:
                 await self.cache.aclose()
         await self.database.close()
 
+    def release_held_requests(self) -> None:
+        """Answer every held request (config watches) now: the server is shutting down and
+        waits for open requests before the hub stops."""
+        self.config_service.watcher.close()
+
     # ------------------------------------------------------------------ health
     async def check_health(self) -> dict[str, Any]:
         """The platform's health document: database plus each configured server."""
         checks: dict[str, str] = {}
         checks["database"] = await _probe(self.database.ping())
+        if checks["database"] != "healthy":
+            self.registry.note_storage_outage()
         if self.settings.nats_url:
             checks["nats"] = "healthy" if self.bus.connected else "unhealthy"
         if self.cache is not None:

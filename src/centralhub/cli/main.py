@@ -91,22 +91,33 @@ def serve(
     from centralhub.server.connections import uvicorn_options
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from centralhub.core.startup import StartupRefused, prepare_storage
+
+    try:
+        # kept referenced until the process ends: the SQLite lock lives as long as the file is open
+        storage_lock = prepare_storage(settings)  # noqa: F841
+    except StartupRefused as exc:
+        fail(str(exc), code=1)
     from centralhub.core.errors import HubError
 
     try:
         app_ = create_app(settings)
     except HubError as exc:  # e.g. a bad infrastructure file: one line, not a traceback
         fail(exc.message, code=2)
-    uvicorn.run(
-        app_,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        ssl_certfile=settings.ssl_certfile,
-        ssl_keyfile=settings.ssl_keyfile,
-        **uvicorn_options(settings),
+    from centralhub.server.shutdown import serve_until_signalled
+
+    serve_until_signalled(
+        uvicorn.Config(
+            app_,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            ssl_certfile=settings.ssl_certfile,
+            ssl_keyfile=settings.ssl_keyfile,
+            **uvicorn_options(settings),
+        )
     )
 
 

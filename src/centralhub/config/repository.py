@@ -59,6 +59,24 @@ async def get_latest(conn: AsyncConnection, *, tenant: str, service: str) -> Con
     return None if row is None else _from_row(row)
 
 
+async def get_all_latest(conn: AsyncConnection) -> list[ConfigVersion]:
+    """The current version of every (tenant, service)."""
+    newest = (
+        select(t.c.tenant_id, t.c.service_name, func.max(t.c.revision).label("revision"))
+        .group_by(t.c.tenant_id, t.c.service_name)
+        .subquery()
+    )
+    stmt = select(t).join(
+        newest,
+        and_(
+            t.c.tenant_id == newest.c.tenant_id,
+            t.c.service_name == newest.c.service_name,
+            t.c.revision == newest.c.revision,
+        ),
+    )
+    return [_from_row(r) for r in (await conn.execute(stmt)).all()]
+
+
 async def get_latest_revision(conn: AsyncConnection, *, tenant: str, service: str) -> int:
     """The newest revision number; 0 when nothing is stored."""
     value = await conn.scalar(select(func.max(t.c.revision)).where(_key(tenant, service)))

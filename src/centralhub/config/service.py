@@ -24,6 +24,7 @@ from centralhub.audit.service import AuditLog
 from centralhub.config import audit_trail, repository
 from centralhub.config.audit_trail import AUDIT_ACTIONS as AUDIT_ACTIONS  # kept importable from here
 from centralhub.config.broadcast import publish_change
+from centralhub.config.current import CurrentVersions
 from centralhub.config.documents import (
     SchemaValidator,
     check_document,
@@ -41,7 +42,7 @@ from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, V
 from centralhub.config.repository import RevisionTaken
 from centralhub.config.secrets import SecretBox, SecretUnreadable, mask_change, masked, opaque
 from centralhub.config.watch import Key, RevisionWatcher
-from centralhub.core.database import Database
+from centralhub.core.database import Database, is_storage_failure
 from centralhub.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from centralhub.core.events.base import EventBus, Subscription
 from centralhub.core.events.dispatch import DomainEvents
@@ -100,6 +101,8 @@ class ConfigService:
             poll_interval=poll_interval,
             safety_poll_interval=safety_poll_interval,
         )
+        #: what reads answer from while the database is unreachable
+        self.current = CurrentVersions(self.watcher)
         self.hot_reload = HotReloader(
             self, Path(hot_reload_dir), supervisor=supervisor, enabled=hot_reload_enabled
         )
@@ -117,6 +120,7 @@ class ConfigService:
             await self.bus.subscribe("tenant.*.config.update.*", self.watcher.on_bus_event),
         ]
         self.supervisor.start(REVISION_CHECK_TASK, self.watcher.poll_revisions)
+        await self._load_current()
         await self.hot_reload.start()
 
     async def stop(self) -> None:
@@ -129,10 +133,24 @@ class ConfigService:
                 await sub.unsubscribe()
         self._subs = []
 
+    async def _load_current(self) -> None:
+        """Fill the memory copy with every service's current version (one query at start)."""
+        try:
+            async with self.database.engine.connect() as conn:
+                self.current.remember_all(await repository.get_all_latest(conn))
+        except Exception as exc:
+            log.warning("configuration not preloaded into memory: %s", exc)
+
     # ---------------------------------------------------------------- reads
     async def _latest(self, tenant: str, service: str) -> ConfigVersion | None:
-        async with self.database.engine.connect() as conn:
-            return await repository.get_latest(conn, tenant=tenant, service=service)
+        try:
+            async with self.database.engine.connect() as conn:
+                current = await repository.get_latest(conn, tenant=tenant, service=service)
+        except Exception as exc:
+            return self.current.instead_of((tenant, service), exc)
+        if current is not None:
+            self.current.remember(current)
+        return current
 
     async def _latest_revisions(self, keys: list[Key]) -> dict[Key, int]:
         async with self.database.engine.connect() as conn:
@@ -430,7 +448,7 @@ class ConfigService:
 
     async def _committed(self, version: ConfigVersion) -> None:
         """After commit: wake local watchers, broadcast, and hand the change to event consumers."""
-        self.watcher.advance((version.tenant_id, version.service_name), version.revision)
+        self.current.remember(version)
         broadcast = await self._broadcast(version)
         self.events.emit(ConfigChanged(masked(version), broadcast))
 
@@ -459,7 +477,12 @@ class ConfigService:
             raise InvalidInput(f"timeout: must be 0-{MAX_WATCH_TIMEOUT:g} seconds (got {timeout})")
         key = (tenant, service)
         deadline = time.monotonic() + timeout
-        self.watcher.advance(key, (await self._latest_revisions([key])).get(key, 0))
+        try:
+            self.watcher.advance(key, (await self._latest_revisions([key])).get(key, 0))
+        except Exception as exc:
+            if not is_storage_failure(exc):
+                raise
+            # the database is out of reach: this replica's writes and the bus still wake the watch
         with self.watcher.holding(key):
             while not self.watcher.closed:
                 if self.watcher.known(key) > revision:

@@ -102,6 +102,7 @@ class RevisionWatcher:
     async def poll_revisions(self) -> None:
         """Wake watchers on changes the bus did not deliver (other replica, failed publish)."""
         last = 0.0
+        failing = False
         while True:
             await asyncio.sleep(self.poll_interval)
             if not self._watching:
@@ -115,8 +116,15 @@ class RevisionWatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # a database blip must not end the loop: the next round tries again
-                log.warning("config revision check failed: %s", exc)
+                # a database blip must not end the loop: the next round tries again (said once)
+                if not failing:
+                    log.warning(
+                        "config revision check failed (retrying every %gs): %s", self.poll_interval, exc
+                    )
+                failing = True
                 continue
+            if failing:
+                log.info("config revision check works again")
+                failing = False
             for key, rev in revisions.items():
                 self.advance(key, rev)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -19,6 +22,52 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: PostgreSQL advisory lock key so hub replicas starting together migrate one at a time
 _MIGRATION_LOCK = 7_000_417
+
+#: what the drivers raise when the database cannot be reached or drops the connection, as
+#: opposed to a statement the database refused (a constraint, a bad query)
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,  # no pooled connection came free: the database is not answering
+    exc.DisconnectionError,
+    ConnectionError,  # refused or reset while connecting (asyncpg raises these unwrapped)
+    socket.gaierror,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down or starting
+)
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    """Whether ``error`` means the database is unreachable (retry later), not a refused statement.
+
+    SQLAlchemy wraps what the driver raised (``orig``), which may itself wrap asyncpg's own
+    error (``__cause__``): "the database system is starting up" arrives three layers deep."""
+    seen: BaseException | None = error
+    for _depth in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, OUTAGE_ERRORS):
+            return True
+        if isinstance(seen, exc.DBAPIError):
+            if seen.connection_invalidated:
+                return True
+            seen = seen.orig if seen.orig is not None else seen.__cause__
+        else:
+            seen = seen.__cause__
+    return False
+
+
+def describe_url(url: str) -> str:
+    """``host:port/database`` of a database URL (the file for SQLite), never its password."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return url.partition(":///")[2] or ":memory:"
+    user = f"{parts.username}@" if parts.username else ""
+    secret = ":***" if parts.password else ""
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{user.removesuffix('@')}{secret}{'@' if user else ''}{host}{port}{parts.path or '/'}"
 
 
 class Database:

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
+    "StorageUnavailable",
     "Unavailable",
     "status_for",
 ]
@@ -109,3 +110,10 @@ class Unavailable(HubError):
 class PayloadTooLarge(HubError):
     code = "payload_too_large"
     http_status = 413
+
+
+class StorageUnavailable(Unavailable):
+    """The database cannot be reached: a write (or a read memory cannot answer) must wait."""
+
+    code = "storage_unavailable"
+    http_status = 503

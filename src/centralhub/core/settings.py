@@ -68,6 +68,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "idle_timeout_seconds": ("CENTRAL_HUB_IDLE_TIMEOUT_SECONDS",),
     "header_timeout_seconds": ("CENTRAL_HUB_HEADER_TIMEOUT_SECONDS",),
     "max_connections": ("CENTRAL_HUB_MAX_CONNECTIONS",),
+    "startup_timeout_seconds": ("CENTRAL_HUB_STARTUP_TIMEOUT",),
 }
 
 #: what ``CENTRAL_HUB_AUTH`` accepts; unset means required in production, off elsewhere
@@ -174,6 +175,8 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = _env("header_timeout_seconds", 10.0)
     #: concurrent connections beyond this are refused (503) instead of slowing everyone
     max_connections: int = _env("max_connections", 2048)
+    #: how long ``serve`` keeps trying to reach the database at start before it gives up
+    startup_timeout_seconds: float = _env("startup_timeout_seconds", 60.0)
 
     @classmethod
     def settings_customise_sources(
@@ -272,6 +275,11 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _seconds(cls, value: Any) -> float:
+        return _positive_number(value)
+
+    @field_validator("startup_timeout_seconds", mode="before")
+    @classmethod
+    def _startup_timeout(cls, value: Any) -> float:
         return _positive_number(value)
 
     @field_validator("hot_reload_enabled", mode="before")

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from centralhub.core.database import is_storage_failure
+
 log = logging.getLogger(__name__)
 
 TaskFactory = Callable[[], Awaitable[None]]
@@ -97,7 +99,11 @@ class Supervisor:
                     return
                 state.last_error = f"{type(error).__name__}: {error}"[:500]
                 state.last_error_at = time.time()
-                log.error("background task %r crashed", state.name, exc_info=error)
+                if is_storage_failure(error):
+                    # an outage is not a bug: one line per failure, the restart tries again
+                    log.warning("background task %r: database unreachable: %s", state.name, error)
+                else:
+                    log.error("background task %r crashed", state.name, exc_info=error)
                 if not restart:
                     state.state = "failed"
                     return

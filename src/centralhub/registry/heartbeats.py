@@ -3,15 +3,21 @@
 A heartbeat is acknowledged only once it is stored, yet storing each one alone would cost a
 database write per request. Heartbeats arriving together wait for one batch: the writer stores
 every instance's latest time in one statement, then releases all of their callers at once.
+
+While the database is unreachable a batch cannot be stored: its callers are answered
+:class:`~centralhub.core.errors.StorageUnavailable`, but the batch is kept (the newest time per
+instance) and stored once the database answers again, tried every ``retry_interval`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from centralhub.core.errors import Unavailable
+from centralhub.core.database import is_storage_failure
+from centralhub.core.errors import StorageUnavailable, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +28,23 @@ StoreBatch = Callable[[dict[str, float]], Awaitable[None]]
 class HeartbeatBatcher:
     """Collects heartbeats and stores them in batches; :meth:`run` is the writer loop."""
 
-    def __init__(self, store: StoreBatch, *, after_store: StoreBatch, flush_interval: float) -> None:
+    def __init__(
+        self,
+        store: StoreBatch,
+        *,
+        after_store: StoreBatch,
+        flush_interval: float,
+        retry_interval: float = 1.0,
+        on_outage: Callable[[], None] = lambda: None,
+    ) -> None:
         self._store = store
         self._after_store = after_store
         self.flush_interval = flush_interval
+        self.retry_interval = retry_interval
+        #: called each time a batch could not be stored because the database is out of reach
+        self._on_outage = on_outage
+        #: a batch kept through an outage waits here to be stored
+        self.outage = False
         self._pending: dict[str, float] = {}
         #: one future per waiting caller, so a caller that goes away cancels only its own wait
         self._waiters: list[asyncio.Future[None]] = []
@@ -52,7 +71,11 @@ class HeartbeatBatcher:
         # a restarted writer stores at once whatever waited while it was down
         self._wake.set()
         while True:
-            await self._wake.wait()
+            # a batch kept through an outage is tried again without waiting for a new heartbeat
+            retry = self.retry_interval if self.outage and self._pending else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(retry):
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
             await asyncio.sleep(self.flush_interval)
@@ -71,8 +94,16 @@ class HeartbeatBatcher:
             self._waiters = waiters + self._waiters
             raise
         except Exception as exc:
-            log.error("heartbeat batch of %d not stored: %s", len(batch), exc)
-            error = Unavailable(f"heartbeat not stored: {exc}")
+            if is_storage_failure(exc):
+                if not self.outage:
+                    log.warning("heartbeats kept in memory until the database answers: %s", exc)
+                self.outage = True
+                self._on_outage()
+                self._pending = {**batch, **self._pending}
+                error = StorageUnavailable("the database is unreachable; the heartbeat is kept in memory")
+            else:
+                log.error("heartbeat batch of %d not stored: %s", len(batch), exc)
+                error = Unavailable(f"heartbeat not stored: {exc}")
         for waiter in waiters:
             if not waiter.done():
                 if error is None:
@@ -80,5 +111,8 @@ class HeartbeatBatcher:
                 else:
                     waiter.set_exception(error)
         if batch and error is None:
+            if self.outage:
+                log.info("database answers again: %d kept heartbeats stored", len(batch))
+                self.outage = False
             self.batches += 1
             await self._after_store(batch)

@@ -19,7 +19,7 @@ from typing import Any
 
 from centralhub.audit.service import AuditLog
 from centralhub.core import wire
-from centralhub.core.database import Database
+from centralhub.core.database import Database, is_storage_failure
 from centralhub.core.errors import InvalidInput
 from centralhub.core.events.base import EventBus
 from centralhub.core.events.dispatch import DomainEvents
@@ -92,7 +92,10 @@ class InstanceRegistry(RegistryReads):
             self._store_heartbeats,
             after_store=self._announce_heartbeats,
             flush_interval=heartbeat_flush_seconds,
+            on_outage=self.note_storage_outage,
         )
+        #: when the database was last found unreachable: TTLs count from no earlier than this
+        self.storage_outage_at: float | None = None
         self._change_listeners: list[Callable[[str, str], None]] = []
         self._sub: Any = None
         #: ``(tenant, service) -> bool``: whether a contract is on file (set by the contracts component)
@@ -407,17 +410,38 @@ class InstanceRegistry(RegistryReads):
     async def _announce_heartbeats(self, seen: dict[str, float]) -> None:
         await self._publish(wire.REGISTRY_HEARTBEATS_SUBJECT, {"seen": seen})
 
+    def note_storage_outage(self) -> None:
+        """The database was found unreachable now: heartbeats sent meanwhile (to this replica
+        or, unannounced, to another) may not have been stored or shared, so no TTL counts as
+        expired before a full TTL has passed since. A hub-side outage never makes a healthy
+        instance critical."""
+        self.storage_outage_at = self.clock()
+
     async def _reaper(self) -> None:
-        # a failing pass ends the task: the supervisor logs it, reports it and starts it again
+        # any other failing pass ends the task: the supervisor logs it, reports it, restarts it
+        paused = False
         while True:
             await asyncio.sleep(self.reaper_interval)
-            await self.expire()
+            try:
+                await self.expire()
+            except Exception as exc:
+                if not is_storage_failure(exc):
+                    raise
+                self.note_storage_outage()
+                if not paused:
+                    log.warning("TTL expiry paused while the database is unreachable: %s", exc)
+                paused = True
+                continue
+            if paused:
+                log.info("TTL expiry resumed: the database answers again")
+                paused = False
 
     async def expire(self) -> None:
         """Mark instances past their TTL critical; remove those critical past the grace."""
         now = self.clock()
+        floor = self.storage_outage_at or 0.0
         for inst in list(self._by_id.values()):
-            if not self._uses_ttl(inst) or now - inst.last_seen <= inst.ttl_seconds:
+            if not self._uses_ttl(inst) or now - max(inst.last_seen, floor) <= inst.ttl_seconds:
                 continue
             if inst.status != InstanceStatus.CRITICAL:
                 await self.set_status(inst, InstanceStatus.CRITICAL)

@@ -28,7 +28,7 @@ from centralhub.metrics.middleware import MetricsMiddleware
 from centralhub.registry import api as registry_api
 from centralhub.registry.hot_path import HotRoutes, hot_routes
 from centralhub.server import info
-from centralhub.server.errors import install_error_handlers
+from centralhub.server.errors import ErrorBoundary, install_error_handlers
 from centralhub.server.limits import BodySizeLimit, RateLimit
 from centralhub.server.middleware import AssumeJSONMiddleware
 
@@ -101,6 +101,8 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["Retry-After", "ETag"],
         )
+    # outermost: an error escaping everything else is answered without dropping the connection
+    app.add_middleware(ErrorBoundary)
     app.include_router(info.router)
     app.include_router(registry_api.router)
     app.include_router(contracts_api.router)

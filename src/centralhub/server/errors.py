@@ -2,26 +2,36 @@
 
 Every error body is ``{"error": {"code": ..., "message": ...}}`` and names what was wrong. The
 status of a Central Hub error comes from :data:`centralhub.core.errors.HTTP_STATUS` (by class).
-An input too deep or too large to parse is refused where the body is parsed; anything else that
-escapes a route, a ``RecursionError`` included, is the server's fault and answers 500.
+An input too deep or too large to parse is refused where the body is parsed; an unreachable
+database answers 503 ``storage_unavailable``; anything else that escapes a route, a
+``RecursionError`` included, is the server's fault and answers 500.
+
+Starlette's own 500 handler re-raises after answering, and uvicorn then drops the connection
+without a ``Connection: close``, so a pooled client's next request on it fails.
+:class:`ErrorBoundary`, the outermost middleware, answers such errors itself and keeps the
+connection usable.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from centralhub.core.errors import CentralHubError, status_for
+from centralhub.core.database import OUTAGE_ERRORS, is_storage_failure
+from centralhub.core.errors import CentralHubError, StorageUnavailable, status_for
 
 log = logging.getLogger(__name__)
 
-__all__ = ["error_response", "install_error_handlers", "status_for"]
+__all__ = ["ErrorBoundary", "error_response", "install_error_handlers", "status_for"]
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
@@ -65,11 +75,81 @@ def _describe(errors: list[dict[str, Any]]) -> tuple[str, str, int]:
     return ("payload_too_large" if status == 413 else "validation_error"), "; ".join(parts), status
 
 
+def _storage_unavailable() -> Response:
+    error = StorageUnavailable("the database is unreachable; retry shortly")
+    return error_response(status_for(error), error.code, error.message)
+
+
+class _OutageLog:
+    """One log line per ``every`` seconds while the database is out of reach, not one per request."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._last = -every
+        self._quiet = 0
+
+    def note(self, method: str, path: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            self._quiet += 1
+            return
+        more = f" ({self._quiet} more refused since the last report)" if self._quiet else ""
+        log.warning(
+            "%s %s: database unreachable, answered 503: %s: %s%s", method, path, type(exc).__name__, exc, more
+        )
+        self._last = now
+        self._quiet = 0
+
+
+_outages = _OutageLog()
+
+
+def unexpected_error_response(method: str, path: str, exc: Exception) -> Response:
+    """The answer to an error no handler took: 503 when the database is out of reach, else 500."""
+    if is_storage_failure(exc):
+        _outages.note(method, path, exc)
+        return _storage_unavailable()
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
+
+
+class ErrorBoundary:
+    """Outermost middleware: an error escaping everything below is answered here, and the
+    keep-alive connection stays open (nothing is re-raised to the server)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # ``send`` is not wrapped to learn whether an answer started: that would cost every
+        # request (the hot paths included) for the rare error; the server refuses a second
+        # response start instead, and then the original error goes up as before
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if scope["type"] != "http":
+                raise
+            response = unexpected_error_response(scope["method"], scope["path"], exc)
+            try:
+                await response(scope, receive, send)
+            except Exception:
+                raise exc from None  # half an answer is out: only closing the connection ends it
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    async def _storage(request: Request, exc: Exception) -> Response:
+        return unexpected_error_response(request.method, request.url.path, exc)
+
+    # by class, so the hot routes (which use the app's handlers) answer them the same way
+    for outage in (*OUTAGE_ERRORS, DBAPIError):
+        app.add_exception_handler(outage, _storage)
+
     @app.exception_handler(CentralHubError)
     async def _hub_error(request: Request, exc: CentralHubError) -> Response:
         status = status_for(exc)
-        if status >= 500:
+        if isinstance(exc, StorageUnavailable):
+            _outages.note(request.method, request.url.path, exc)
+        elif status >= 500:
             log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc.message)
         return error_response(status, exc.code, exc.message, exc.details or None)
 
