@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from centralhub.core.settings import load_settings
+from centralhub.health.probes import check_nats
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
 from tests.conftest import HubProcess, free_port
@@ -423,3 +424,50 @@ def test_invalid_cluster_name_stops_serve_with_one_line(cluster: str, tmp_path: 
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "CENTRAL_HUB_CLUSTER" in lines[0], res.stderr
     assert repr(cluster) in lines[0]
+
+
+# ---------------------------------------------------------------------- other NATS users
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "CENTRAL_HUB_CLUSTER")}
+    return subprocess.run([*CLI, *args], env={**full, **env}, capture_output=True, text=True, timeout=60)
+
+
+async def test_cli_key_revocation_goes_out_under_the_cluster_name_through_a_server_list(
+    nats_server_factory: NatsFactory, tmp_path: Path
+) -> None:
+    server = await asyncio.to_thread(nats_server_factory.single)
+    cluster = _name("keys")
+    database = f"sqlite:///{tmp_path / 'keys.db'}"
+    made = await asyncio.to_thread(_cli, "keys", "create", "ops", "--scope", "admin", DATABASE_URL=database)
+    assert made.returncode == 0, made.stderr
+    watcher = await RawSubscriber().start(server.url, ">")
+    try:
+        servers = f"nats://127.0.0.1:{free_port()},{server.url}"  # the first one is down
+        env = {"DATABASE_URL": database, "NATS_URL": servers, "CENTRAL_HUB_CLUSTER": cluster}
+        revoked = await asyncio.to_thread(_cli, "keys", "revoke", "ops", **env)
+        assert revoked.returncode == 0, revoked.stderr
+        assert "Traceback" not in revoked.stderr
+        await wait_until(lambda: watcher.messages, timeout=5, what="the revocation on NATS")
+        assert watcher.messages == [(f"{cluster}.auth.keys.revoked", {"name": "ops"})]
+    finally:
+        await watcher.close()
+    bad = await asyncio.to_thread(_cli, "keys", "ls", DATABASE_URL=database, CENTRAL_HUB_CLUSTER="a.b")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: CENTRAL_HUB_CLUSTER: 'a.b' must be 1-64 letters, digits, '_' or '-'"
+    ]
+
+
+async def test_infrastructure_nats_probe_names_the_cause_without_a_traceback(
+    nats_server_factory: NatsFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await asyncio.to_thread(nats_server_factory.single)
+    down = f"nats://127.0.0.1:{free_port()}"
+    began = time.monotonic()
+    refused = await check_nats(down, timeout=2.0)
+    assert refused.healthy is False
+    assert refused.error is not None and refused.error.startswith("ConnectionRefusedError")
+    assert time.monotonic() - began < 1.0
+    either = await check_nats(f"{down},{server.url}", timeout=2.0)
+    assert either.healthy is True and either.metadata == {"server": f"127.0.0.1:{server.port}"}
+    assert not [r for r in caplog.records if r.exc_info], "a probe logged a traceback"
