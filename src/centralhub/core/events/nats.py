@@ -129,6 +129,8 @@ class NatsEventBus(EventBus):
         self._connect_in_background()
 
     def _connect_in_background(self) -> None:
+        if self._connecting:
+            return
         self._connecting = True
         if self._supervisor is not None:
             self._supervisor.start(CONNECT_TASK, self._keep_connecting)
@@ -211,6 +213,8 @@ class NatsEventBus(EventBus):
         self._nc = nc
         self._server_url = self.connected_url
         for holder in list(self._subscriptions):
+            if self._nc is not nc:  # lost again at once: on_closed has started over
+                break
             if holder._sub is None:
                 holder._sub = await self._raw_subscribe(holder.subject, holder.handler)
         return True
