@@ -284,8 +284,14 @@ async def test_hub_picks_nats_up_when_it_appears_and_follows_it_through_an_outag
     assert len(re.findall(rf"NATS connection to {re.escape(url)} lost \(.*\); reconnecting", log)) == 1
     assert log.count(f"NATS reconnected to {url}") == 1
     # while the server was down: one line per failed reconnection attempt, not a stream
-    failed = re.findall(r"NATS reconnection attempt failed: ConnectionRefusedError.*", log)
+    failed = [
+        int(w)
+        for w in re.findall(
+            r"NATS reconnection attempt failed: ConnectionRefusedError.*; next within (\d+)s", log
+        )
+    ]
     assert 1 <= len(failed) <= 3, failed
+    assert failed == sorted(set(failed)) and failed[-1] <= 5, f"no backoff: {failed}"
 
 
 async def _nats_is(http: httpx.AsyncClient, hub: HubProcess, state: str) -> bool:

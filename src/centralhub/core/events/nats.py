@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 #: supervised task name of the background connection loop (shown in ``/health``)
 CONNECT_TASK = "nats-connect"
-#: once connected, the client retries a lost server this often (nats-py's own reconnection)
-RECONNECT_WAIT_SECONDS = 2
+#: once connected, nats-py reconnects by itself; it waits this long before trying a server again,
+#: doubled after each failed attempt up to the cap (a long outage costs a line every few seconds)
+RECONNECT_WAIT_SECONDS = 1.0
+RECONNECT_WAIT_MAX_SECONDS = 5.0
 #: the start-up attempt never holds the hub back longer than this: it serves from the database
 #: and keeps trying in the background
 STARTUP_ATTEMPT_LIMIT = 4.0
@@ -152,7 +154,9 @@ class NatsEventBus(EventBus):
             elif isinstance(exc, (errors.UnexpectedEOF, errors.StaleConnectionError)):
                 self._last_error = exc  # the disconnection's line names it
             elif nc.is_reconnecting:
-                log.warning("NATS reconnection attempt failed: %s", _describe(exc))
+                wait = min(float(nc.options["reconnect_time_wait"]) * 2, RECONNECT_WAIT_MAX_SECONDS)
+                nc.options["reconnect_time_wait"] = wait
+                log.warning("NATS reconnection attempt failed: %s; next within %.0fs", _describe(exc), wait)
             else:
                 log.warning("NATS error: %s", _describe(exc))
 
@@ -166,9 +170,11 @@ class NatsEventBus(EventBus):
                     self._shown_url,
                 )
                 self._last_error = None
+                nc.options["reconnect_time_wait"] = RECONNECT_WAIT_SECONDS
 
         async def on_reconnected() -> None:
             if nc is self._nc:
+                nc.options["reconnect_time_wait"] = RECONNECT_WAIT_SECONDS
                 self._server_url = self.connected_url
                 log.info("NATS reconnected to %s", self._server_url)
 
