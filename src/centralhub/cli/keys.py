@@ -27,7 +27,7 @@ from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.settings import DEFAULT_SQLITE_PATH, SettingsError, to_sqlalchemy_url
 from centralhub.core.tasks import Supervisor
 from centralhub.core.time import rfc3339
-from centralhub.core.wire import DEFAULT_CLUSTER
+from centralhub.core.wire import DEFAULT_CLUSTER, is_cluster_name
 
 keys_app = typer.Typer(help="API keys (works on the database directly; no hub needed).", no_args_is_help=True)
 
@@ -56,10 +56,14 @@ def _run(database_url: str, nats_url: str | None, work: Callable[[KeyService], A
         to_sqlalchemy_url(database_url)
     except SettingsError as exc:
         fail(str(exc), code=2)
+    cluster = os.environ.get("CENTRAL_HUB_CLUSTER") or DEFAULT_CLUSTER
+    if not is_cluster_name(cluster):
+        # the revocation would go out under a subject no hub listens on
+        fail(f"CENTRAL_HUB_CLUSTER: {cluster!r} must be 1-64 letters, digits, '_' or '-'", code=2)
 
     async def main() -> T:
         database = Database(database_url)
-        bus = create_event_bus(nats_url, os.environ.get("CENTRAL_HUB_CLUSTER") or DEFAULT_CLUSTER)
+        bus = create_event_bus(nats_url, cluster)
         try:
             await database.start()
             if nats_url:

@@ -102,14 +102,32 @@ async def check_postgres(dsn: str, *, timeout: float, query: str = "SELECT 1") -
 
 
 async def check_nats(url: str, *, timeout: float) -> HealthCheckResult:
-    """NATS: connect and ``flush`` (a PING/PONG round trip with the server)."""
-    import nats
+    """NATS: connect and ``flush`` (a PING/PONG round trip with the server). ``url`` may list a
+    cluster's servers, comma-separated: healthy when one of them answers."""
+    from nats.aio.client import Client
+
+    from centralhub.core.wire import split_servers
 
     start = time.perf_counter()
-    nc = None
+    nc = Client()
+    failures: list[Exception] = []
+
+    async def record(exc: Exception) -> None:
+        # the result carries the cause; nats-py would otherwise log a traceback per attempt
+        failures.append(exc)
+
     try:
-        nc = await asyncio.wait_for(
-            nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=0, allow_reconnect=False),
+        # each server is tried once (max_reconnect_attempts=0 would retry for ever)
+        await asyncio.wait_for(
+            nc.connect(
+                split_servers(url) or url,
+                connect_timeout=max(1, round(timeout)),
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                error_cb=record,
+                dont_randomize=True,
+            ),
             timeout + 0.5,
         )
         await nc.flush(timeout=max(1, int(timeout)))
@@ -119,11 +137,10 @@ async def check_nats(url: str, *, timeout: float) -> HealthCheckResult:
             metadata={"server": nc.connected_url.netloc if nc.connected_url else None},
         )
     except Exception as exc:
-        return HealthCheckResult(False, _elapsed_ms(start), _describe(exc))
+        return HealthCheckResult(False, _elapsed_ms(start), _describe(failures[-1] if failures else exc))
     finally:
-        if nc is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(nc.close(), 2)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), 2)
 
 
 async def check_kafka_admin(bootstrap: str, *, timeout: float) -> HealthCheckResult:

@@ -23,6 +23,9 @@ class NatsInfo(BaseModel):
     connected: bool = Field(description="whether this replica is connected to NATS right now")
     servers: list[str] = Field(description="the NATS servers the hub was given (credentials removed)")
     subject_prefix: str = Field(description='what every subject starts with, e.g. "centralhub."')
+    connected_url: str | None = Field(
+        None, description="the NATS server this replica is connected to now (null when not connected)"
+    )
 
 
 class InfoRead(BaseModel):
@@ -82,6 +85,7 @@ async def info(hub: HubDep) -> dict[str, Any]:
             "connected": hub.bus.name == "nats" and hub.bus.connected,
             "servers": [_without_credentials(u) for u in hub.settings.nats_servers],
             "subject_prefix": hub.settings.cluster + ".",
+            "connected_url": hub.bus.connected_url,
         },
         "links": {
             "health": "/health",

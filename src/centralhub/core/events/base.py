@@ -88,3 +88,9 @@ class EventBus(abc.ABC):
     @property
     def publish_failures(self) -> int:
         return 0
+
+    @property
+    def connected_url(self) -> str | None:
+        """The server this process is connected to right now (``None`` for an in-process bus or
+        while disconnected), so an operator can tell which node of a cluster it depends on."""
+        return None

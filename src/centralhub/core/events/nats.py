@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
-import nats
 import orjson
+from nats import errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSub
@@ -21,16 +23,51 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from centralhub.core.tasks import Supervisor
 
+#: supervised task name of the background connection loop (shown in ``/health``)
+CONNECT_TASK = "nats-connect"
+#: once connected, nats-py reconnects by itself; it waits this long before trying a server again,
+#: doubled after each failed attempt up to the cap (a long outage costs a line every few seconds)
+RECONNECT_WAIT_SECONDS = 1.0
+RECONNECT_WAIT_MAX_SECONDS = 5.0
+#: the start-up attempt never holds the hub back longer than this: it serves from the database
+#: and keeps trying in the background
+STARTUP_ATTEMPT_LIMIT = 4.0
+
+
+def _describe(exc: BaseException | None) -> str:
+    """One line for a connection error (no traceback: the cause is all an operator needs)."""
+    if exc is None:
+        return "no server answered"
+    text = str(exc).strip().replace("\n", " ")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
 
 class _NatsSubscription(Subscription):
-    def __init__(self, sub: NatsSub | None) -> None:
-        self._sub = sub
+    """A subscription the bus keeps so it can be made again on a new connection."""
+
+    def __init__(self, bus: NatsEventBus, subject: str, handler: EventHandler) -> None:
+        self._bus = bus
+        self.subject = subject
+        self.handler = handler
+        self._sub: NatsSub | None = None
 
     async def unsubscribe(self) -> None:
-        if self._sub is None:
+        self._bus._forget(self)
+        sub, self._sub = self._sub, None
+        if sub is None:
             return
         try:
-            await self._sub.unsubscribe()
+            await sub.unsubscribe()
         except Exception:  # connection already gone: nothing left to stop
             log.debug("unsubscribe after close", exc_info=True)
 
@@ -38,9 +75,12 @@ class _NatsSubscription(Subscription):
 class NatsEventBus(EventBus):
     """JSON payloads on NATS core subjects.
 
-    Start-up does not fail when NATS is down: the client keeps reconnecting and ``/health``
-    reports ``nats`` as unhealthy meanwhile. A publish that cannot be handed over raises, and
-    the caller counts it (the database already holds the change, so nothing is lost).
+    Start-up does not wait for NATS: one bounded attempt, then a background loop retries with a
+    capped exponential backoff (one log line per attempt) while ``/health`` reports ``nats`` as
+    unhealthy. Subscriptions made meanwhile take effect once connected. After a connection is
+    established, nats-py moves to another server of ``NATS_URL`` (or the cluster's advertised
+    ones) by itself when the current one is lost. A publish that cannot be handed over raises,
+    and the caller counts it (the database already holds the change, so nothing is lost).
 
     Subjects are given and delivered without the cluster name; on the wire each one sits under
     ``<cluster>.``, so hubs with different cluster names on one NATS never see each other.
@@ -49,54 +89,168 @@ class NatsEventBus(EventBus):
     name = "nats"
 
     def __init__(
-        self, url: str, *, connect_timeout: float = 2.0, cluster: str = wire.DEFAULT_CLUSTER
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 2.0,
+        cluster: str = wire.DEFAULT_CLUSTER,
+        retry_initial_seconds: float = 0.5,
+        retry_max_seconds: float = 5.0,
     ) -> None:
         self.url = url
         self.servers = wire.split_servers(url)
         self.cluster = cluster
         self._connect_timeout = connect_timeout
+        self._retry_initial = retry_initial_seconds
+        self._retry_max = retry_max_seconds
         self._nc: Client | None = None
         self._failures = 0
-        self._pending: list[tuple[str, EventHandler, _NatsSubscription]] = []
+        self._subscriptions: list[_NatsSubscription] = []
         self._connector: asyncio.Task[None] | None = None
         self._supervisor: Supervisor | None = None
+        #: the background loop is running (so a second start does not start another)
+        self._connecting = False
+        self._closed = False
+        self._last_error: BaseException | None = None
+        #: the server of the current (or last) connection, for the line saying it was lost
+        self._server_url: str | None = None
+        self._shown_url = ",".join(_without_credentials(u) for u in self.servers)
 
+    # ------------------------------------------------------------------ connection
     async def start(self, supervisor: Supervisor | None = None) -> None:
         """Connect now if NATS answers, else keep trying in the background; idempotent."""
-        if self._connector is not None or self._supervisor is not None:
+        if self._connecting:
             return
         if self._nc is not None and not self._nc.is_closed:
             return
-        if not await self._try_connect():
-            log.warning("NATS at %s unreachable; retrying in the background", self.url)
-            if supervisor is not None:
-                self._supervisor = supervisor
-                supervisor.start("nats-connect", self._keep_connecting)
-            else:
-                self._connector = asyncio.create_task(self._keep_connecting(), name="nats-connect")
+        self._closed = False
+        self._supervisor = supervisor
+        if await self._try_connect(limit=STARTUP_ATTEMPT_LIMIT):
+            log.info("NATS connected to %s", self.connected_url)
+            return
+        self._connect_in_background()
 
-    async def _try_connect(self) -> bool:
+    def _connect_in_background(self) -> None:
+        if self._connecting:
+            return
+        self._connecting = True
+        if self._supervisor is not None:
+            self._supervisor.start(CONNECT_TASK, self._keep_connecting)
+        else:
+            self._connector = asyncio.create_task(self._keep_connecting(), name=CONNECT_TASK)
+
+    def _attempt_limit(self) -> float:
+        # each server may be tried twice within one attempt (see _try_connect)
+        return self._connect_timeout * 2 * max(1, len(self.servers)) + 0.5
+
+    async def _try_connect(self, *, limit: float | None = None) -> bool:
+        """One bounded attempt over every server; on success, make every subscription."""
+        nc = Client()
+        self._last_error = None
+
+        async def on_error(exc: Exception) -> None:
+            if nc is not self._nc:  # within an attempt: the attempt's own line reports the last error
+                self._last_error = exc
+            elif isinstance(exc, (errors.UnexpectedEOF, errors.StaleConnectionError)):
+                self._last_error = exc  # the disconnection's line names it
+            elif nc.is_reconnecting:
+                wait = min(float(nc.options["reconnect_time_wait"]) * 2, RECONNECT_WAIT_MAX_SECONDS)
+                nc.options["reconnect_time_wait"] = wait
+                log.warning("NATS reconnection attempt failed: %s; next within %.0fs", _describe(exc), wait)
+            else:
+                log.warning("NATS error: %s", _describe(exc))
+
+        async def on_disconnected() -> None:
+            if nc is self._nc and not self._closed:
+                reason = _describe(self._last_error) if self._last_error else "connection closed"
+                log.warning(
+                    "NATS connection to %s lost (%s); reconnecting to one of %s",
+                    self._server_url,
+                    reason,
+                    self._shown_url,
+                )
+                self._last_error = None
+                nc.options["reconnect_time_wait"] = RECONNECT_WAIT_SECONDS
+
+        async def on_reconnected() -> None:
+            if nc is self._nc:
+                nc.options["reconnect_time_wait"] = RECONNECT_WAIT_SECONDS
+                self._server_url = self.connected_url
+                log.info("NATS reconnected to %s", self._server_url)
+
+        async def on_closed() -> None:
+            if nc is self._nc and not self._closed:
+                # the client gave up (e.g. the server refused it): start over on a new connection
+                log.warning("NATS connection closed by the client library; connecting again")
+                self._nc = None
+                for holder in self._subscriptions:
+                    holder._sub = None
+                self._connect_in_background()
+
+        bound = min(limit, self._attempt_limit()) if limit is not None else self._attempt_limit()
         try:
-            self._nc = await nats.connect(
-                servers=self.servers,
-                connect_timeout=self._connect_timeout,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                name="centralhub",
-            )
+            async with asyncio.timeout(bound):
+                # a bounded attempt: each server is tried at most twice, then NoServersError; the
+                # endless reconnection is switched on below, once a server has answered
+                await nc.connect(
+                    servers=self.servers,
+                    connect_timeout=max(1, round(self._connect_timeout)),
+                    allow_reconnect=True,
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0,
+                    error_cb=on_error,
+                    disconnected_cb=on_disconnected,
+                    reconnected_cb=on_reconnected,
+                    closed_cb=on_closed,
+                    name="centralhub",
+                )
+        except asyncio.CancelledError:
+            await self._discard(nc)
+            raise
         except Exception as exc:
-            log.debug("NATS connect failed: %s", exc)
+            if isinstance(exc, TimeoutError):
+                self._last_error = TimeoutError(f"no server answered within {bound:.1f}s")
+            elif self._last_error is None:
+                self._last_error = exc
+            await self._discard(nc)
             return False
-        for subject, handler, holder in self._pending:
-            holder._sub = await self._raw_subscribe(subject, handler)
-        self._pending.clear()
+        nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = RECONNECT_WAIT_SECONDS
+        self._nc = nc
+        self._server_url = self.connected_url
+        for holder in list(self._subscriptions):
+            if self._nc is not nc:  # lost again at once: on_closed has started over
+                break
+            if holder._sub is None:
+                holder._sub = await self._raw_subscribe(holder.subject, holder.handler)
         return True
 
+    @staticmethod
+    async def _discard(nc: Client) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await nc.close()
+
     async def _keep_connecting(self) -> None:
-        while not await self._try_connect():
-            await asyncio.sleep(2.0)
-        log.info("NATS at %s connected", self.url)
+        """Retry with a capped exponential backoff, one log line per failed attempt."""
+        delay = self._retry_initial
+        attempt = 1
+        while True:
+            wait = delay * random.uniform(0.8, 1.2)
+            log.warning(
+                "NATS at %s unreachable (attempt %d: %s); next attempt in %.1fs",
+                self._shown_url,
+                attempt,
+                _describe(self._last_error),
+                wait,
+            )
+            await asyncio.sleep(wait)
+            attempt += 1
+            if await self._try_connect():
+                log.info("NATS connected to %s (attempt %d)", self.connected_url, attempt)
+                self._connecting = False
+                return
+            delay = min(delay * 2, self._retry_max)
 
     @property
     def client(self) -> Client:
@@ -109,14 +263,21 @@ class NatsEventBus(EventBus):
         return self._nc is not None and self._nc.is_connected
 
     @property
+    def connected_url(self) -> str | None:
+        if self._nc is None or not self._nc.is_connected or self._nc.connected_url is None:
+            return None
+        return _without_credentials(self._nc.connected_url.geturl())
+
+    @property
     def publish_failures(self) -> int:
         return self._failures
 
+    # ------------------------------------------------------------------ events
     async def publish(self, subject: str, payload: dict[str, Any]) -> None:
         check_subject(subject, wildcards=False)
         if not self.connected:
             self._failures += 1
-            raise ConnectionError(f"NATS at {self.url} is not connected")
+            raise ConnectionError(f"NATS at {self._shown_url} is not connected")
         data = orjson.dumps(payload)
         try:
             await self.client.publish(wire.cluster_subject(self.cluster, subject), data)
@@ -126,13 +287,18 @@ class NatsEventBus(EventBus):
 
     async def subscribe(self, subject: str, handler: EventHandler) -> Subscription:
         check_subject(subject, wildcards=True)
-        if self._nc is not None and self._nc.is_closed:
+        if self._closed:
             raise ConnectionError("event bus is closed")
-        if self._nc is None:
-            holder = _NatsSubscription(None)
-            self._pending.append((subject, handler, holder))
-            return holder
-        return _NatsSubscription(await self._raw_subscribe(subject, handler))
+        holder = _NatsSubscription(self, subject, handler)
+        self._subscriptions.append(holder)
+        # not connected yet: made as soon as a connection is (see _try_connect)
+        if self._nc is not None and not self._nc.is_closed:
+            holder._sub = await self._raw_subscribe(subject, handler)
+        return holder
+
+    def _forget(self, holder: _NatsSubscription) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscriptions.remove(holder)
 
     async def _raw_subscribe(self, subject: str, handler: EventHandler) -> NatsSub:
         async def on_msg(msg: Msg) -> None:
@@ -149,16 +315,23 @@ class NatsEventBus(EventBus):
         return await self.client.subscribe(wire.cluster_subject(self.cluster, subject), cb=on_msg)
 
     async def close(self) -> None:
-        if self._supervisor is not None:
-            await self._supervisor.stop("nats-connect")
-            self._supervisor = None
+        self._closed = True
+        if self._connecting and self._supervisor is not None:
+            await self._supervisor.stop(CONNECT_TASK)
+        self._connecting = False
+        self._supervisor = None
         if self._connector is not None:
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connector
             self._connector = None
-        if self._nc is not None and not self._nc.is_closed:
+        self._subscriptions.clear()
+        nc = self._nc
+        if nc is not None and not nc.is_closed:
             try:
-                await self._nc.drain()
+                # a connected client hands over what it buffered; a dead server must not hold
+                # up shutdown
+                async with asyncio.timeout(2):
+                    await nc.drain()
             except Exception:
-                await self._nc.close()
+                await self._discard(nc)
