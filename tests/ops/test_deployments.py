@@ -218,7 +218,8 @@ async def test_finished_run_leaves_the_task_report_and_emits_events(
     await _register(client, name, 9600, "v1")
     # no drain period: the run ends once the replaced instance is deregistered
     resp = await client.post(
-        "/api/v1/deployments", json={"service": name, "version": "v2", "deadline_seconds": 30, "drain_seconds": 0}
+        "/api/v1/deployments",
+        json={"service": name, "version": "v2", "deadline_seconds": 30, "drain_seconds": 0},
     )
     assert resp.status_code == 202, resp.text
     dep_id = resp.json()["id"]

@@ -16,11 +16,19 @@ ACTIVE = "state IN ('pending', 'running')"
 
 
 def upgrade() -> None:
+    inspector = sa.inspect(op.get_bind())
+    # tolerant of a table that already has them (one created from the current tables module)
+    present = {c["name"] for c in inspector.get_columns("deployments")}
+    columns = [
+        sa.Column("owner", sa.String(64)),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
+        sa.Column("cancel_requested_at", sa.DateTime(timezone=True)),
+        sa.Column("retire_at", sa.DateTime(timezone=True)),
+    ]
     with op.batch_alter_table("deployments") as batch:
-        batch.add_column(sa.Column("owner", sa.String(64)))
-        batch.add_column(sa.Column("lease_expires_at", sa.DateTime(timezone=True)))
-        batch.add_column(sa.Column("cancel_requested_at", sa.DateTime(timezone=True)))
-        batch.add_column(sa.Column("retire_at", sa.DateTime(timezone=True)))
+        for column in columns:
+            if column.name not in present:
+                batch.add_column(column)
     # replicas without a shared check could have started two deployments of one service: all but
     # the newest are stopped so the unique index can be built (their lease is null, so a replica
     # adopts the survivor)
@@ -35,6 +43,8 @@ def upgrade() -> None:
             "OR (newer.created_at = deployments.created_at AND newer.id > deployments.id)))"
         )
     )
+    if "ux_deployments_active_service" in {i["name"] for i in inspector.get_indexes("deployments")}:
+        return
     op.create_index(
         "ux_deployments_active_service",
         "deployments",
