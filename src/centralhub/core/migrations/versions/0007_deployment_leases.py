@@ -4,6 +4,8 @@ Revision ID: 0007_deployment_leases
 Revises: 0006_auth
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,7 +21,7 @@ def upgrade() -> None:
     inspector = sa.inspect(op.get_bind())
     # tolerant of a table that already has them (one created from the current tables module)
     present = {c["name"] for c in inspector.get_columns("deployments")}
-    columns = [
+    columns: list[sa.Column[Any]] = [
         sa.Column("owner", sa.String(64)),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
         sa.Column("cancel_requested_at", sa.DateTime(timezone=True)),
