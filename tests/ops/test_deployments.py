@@ -175,7 +175,12 @@ async def test_stop_hands_the_deployment_over_and_a_replica_continues_it(hub: Hu
     dep = await hub.deployments.create("default", service=name, version="v2", deadline_seconds=300)
 
     task = f"deployment-{dep.id}"
-    await wait_until(lambda: dep.batches[0].state == BatchState.WAITING, what="first batch waiting")
+
+    async def stored_waiting() -> bool:
+        stored = await hub.deployments.get("default", dep.id)
+        return stored.batches[0].state == BatchState.WAITING
+
+    await wait_until(stored_waiting, what="first batch waiting")
     # the run is a supervised task, reported in GET /health while it runs
     assert hub.supervisor.report()[task]["state"] == "running"
     await hub.deployments.stop()
