@@ -12,7 +12,9 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
+from centralhub.core.settings import SettingsError, load_settings
 from centralhub.hub import Hub
 from centralhub.server.app import create_app
 from tests.ops.test_deployments import _deployment, _register, _wait_for
@@ -169,3 +171,24 @@ async def test_one_active_deployment_per_service_across_replicas(hub: Hub, clien
                 assert (await _deployment(client_b, winner.json()["id"]))["state"] in ("pending", "running")
     finally:
         await other.stop()
+
+
+async def test_bad_drain_and_lease_values_name_the_setting(client: httpx.AsyncClient) -> None:
+    name = f"svc-{uuid.uuid4().hex[:8]}"
+    await _register(client, name, 9760, "v1")
+    resp = await client.post(
+        "/api/v1/deployments", json={"service": name, "version": "v2", "drain_seconds": -1}
+    )
+    assert resp.status_code == 422 and "drain_seconds" in resp.json()["error"]["message"]
+    with pytest.raises(
+        SettingsError, match="CENTRAL_HUB_DEPLOYMENT_LEASE_SECONDS: must be a number greater than 0"
+    ):
+        load_settings(env={"CENTRAL_HUB_DEPLOYMENT_LEASE_SECONDS": "0"})
+    with pytest.raises(
+        SettingsError, match="CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS: must be a number of seconds"
+    ):
+        load_settings(env={"CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS": "soon"})
+    settings = load_settings(
+        env={"CENTRAL_HUB_DEPLOYMENT_LEASE_SECONDS": "2.5", "CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS": "0"}
+    )
+    assert (settings.deployment_lease_seconds, settings.deployment_drain_seconds) == (2.5, 0.0)

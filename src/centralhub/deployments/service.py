@@ -384,6 +384,7 @@ class DeploymentCoordinator:
             return False
         now = self.clock()
         async with self.database.engine.begin() as conn:
+            before = await repository.get(conn, deployment_id=deployment_id)
             won = await repository.adopt(
                 conn,
                 deployment_id=deployment_id,
@@ -394,7 +395,13 @@ class DeploymentCoordinator:
             dep = await repository.get(conn, deployment_id=deployment_id) if won else None
         if dep is None:
             return False
-        log.info("adopted deployment %s of %s (%s): its lease ran out", dep.id, dep.service, dep.state.value)
+        log.info(
+            "adopted deployment %s of %s (%s) from replica %s: its lease ran out",
+            dep.id,
+            dep.service,
+            dep.state.value,
+            before.owner if before is not None and before.owner else "(handed over)",
+        )
         dep.owner = self.replica_id
         dep.lease_expires_at = now + self.lease_seconds
         self._start_run(dep)
