@@ -47,8 +47,10 @@ def fresh_pg(pg_database: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def replicas(hub_process_factory: Any, fresh_pg: str, nats_url: str) -> tuple[Any, Any]:
-    """Two hub processes on one fresh database and NATS (their own cluster name), 1 s leases."""
+def replicas(fresh_pg: str, nats_url: str, hub_process_factory: Any) -> tuple[Any, Any]:
+    """Two hub processes on one fresh database and NATS (their own cluster name), 1 s leases.
+
+    The database comes first so it is dropped only after the processes are gone."""
     env = {
         "NATS_URL": nats_url,
         "CENTRAL_HUB_CLUSTER": f"dep{uuid.uuid4().hex[:10]}",
