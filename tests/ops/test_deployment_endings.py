@@ -8,14 +8,17 @@ one database can never run two deployments of one service.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
-from centralhub.core.settings import SettingsError, load_settings
+from centralhub.core.settings import Settings, SettingsError, load_settings
+from centralhub.deployments.models import BatchState, Deployment, DeploymentState
 from centralhub.hub import Hub
+from centralhub.registry.models import Registration
 from centralhub.server.app import create_app
 from tests.ops.test_deployments import _deployment, _register, _wait_for
 from tests.support import wait_until
@@ -192,3 +195,47 @@ async def test_bad_drain_and_lease_values_name_the_setting(client: httpx.AsyncCl
         env={"CENTRAL_HUB_DEPLOYMENT_LEASE_SECONDS": "2.5", "CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS": "0"}
     )
     assert (settings.deployment_lease_seconds, settings.deployment_drain_seconds) == (2.5, 0.0)
+
+
+async def test_a_replica_adopts_a_deployment_whose_owner_stopped_renewing(hub_settings: Settings) -> None:
+    """The owner's work stops without a hand-over (as when its process dies): the lease runs out
+    and the other replica on the database takes the deployment over and finishes it."""
+    settings = hub_settings.with_overrides(deployment_lease_seconds=0.5, deployment_drain_seconds=0)
+    a, b = Hub(settings), Hub(settings)
+    await a.start()
+    await b.start()
+    try:
+        name = f"svc-{uuid.uuid4().hex[:8]}"
+        await a.registry.register("default", Registration(name=name, host="h", port=9770, version="v1"))
+        dep = await a.deployments.create("default", service=name, version="v2", deadline_seconds=60)
+        await wait_until(
+            lambda: _stored_batch_state(a, dep.id, BatchState.WAITING), what="first batch waiting"
+        )
+        # the owner goes silent: no renewal, no run, no release
+        await a.supervisor.stop("deployment-leases")
+        await a.supervisor.stop(f"deployment-{dep.id}")
+        silent = time.monotonic()
+        adopted = await wait_until(lambda: b.deployments._runs.get(dep.id), timeout=5, what="adopted by b")
+        assert time.monotonic() - silent <= 2 * 0.5 + 0.2
+        assert adopted.dep.owner == b.registry.replica_id != a.registry.replica_id
+        # b's view learns the new instance from the database (each hub has its own in-process bus)
+        new, _ = await a.registry.register(
+            "default", Registration(name=name, host="h", port=9771, version="v2")
+        )
+        await b.registry._load_missing("default", name, new.id)
+        stored = await wait_until(
+            lambda: _stored_state(b, dep.id, DeploymentState.SUCCEEDED), what="b finishes the deployment"
+        )
+        assert stored.batches[0].replacement_ids == [new.id]
+    finally:
+        await b.stop()
+        await a.stop()
+
+
+async def _stored_batch_state(hub: Hub, dep_id: str, state: BatchState) -> bool:
+    return (await hub.deployments.get("default", dep_id)).batches[0].state == state
+
+
+async def _stored_state(hub: Hub, dep_id: str, state: DeploymentState) -> Deployment | None:
+    dep = await hub.deployments.get("default", dep_id)
+    return dep if dep.state == state else None
