@@ -81,7 +81,14 @@ class Hub:
         self.components.append(self.contracts)
         #: rolling deployments, each run as a supervised task
         self.deployments = DeploymentCoordinator(
-            self.registry, self.database, self.bus, self.supervisor, events=self.events, audit=self.audit
+            self.registry,
+            self.database,
+            self.bus,
+            self.supervisor,
+            events=self.events,
+            audit=self.audit,
+            lease_seconds=settings.deployment_lease_seconds,
+            drain_seconds=settings.deployment_drain_seconds,
         )
         self.components.append(self.deployments)
         #: versioned service configuration, broadcast and watch, hot-reload directory

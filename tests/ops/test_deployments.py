@@ -168,26 +168,44 @@ async def test_bad_requests_name_the_problem(client: httpx.AsyncClient) -> None:
     assert (await client.post(f"/api/v1/deployments/{first.json()['id']}/cancel")).status_code == 409
 
 
-async def test_stop_cancels_running_deployments_and_stores_it(hub: Hub) -> None:
+async def test_stop_hands_the_deployment_over_and_a_replica_continues_it(hub: Hub) -> None:
     name = f"svc-{uuid.uuid4().hex[:8]}"
     for n in range(2):
         await hub.registry.register("default", Registration(name=name, host="h", port=9500 + n, version="v1"))
     dep = await hub.deployments.create("default", service=name, version="v2", deadline_seconds=300)
 
     task = f"deployment-{dep.id}"
-    await wait_until(lambda: dep.batches[0].state == BatchState.WAITING, what="first batch waiting")
+
+    async def stored_waiting() -> bool:
+        stored = await hub.deployments.get("default", dep.id)
+        return stored.batches[0].state == BatchState.WAITING
+
+    await wait_until(stored_waiting, what="first batch waiting")
     # the run is a supervised task, reported in GET /health while it runs
     assert hub.supervisor.report()[task]["state"] == "running"
     await hub.deployments.stop()
     async with hub.database.engine.connect() as conn:
         stored = await repository.get(conn, deployment_id=dep.id)
     assert stored is not None
-    assert stored.state == DeploymentState.CANCELLED
-    assert stored.batches[0].state == BatchState.CANCELLED
-    assert stored.error is not None and "stopping" in stored.error
+    # a replica leaving gives its lease up at once instead of cancelling the rollout
+    assert stored.state == DeploymentState.RUNNING
+    assert stored.owner is None and stored.lease_expires_at is None
+    assert stored.batches[0].state == BatchState.WAITING
     # ended runs leave the task report, so it does not grow with every deployment
     assert task not in hub.supervisor.report()
-    assert hub.deployments.counts()["cancelled"] >= 1
+
+    other = Hub(hub.settings)
+    await other.start()
+    try:
+        adopted = await wait_until(
+            lambda: other.deployments._runs.get(dep.id), timeout=5, what="the other replica adopts it"
+        )
+        assert adopted.dep.owner == other.registry.replica_id
+        await other.registry.register("default", Registration(name=name, host="h", port=9600, version="v2"))
+        await wait_until(lambda: adopted.dep.batches[0].state == BatchState.DONE, what="batch continues")
+        assert adopted.dep.state == DeploymentState.RUNNING
+    finally:
+        await other.stop()
 
 
 async def test_finished_run_leaves_the_task_report_and_emits_events(
@@ -203,8 +221,10 @@ async def test_finished_run_leaves_the_task_report_and_emits_events(
     hub.events.subscribe(DeploymentChanged, on_change)
     name = f"svc-{uuid.uuid4().hex[:8]}"
     await _register(client, name, 9600, "v1")
+    # no drain period: the run ends once the replaced instance is deregistered
     resp = await client.post(
-        "/api/v1/deployments", json={"service": name, "version": "v2", "deadline_seconds": 30}
+        "/api/v1/deployments",
+        json={"service": name, "version": "v2", "deadline_seconds": 30, "drain_seconds": 0},
     )
     assert resp.status_code == 202, resp.text
     dep_id = resp.json()["id"]

@@ -1,4 +1,4 @@
-"""``centralhub services ls|show``: registered services, over HTTP."""
+"""``centralhub services ls|show|drain|undrain``: registered services, over HTTP."""
 
 from __future__ import annotations
 
@@ -38,3 +38,35 @@ def services_ls(
 def services_show(name: str, hub: HubOpt = DEFAULT_HUB, tenant: TenantOpt = "default") -> None:
     """Show one service with every instance as JSON."""
     print_json(request("GET", hub, f"/api/v1/services/{name}", tenant=tenant))
+
+
+@services_app.command("drain")
+def services_drain(
+    name: str,
+    instance_id: str,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Take an instance out of discovery (draining) without removing it."""
+    _drain(name, instance_id, hub, tenant, as_json, "drain")
+
+
+@services_app.command("undrain")
+def services_undrain(
+    name: str,
+    instance_id: str,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Put a draining instance back into discovery (passing; its checks decide from there)."""
+    _drain(name, instance_id, hub, tenant, as_json, "undrain")
+
+
+def _drain(name: str, instance_id: str, hub: str, tenant: str, as_json: bool, action: str) -> None:
+    inst = request("POST", hub, f"/api/v1/services/{name}/instances/{instance_id}/{action}", tenant=tenant)
+    if as_json:
+        print_json(inst)
+        return
+    typer.echo(f"{name} {inst['instance_id']} {inst['url']}: {inst['status']}")

@@ -69,6 +69,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "header_timeout_seconds": ("CENTRAL_HUB_HEADER_TIMEOUT_SECONDS",),
     "max_connections": ("CENTRAL_HUB_MAX_CONNECTIONS",),
     "startup_timeout_seconds": ("CENTRAL_HUB_STARTUP_TIMEOUT",),
+    "deployment_lease_seconds": ("CENTRAL_HUB_DEPLOYMENT_LEASE_SECONDS",),
+    "deployment_drain_seconds": ("CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS",),
 }
 
 #: what ``CENTRAL_HUB_AUTH`` accepts; unset means required in production, off elsewhere
@@ -177,6 +179,12 @@ class Settings(BaseSettings):
     max_connections: int = _env("max_connections", 2048)
     #: how long ``serve`` keeps trying to reach the database at start before it gives up
     startup_timeout_seconds: float = _env("startup_timeout_seconds", 60.0)
+    #: a deployment's owner renews its claim this often (a third of it); a replica adopts a
+    #: deployment whose owner has not renewed for this long
+    deployment_lease_seconds: float = _env("deployment_lease_seconds", 10.0)
+    #: how long replaced instances stay draining after a successful deployment before they are
+    #: deregistered (a deployment request may set its own)
+    deployment_drain_seconds: float = _env("deployment_drain_seconds", 30.0)
 
     @classmethod
     def settings_customise_sources(
@@ -331,6 +339,22 @@ class Settings(BaseSettings):
     @classmethod
     def _positive_float(cls, value: Any) -> float:
         return _positive_number(value)
+
+    @field_validator("deployment_lease_seconds", mode="before")
+    @classmethod
+    def _lease_seconds(cls, value: Any) -> float:
+        return _positive_number(value)
+
+    @field_validator("deployment_drain_seconds", mode="before")
+    @classmethod
+    def _drain_seconds(cls, value: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = -1.0
+        if not 0 <= number < float("inf"):
+            raise ValueError(f"must be a number of seconds, 0 or more (got {_shown(value)})")
+        return number
 
     @model_validator(mode="after")
     def _production_needs_a_secret(self) -> Settings:

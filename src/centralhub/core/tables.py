@@ -17,9 +17,13 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
+
+#: the rows the one-active-deployment-per-service index covers
+ACTIVE_DEPLOYMENT = "state IN ('pending', 'running')"
 
 service_instances = Table(
     "service_registry",
@@ -105,7 +109,23 @@ deployments = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
+    #: the hub replica running the deployment, and until when its claim holds unless renewed
+    Column("owner", String(64)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    #: set by a cancel on any replica; the owner (or whoever adopts it) does the cancelling
+    Column("cancel_requested_at", DateTime(timezone=True)),
+    #: after success: when the replaced instances are deregistered (null once done)
+    Column("retire_at", DateTime(timezone=True)),
     Index("ix_deployments_tenant_created", "tenant_id", "created_at"),
+    # at most one active deployment per service, whichever replica is asked
+    Index(
+        "ux_deployments_active_service",
+        "tenant_id",
+        "service_name",
+        unique=True,
+        sqlite_where=text(ACTIVE_DEPLOYMENT),
+        postgresql_where=text(ACTIVE_DEPLOYMENT),
+    ),
 )
 
 #: alert history: one row per alert; repeats within the dedup window bump ``count``

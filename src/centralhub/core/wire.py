@@ -97,6 +97,10 @@ def deployments_subject(tenant: str, service: str) -> str:
     return f"deployments.{tenant}.{service}"
 
 
+#: each stored step of any deployment as hub replicas exchange it (the full record, not the public shape)
+DEPLOYMENT_RECORDS_SUBJECT = "hubsync.deployments"
+
+
 # ---------------------------------------------------------------------- endpoint selection
 STRATEGIES = ("round_robin", "random", "least_load", "weighted")
 

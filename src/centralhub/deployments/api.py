@@ -33,6 +33,7 @@ async def create_deployment(hub: HubDep, tenant: TenantDep, body: DeploymentCrea
         strategy=body.strategy,
         batch_size=body.batch_size,
         deadline_seconds=body.deadline_seconds,
+        drain_seconds=body.drain_seconds,
     )
     return DeploymentRead.model_validate(hub.deployments.describe(dep))
 
@@ -77,7 +78,7 @@ async def get_deployment(hub: HubDep, tenant: TenantDep, deployment_id: str) -> 
     "/api/v1/deployments/{deployment_id}/cancel",
     response_model=DeploymentRead,
     responses=CONFLICT,
-    summary="Stop a running deployment (drained instances stay drained)",
+    summary="Stop an active deployment on any replica (drained instances are put back)",
 )
 async def cancel_deployment(hub: HubDep, tenant: TenantDep, deployment_id: str) -> DeploymentRead:
     dep = await hub.deployments.cancel(tenant, deployment_id)

@@ -18,6 +18,8 @@ class DeploymentState(enum.StrEnum):
 
 
 FINISHED = frozenset({DeploymentState.SUCCEEDED, DeploymentState.FAILED, DeploymentState.CANCELLED})
+#: states the one-deployment-per-service rule covers
+ACTIVE = frozenset({DeploymentState.PENDING, DeploymentState.RUNNING})
 
 
 class BatchState(enum.StrEnum):
@@ -61,6 +63,28 @@ class Deployment:
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+    #: seconds a replaced instance stays draining (serving its last requests) before a
+    #: successful deployment deregisters it
+    drain_seconds: float = 0.0
+    #: the replica running it and until when that claim holds unless renewed
+    owner: str | None = None
+    lease_expires_at: float | None = None
+    cancel_requested_at: float | None = None
+    #: after success: when the replaced instances are deregistered (``None`` once done)
+    retire_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def needs_owner(self) -> bool:
+        """Whether some replica must be working on it: running, or replaced instances to remove."""
+        return self.state in ACTIVE or self.retire_at is not None
+
+    def drained_ids(self) -> list[str]:
+        """Old instances of every batch that has started (what a stopped rollout gives back)."""
+        return [iid for b in self.batches if b.started_at is not None for iid in b.instance_ids]
 
     @property
     def batches_done(self) -> int:
@@ -103,6 +127,11 @@ class Deployment:
             started_at=r.get("started_at"),
             finished_at=r.get("finished_at"),
             error=r.get("error"),
+            drain_seconds=float(r.get("drain_seconds") or 0.0),
+            owner=r.get("owner"),
+            lease_expires_at=r.get("lease_expires_at"),
+            cancel_requested_at=r.get("cancel_requested_at"),
+            retire_at=r.get("retire_at"),
         )
 
 

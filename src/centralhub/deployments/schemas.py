@@ -29,6 +29,13 @@ class DeploymentCreate(BaseModel):
     strategy: str = Field("rolling", pattern=r"^rolling$", description="only 'rolling' for now")
     batch_size: int = Field(1, ge=1, le=1000)
     deadline_seconds: float = Field(300.0, gt=0, le=86400, description="per batch")
+    drain_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=86400,
+        description="after success, how long replaced instances stay draining (from when their batch "
+        "drained) before they are deregistered; default CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS",
+    )
 
 
 class DeploymentInstanceRead(BaseModel):
@@ -61,6 +68,7 @@ class DeploymentRead(BaseModel):
     strategy: str
     batch_size: int
     deadline_seconds: float
+    drain_seconds: float
     state: str = Field(..., description="pending|running|succeeded|failed|cancelled")
     progress: ProgressRead
     batches: list[BatchRead]
@@ -68,6 +76,14 @@ class DeploymentRead(BaseModel):
     started_at: str | None = Rfc3339
     finished_at: str | None = Rfc3339
     error: str | None
+    owner: str | None = Field(None, description="the hub replica running it (null while handed over)")
+    lease_expires_at: str | None = Field(
+        None, description="RFC 3339; another replica adopts it if the owner has not renewed by then"
+    )
+    cancel_requested_at: str | None = Field(None, description="RFC 3339; a cancel asked for")
+    retire_at: str | None = Field(
+        None, description="RFC 3339; after success, when replaced instances are deregistered (null once done)"
+    )
 
 
 class DeploymentList(BaseModel):

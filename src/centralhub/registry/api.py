@@ -27,6 +27,7 @@ from centralhub.registry.schemas import (
     EndpointRead,
     HeartbeatBody,
     HeartbeatRead,
+    InstanceRead,
     RegistrationCreate,
     RegistrationRead,
     RegistryFiguresRead,
@@ -165,6 +166,26 @@ async def heartbeat(
 async def deregister(hub: HubDep, tenant: TenantDep, name: str, instance_id: str) -> Response:
     await hub.registry.deregister(tenant, name, instance_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/api/v1/services/{name}/instances/{instance_id}/drain",
+    response_model=InstanceRead,
+    responses=_errors({400: _TENANT_400, 404: _NOT_FOUND}),
+    summary="Take an instance out of discovery (draining) without removing it",
+)
+async def drain(hub: HubDep, tenant: TenantDep, name: str, instance_id: str) -> Response:
+    return _json(views.instance_answer(await hub.registry.drain(tenant, name, instance_id)))
+
+
+@router.post(
+    "/api/v1/services/{name}/instances/{instance_id}/undrain",
+    response_model=InstanceRead,
+    responses=_errors({400: _TENANT_400, 404: _NOT_FOUND}),
+    summary="Put a draining instance back into discovery (passing; its checks decide from there)",
+)
+async def undrain(hub: HubDep, tenant: TenantDep, name: str, instance_id: str) -> Response:
+    return _json(views.instance_answer(await hub.registry.undrain(tenant, name, instance_id)))
 
 
 @router.get(

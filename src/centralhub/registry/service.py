@@ -356,6 +356,39 @@ class InstanceRegistry(RegistryReads):
         await self._publish_status(inst)
         self._status_changed(inst, old)
 
+    async def drain(self, tenant: str, service: str, instance_id: str) -> Instance:
+        """Take an instance out of discovery (``draining``) until it is undrained or removed."""
+        return await self._set_drained(tenant, service, instance_id, True)
+
+    async def undrain(self, tenant: str, service: str, instance_id: str) -> Instance:
+        """Put a draining instance back into discovery as ``passing``; its health checks or TTL
+        decide from there. Any other status is left as it is."""
+        return await self._set_drained(tenant, service, instance_id, False)
+
+    async def _set_drained(self, tenant: str, service: str, instance_id: str, drained: bool) -> Instance:
+        if not storable(instance_id):
+            raise unknown_instance(service, instance_id)
+        inst = await self._touchable(tenant, service, instance_id)
+        before = inst.status.value
+        if drained and inst.status != InstanceStatus.DRAINING:
+            await self.set_status(inst, InstanceStatus.DRAINING)
+        elif not drained and inst.status == InstanceStatus.DRAINING:
+            await self.set_status(inst, InstanceStatus.PASSING)
+        if self.audit is not None and before != inst.status.value:
+            await self.audit.record_instance(
+                "instance.drain" if drained else "instance.undrain",
+                tenant,
+                service,
+                instance_id,
+                before={"status": before},
+                after={"status": inst.status.value},
+            )
+        return inst
+
+    async def _touchable(self, tenant: str, service: str, instance_id: str) -> Instance:
+        inst = self._lookup(tenant, service, instance_id)
+        return inst if inst is not None else await self._load_missing(tenant, service, instance_id)
+
     async def get_stored(self, instance_id: str) -> Instance | None:
         """The instance as the database holds it (``None`` when it is not stored)."""
         if not storable(instance_id):
