@@ -37,6 +37,7 @@ from centralhub.config.documents import (
     version_for,
 )
 from centralhub.config.hot_reload import HotReloader
+from centralhub.config.locks import KeyedLocks
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.repository import RevisionTaken
 from centralhub.config.secrets import SecretBox, SecretUnreadable, mask_change, masked, opaque
@@ -104,6 +105,8 @@ class ConfigService:
             self, Path(hot_reload_dir), supervisor=supervisor, enabled=hot_reload_enabled
         )
         self._subs: list[Subscription] = []
+        #: this replica's writers of one service queue here instead of racing for the revision
+        self._writers = KeyedLocks()
         self.publish_failures = 0
         self.broadcasts = 0
         events.subscribe(ConfigChanged, count_config_change)
@@ -363,6 +366,23 @@ class ConfigService:
         check_service_name(service)
         check_message(message)
         author = (check_label(author, "author") or "anonymous")[:255]
+        async with self._writers.hold((tenant, service)):
+            return await self._store_next(
+                tenant, service, make, author, message, source, if_match, skip_unchanged
+            )
+
+    async def _store_next(
+        self,
+        tenant: str,
+        service: str,
+        make: DocumentBuilder,
+        author: str,
+        message: str | None,
+        source: str,
+        if_match: int | None,
+        skip_unchanged: bool,
+    ) -> ConfigVersion | None:
+        """The write itself; a collision (only with another replica now) rebuilds on the winner."""
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 async with self.database.engine.begin() as conn:
