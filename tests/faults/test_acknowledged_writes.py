@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from centralhub.core.database import Database
 from centralhub.core.tables import service_instances
+from centralhub.registry.heartbeats import HeartbeatBatcher
 from tests.conftest import HubProcess
 from tests.faults.durable_support import DatabaseFactory, fresh_database
 from tests.support import wait_until
@@ -182,3 +183,33 @@ async def test_kill_9_loses_no_acknowledged_write(
         assert r.status_code == 200, r.text
         alive = {i["instance_id"]: i["status"] for i in r.json()["instances"]}
         assert alive == {i: "passing" for i in beating}
+
+
+async def test_a_heartbeat_whose_batch_failed_is_stored_before_its_caller_is_answered() -> None:
+    """A caller adds its heartbeat, the writer takes the batch, and only then the caller starts
+    waiting: if that batch fails, the next one must store the heartbeat before answering."""
+    stored: list[dict[str, float]] = []
+    taken = asyncio.Event()
+    release = asyncio.Event()
+
+    async def store(batch: dict[str, float]) -> None:
+        if not stored and not release.is_set():
+            taken.set()
+            await release.wait()
+            raise ConnectionError("database went away")
+        stored.append(dict(batch))
+
+    async def announce(_batch: dict[str, float]) -> None:
+        return None
+
+    batcher = HeartbeatBatcher(store, after_store=announce, flush_interval=0.001)
+    batcher.add("instance-1", 1000.0)
+    failing = asyncio.create_task(batcher.flush())
+    await asyncio.wait_for(taken.wait(), 5)
+    caller = asyncio.create_task(batcher.stored())
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.wait_for(failing, 5)
+    await batcher.flush()
+    await asyncio.wait_for(caller, 5)
+    assert stored == [{"instance-1": 1000.0}]

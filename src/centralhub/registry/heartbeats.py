@@ -73,6 +73,9 @@ class HeartbeatBatcher:
         except Exception as exc:
             log.error("heartbeat batch of %d not stored: %s", len(batch), exc)
             error = Unavailable(f"heartbeat not stored: {exc}")
+            # kept for the next batch: a caller that added to this batch but started waiting
+            # only after it was taken is released by the next one, which must then store it
+            self._pending = {**batch, **self._pending}
         for waiter in waiters:
             if not waiter.done():
                 if error is None:
