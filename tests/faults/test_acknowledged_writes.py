@@ -4,7 +4,9 @@ A hub process takes 500 concurrent configuration updates of one service, registr
 heartbeats; it is killed with ``kill -9`` once about 150 updates have been answered, then
 started again on the same database. Every acknowledged revision must be there with the body
 that was sent, revisions must run 1..N without gaps or duplicates, every acknowledged
-registration must be listed, and every answered heartbeat must be in the database.
+registration must be listed, and every answered heartbeat must be in the database. With two
+replicas on one PostgreSQL sharing the updates, killing one leaves the other answering every
+update it takes, and the history holds what both acknowledged.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class Outcome:
     revisions: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
     cut_off: int = 0
+    #: why requests got no answer (exception class -> count)
+    errors: dict[str, int] = field(default_factory=dict)
     registered: set[str] = field(default_factory=set)
     #: instance id -> wall time just before sending its last answered heartbeat
     beat_sent: dict[str, float] = field(default_factory=dict)
@@ -55,8 +59,9 @@ async def _config_update(
     body = {"seq": seq, "nonce": uuid.uuid4().hex, "nested": {"list": [seq, str(seq)]}}
     try:
         r = await client.post(f"/api/v1/config/{SERVICE}", json=body)
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
         outcome.cut_off += 1
+        outcome.errors[type(exc).__name__] = outcome.errors.get(type(exc).__name__, 0) + 1
         return
     outcome.statuses[r.status_code] = outcome.statuses.get(r.status_code, 0) + 1
     if r.is_success:
@@ -213,3 +218,54 @@ async def test_a_heartbeat_whose_batch_failed_is_stored_before_its_caller_is_ans
     await batcher.flush()
     await asyncio.wait_for(caller, 5)
     assert stored == [{"instance-1": 1000.0}]
+
+
+async def test_kill_9_of_one_replica_loses_nothing_and_the_other_carries_on(
+    fresh_database: DatabaseFactory, hub_process_factory: Any
+) -> None:
+    """Two replicas on one PostgreSQL take the updates of one service together; one is killed."""
+    database_url = fresh_database("postgres")
+    doomed: HubProcess = await asyncio.to_thread(hub_process_factory, database_url=database_url)
+    survivor: HubProcess = await asyncio.to_thread(hub_process_factory, database_url=database_url)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    doomed_outcome, survivor_outcome = Outcome(), Outcome()
+    killed = asyncio.Event()
+    acknowledged = doomed_outcome.revisions  # the kill counts the doomed replica's answers
+
+    def kill() -> None:
+        assert doomed.proc is not None
+        doomed.proc.send_signal(signal.SIGKILL)
+
+    async with (
+        httpx.AsyncClient(base_url=doomed.url, timeout=30, limits=limits) as to_doomed,
+        httpx.AsyncClient(base_url=survivor.url, timeout=30, limits=limits) as to_survivor,
+    ):
+        writes = [
+            _config_update(to_doomed, seq, doomed_outcome, killed, kill)
+            if seq % 2
+            else _config_update(to_survivor, seq, survivor_outcome, asyncio.Event(), lambda: None)
+            for seq in range(UPDATES)
+        ]
+        await asyncio.wait_for(asyncio.gather(*writes), timeout=45)
+        print(
+            f"\ndoomed replica: {len(acknowledged)} acknowledged, {doomed_outcome.statuses}, "
+            f"{doomed_outcome.cut_off} cut off; surviving replica: {survivor_outcome.statuses} "
+            f"{survivor_outcome.errors}"
+        )
+        assert killed.is_set(), f"the doomed replica answered fewer than {KILL_AFTER} updates"
+        # the surviving replica refuses nothing (a connection error is no refusal, and no answer)
+        assert set(survivor_outcome.statuses) == {200}, (survivor_outcome.statuses, survivor_outcome.errors)
+        assert survivor_outcome.cut_off <= 2, survivor_outcome.errors
+        assert set(doomed_outcome.statuses) <= {200}, doomed_outcome.statuses
+
+        r = await to_survivor.get(f"/api/v1/config/history/{SERVICE}", params={"limit": 1000})
+        assert r.status_code == 200, r.text
+        revisions = [e["revision"] for e in r.json()["history"]]
+        assert sorted(revisions) == list(range(1, len(revisions) + 1)), "gaps or duplicate revisions"
+        bodies = await _revision_bodies(to_survivor, revisions)
+    every = {**doomed_outcome.revisions, **survivor_outcome.revisions}
+    assert len(every) == len(doomed_outcome.revisions) + len(survivor_outcome.revisions), "one revision twice"
+    for revision, sent in every.items():
+        assert bodies[revision] == sent, f"revision {revision} holds {bodies[revision]}, sent {sent}"
+    nonces = [b["nonce"] for b in bodies.values()]
+    assert len(nonces) == len(set(nonces)), "one update stored twice"

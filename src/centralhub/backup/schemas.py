@@ -106,8 +106,9 @@ def _decode_value(where: str, column: Any, value: Any) -> Any:
         if not isinstance(value, bool):
             raise InvalidBackup(f"{where}: must be true or false")
     elif isinstance(kind, Integer):
-        if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
-            raise InvalidBackup(f"{where}: must be an integer")
+        # the columns are 32-bit on PostgreSQL
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2**31) <= value < 2**31:
+            raise InvalidBackup(f"{where}: must be an integer (32-bit)")
     elif isinstance(kind, DateTime):
         if not isinstance(value, str):
             raise InvalidBackup(f"{where}: must be an RFC 3339 time")

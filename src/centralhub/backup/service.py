@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub import __version__
@@ -109,6 +109,8 @@ class BackupService:
         except IntegrityError as exc:
             # e.g. two instances on one endpoint: the file contradicts the schema's unique rules
             raise InvalidBackup(f"the backup breaks a uniqueness rule of the database: {exc.orig}") from None
+        except DataError as exc:
+            raise InvalidBackup(f"the database refuses a value of the backup: {exc.orig}") from None
         await self._refresh_views(rows, replaced_keys=[r["name"] for r in key_rows])
         return RestoreResult(
             replaced=replace,

@@ -3,7 +3,9 @@
 Writes of one service are optimistic: each reads the current revision and inserts the next,
 and a collision is retried a few times before the caller gets 503. Hundreds of concurrent
 writers of one service on one replica would keep colliding with each other and exhaust those
-retries although nothing is wrong; queueing them here leaves collisions to other replicas only.
+retries although nothing is wrong. Queued here, they take one database connection per service
+at a time; across replicas, a PostgreSQL advisory lock taken in the write's transaction
+(``repository.lock_service``) does the same.
 """
 
 from __future__ import annotations

@@ -382,10 +382,12 @@ class ConfigService:
         if_match: int | None,
         skip_unchanged: bool,
     ) -> ConfigVersion | None:
-        """The write itself; a collision (only with another replica now) rebuilds on the winner."""
+        """The write itself; a collision (rare: writers of one service wait for each other) rebuilds
+        on the winner's version."""
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 async with self.database.engine.begin() as conn:
+                    await repository.lock_service(conn, tenant=tenant, service=service)
                     current = await repository.get_latest(conn, tenant=tenant, service=service)
                     current_rev = current.revision if current else 0
                     if if_match is not None and if_match != current_rev:
