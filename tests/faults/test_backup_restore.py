@@ -291,6 +291,7 @@ BAD_DOCUMENTS: list[tuple[Any, int, str]] = [
         422,
         "api_keys[0].key_hash: must be a SHA-256 hash",
     ),
+    (_doc(registry=[{**_instance(1), "port": 2**40}]), 422, "registry[0].port: must be an integer (32-bit)"),
     # the database refuses the registry (two instances on one endpoint) after the other sections
     # were written: nothing of the file may remain
     (
@@ -362,3 +363,31 @@ async def test_restore_replaces_data_when_asked_and_keeps_the_callers_key(
     service = (await auth_client.get("/api/v1/services/orders", headers=admin)).json()
     assert [i["instance_id"] for i in service["instances"]] == ["inst-1"]
     assert (await auth_client.get("/api/v1/keys", headers=admin)).json()["count"] == 1
+
+
+async def test_restore_keeps_the_keys_a_hub_already_has_and_refuses_a_different_one(
+    auth_hub: Hub, auth_client: httpx.AsyncClient
+) -> None:
+    admin = bearer(await make_key(auth_hub, "admin", name="operator"))
+    await make_key(auth_hub, "config:read", name="reader")
+    document = (await auth_client.get("/api/v1/admin/backup", headers=admin)).json()
+    assert [k["name"] for k in document["api_keys"]] == ["operator", "reader"]
+
+    other = {**document, "api_keys": [{**document["api_keys"][1], "key_hash": "0" * 64}]}
+    r = await auth_client.post("/api/v1/admin/restore", json=other, headers=admin)
+    assert r.status_code == 409, r.text
+    assert (
+        r.json()["error"]["message"]
+        == "API key 'reader' exists on this hub with another secret; use replace=true"
+    )
+
+    alias = {**document, "api_keys": [{**document["api_keys"][0], "name": "operator-2"}]}
+    r = await auth_client.post("/api/v1/admin/restore", json=alias, headers=admin)
+    assert r.status_code == 409, r.text
+    assert "is the key 'operator' of this hub under another name" in r.json()["error"]["message"]
+
+    r = await auth_client.post("/api/v1/admin/restore", json=document, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["kept_keys"] == ["operator", "reader"]
+    assert r.json()["restored"]["api_keys"] == 0
+    assert (await auth_client.get("/api/v1/keys", headers=admin)).json()["count"] == 2
