@@ -20,9 +20,10 @@ import httpx
 import pytest
 
 from centralhub.hub import Hub
-from tests.auth_support import bearer, make_key
+from tests.auth_support import SECRET, bearer, make_key
 from tests.conftest import HubProcess
 from tests.faults.durable_support import DatabaseFactory, fresh_database
+from tests.key_cli import create_key
 from tests.support import wait_until
 
 __all__ = ["fresh_database"]
@@ -391,3 +392,38 @@ async def test_restore_keeps_the_keys_a_hub_already_has_and_refuses_a_different_
     assert r.json()["kept_keys"] == ["operator", "reader"]
     assert r.json()["restored"]["api_keys"] == 0
     assert (await auth_client.get("/api/v1/keys", headers=admin)).json()["count"] == 2
+
+
+async def test_cli_backs_up_and_restores_a_hub_with_auth_on(
+    fresh_database: DatabaseFactory, hub_process_factory: Any, tmp_path: Path
+) -> None:
+    """The operator's way: an admin key made with ``centralhub keys create`` before the hub
+    starts, then ``centralhub --api-key … backup`` and ``restore`` against the running hub."""
+    database_url = fresh_database("sqlite")
+    key = await asyncio.to_thread(create_key, database_url, "ops-admin", "admin")
+    hub: HubProcess = await asyncio.to_thread(
+        hub_process_factory, database_url=database_url, CENTRAL_HUB_AUTH="required", CENTRAL_HUB_SECRET=SECRET
+    )
+    env = {k: v for k, v in hub.env.items() if k != "CENTRAL_HUB_API_KEY"}
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10, headers=bearer(key)) as c:
+        r = await c.post("/api/v1/config/billing", json={"currency": "EUR"})
+        assert r.status_code == 200, r.text
+
+    file = tmp_path / "auth.json"
+    done = await asyncio.to_thread(_cli, "backup", str(file), "--hub", hub.url, env=env)
+    assert done.returncode == 1
+    assert "(401 unauthorized)" in done.stderr and "--api-key" in done.stderr
+    assert not file.exists()
+
+    done = await asyncio.to_thread(_cli, "--api-key", key, "backup", str(file), "--hub", hub.url, env=env)
+    assert done.returncode == 0, done.stderr
+    assert key not in file.read_text()
+
+    done = await asyncio.to_thread(
+        _cli, "--api-key", key, "restore", str(file), "--replace", "--hub", hub.url, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "API keys already present and kept: ops-admin" in done.stdout
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10, headers=bearer(key)) as c:
+        r = await c.get("/api/v1/config/billing")
+        assert r.status_code == 200 and r.json()["config"] == {"currency": "EUR"}, r.text

@@ -138,30 +138,34 @@ class BackupService:
     async def _keys_to_write(
         self, conn: AsyncConnection, keys: list[dict[str, Any]], *, replace: bool, kept: list[str]
     ) -> list[dict[str, Any]]:
-        """The backup keys to insert; drops (with ``replace``) or keeps the ones already here."""
+        """The backup keys to insert. A key already here (same name and hash) is kept as it is;
+        another key under a backup key's name or hash is refused (409), or dropped with ``replace``."""
         if not keys:
             return []
         names = [k["name"] for k in keys]
         hashes = [k["key_hash"] for k in keys]
         clash = or_(api_keys.c.name.in_(names), api_keys.c.key_hash.in_(hashes))
         present = {r.name: r.key_hash for r in (await conn.execute(select(api_keys).where(clash))).all()}
-        if replace:
-            await conn.execute(delete(api_keys).where(clash))
-            return keys
-        out = []
         by_hash = {h: n for n, h in present.items()}
+        out = []
         for key in keys:
             name, digest = key["name"], key["key_hash"]
             if present.get(name) == digest:
                 kept.append(name)
                 continue
-            if name in present:
+            if not replace and name in present:
                 raise Conflict(f"API key {name!r} exists on this hub with another secret; use replace=true")
-            if digest in by_hash:
+            if not replace and digest in by_hash:
                 raise Conflict(
                     f"API key {name!r} is the key {by_hash[digest]!r} of this hub under another name"
                 )
             out.append(key)
+        if out:
+            overwritten = or_(
+                api_keys.c.name.in_([k["name"] for k in out]),
+                api_keys.c.key_hash.in_([k["key_hash"] for k in out]),
+            )
+            await conn.execute(delete(api_keys).where(overwritten))
         return out
 
     async def _refresh_views(self, rows: Rows, *, replaced_keys: list[str]) -> None:
