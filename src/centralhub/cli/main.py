@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from centralhub.cli.audit import audit
+from centralhub.cli.backup import backup, restore
 from centralhub.cli.config import config_app
 from centralhub.cli.deps import deps
 from centralhub.cli.http import CLIENT, fail
@@ -25,6 +26,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.command("deps")(deps)
 app.command("audit")(audit)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 
 @app.callback()

@@ -52,6 +52,17 @@ def _schema_key(tenant: str, service: str) -> Any:
 
 
 # ---------------------------------------------------------------- versions
+async def lock_service(conn: AsyncConnection, *, tenant: str, service: str) -> None:
+    """Wait for other replicas' writers of this service, until this transaction ends.
+
+    PostgreSQL only (a transaction-scoped advisory lock); on SQLite ``BEGIN IMMEDIATE``
+    already lets one writer in at a time. Without it, replicas writing one service at once
+    keep colliding on the next revision and retrying."""
+    if conn.dialect.name == "postgresql":
+        key = func.hashtextextended(f"config-write:{tenant}/{service}", 0)
+        await conn.execute(select(func.pg_advisory_xact_lock(key)))
+
+
 async def get_latest(conn: AsyncConnection, *, tenant: str, service: str) -> ConfigVersion | None:
     """The current (newest) version, or ``None`` when the service has none."""
     stmt = select(t).where(_key(tenant, service)).order_by(t.c.revision.desc()).limit(1)

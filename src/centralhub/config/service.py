@@ -38,6 +38,7 @@ from centralhub.config.documents import (
     version_for,
 )
 from centralhub.config.hot_reload import HotReloader
+from centralhub.config.locks import KeyedLocks
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.repository import RevisionTaken
 from centralhub.config.secrets import SecretBox, SecretUnreadable, mask_change, masked, opaque
@@ -107,6 +108,8 @@ class ConfigService:
             self, Path(hot_reload_dir), supervisor=supervisor, enabled=hot_reload_enabled
         )
         self._subs: list[Subscription] = []
+        #: this replica's writers of one service queue here instead of racing for the revision
+        self._writers = KeyedLocks()
         self.publish_failures = 0
         self.broadcasts = 0
         events.subscribe(ConfigChanged, count_config_change)
@@ -381,9 +384,28 @@ class ConfigService:
         check_service_name(service)
         check_message(message)
         author = (check_label(author, "author") or "anonymous")[:255]
+        async with self._writers.hold((tenant, service)):
+            return await self._store_next(
+                tenant, service, make, author, message, source, if_match, skip_unchanged
+            )
+
+    async def _store_next(
+        self,
+        tenant: str,
+        service: str,
+        make: DocumentBuilder,
+        author: str,
+        message: str | None,
+        source: str,
+        if_match: int | None,
+        skip_unchanged: bool,
+    ) -> ConfigVersion | None:
+        """The write itself; a collision (rare: writers of one service wait for each other) rebuilds
+        on the winner's version."""
         for _attempt in range(WRITE_ATTEMPTS):
             try:
                 async with self.database.engine.begin() as conn:
+                    await repository.lock_service(conn, tenant=tenant, service=service)
                     current = await repository.get_latest(conn, tenant=tenant, service=service)
                     current_rev = current.revision if current else 0
                     if if_match is not None and if_match != current_rev:

@@ -74,6 +74,17 @@ class ContractService:
             await self._sub.unsubscribe()
             self._sub = None
 
+    async def reload(self) -> None:
+        """Re-read every contract after a bulk change (a restored backup) and bring the registry
+        flags, the other replicas and in-process consumers up to date."""
+        async with self.database.engine.connect() as conn:
+            keys = set(await repository.get_keys(conn))
+            contracts = {k: await repository.get(conn, tenant=k[0], service=k[1]) for k in keys}
+        for tenant, service in self._keys - keys:
+            await self._after_commit(tenant, service, None)
+        for (tenant, service), contract in contracts.items():
+            await self._after_commit(tenant, service, contract)
+
     def has_contract(self, tenant: str, service: str) -> bool:
         return (tenant, service) in self._keys
 

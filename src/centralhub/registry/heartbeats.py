@@ -99,11 +99,13 @@ class HeartbeatBatcher:
                     log.warning("heartbeats kept in memory until the database answers: %s", exc)
                 self.outage = True
                 self._on_outage()
-                self._pending = {**batch, **self._pending}
                 error = StorageUnavailable("the database is unreachable; the heartbeat is kept in memory")
             else:
                 log.error("heartbeat batch of %d not stored: %s", len(batch), exc)
                 error = Unavailable(f"heartbeat not stored: {exc}")
+            # kept for the next batch: a caller that added to this batch but started waiting
+            # only after it was taken is released by the next one, which must then store it
+            self._pending = {**batch, **self._pending}
         for waiter in waiters:
             if not waiter.done():
                 if error is None:

@@ -129,6 +129,29 @@ class InstanceRegistry(RegistryReads):
             await self._sub.unsubscribe()
             self._sub = None
 
+    async def reload(self) -> None:
+        """Make the view match the database after a bulk change (a restored backup) and tell
+        the other replicas; TTLs restart now, as after a start."""
+        async with self.database.engine.connect() as conn:
+            stored = {inst.id: inst for inst in await repository.get_all(conn)}
+        for instance_id in [i for i in self._by_id if i not in stored]:
+            self._beats.discard(instance_id)
+            gone = self._drop(instance_id)
+            if gone is not None:
+                await self._publish(
+                    wire.registry_subject(gone.tenant_id, "removed"),
+                    {"instance_id": instance_id, "service_name": gone.service_name},
+                )
+        now = self.clock()
+        for inst in stored.values():
+            inst.last_seen = max(inst.last_seen, now)
+            if inst.status == InstanceStatus.CRITICAL:
+                inst.critical_since = now
+            self._put(inst)
+            await self._publish(
+                wire.registry_subject(inst.tenant_id, "upserted"), {"instance": inst.to_dict()}
+            )
+
     def add_status_listener(self, listener: StatusListener) -> None:
         """``listener(instance, old, new)`` runs after each status change, off the write path
         (it consumes :class:`InstanceStatusChanged` from the hub's domain events)."""

@@ -15,6 +15,7 @@ from centralhub.alerts import api as alerts_api
 from centralhub.audit import api as audit_api
 from centralhub.auth import api as keys_api
 from centralhub.auth.middleware import AuthMiddleware
+from centralhub.backup import api as backup_api
 from centralhub.config import api as config_api
 from centralhub.contracts import api as contracts_api
 from centralhub.core.settings import Settings, load_settings
@@ -88,7 +89,11 @@ def create_app(
         )
     # ahead of every route, hot ones included; the rate limit inside the auth middleware,
     # which names the caller it counts against
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={backup_api.RESTORE_PATH: backup_api.MAX_RESTORE_BYTES},
+    )
     app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
     # every route, hot ones included, sees the authenticated caller or is never reached
     app.add_middleware(AuthMiddleware, keys=hub.keys, required=settings.auth_required)
@@ -115,4 +120,5 @@ def create_app(
     app.include_router(dependencies_api.router)
     app.include_router(audit_api.router)
     app.include_router(keys_api.router)
+    app.include_router(backup_api.router)
     return app

@@ -142,14 +142,19 @@ class BodySizeLimit:
     request with 413 whatever the route was doing with it.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.message = f"request body is larger than {max_bytes} bytes"
+        #: paths whose bodies may be larger (a backup to restore), each with its own limit
+        self._larger = {path: BodySizeLimit(app, max_bytes=n) for path, n in (larger or {}).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in self._larger:
+            await self._larger[scope["path"]](scope, receive, send)
             return
         for name, value in scope["headers"]:
             if name == b"content-length":

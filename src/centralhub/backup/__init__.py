@@ -1,0 +1,1 @@
+"""Backup and restore of the hub's stored state as one versioned JSON document."""
