@@ -19,17 +19,26 @@ Reads, acknowledgements and silences follow :mod:`centralhub.auth.tenancy`: a ca
 own tenant's alerts and silences, the global ones only without a tenant limit, and a silence
 covers the alerts of its own tenant only (a global silence needs ``ops`` without a tenant limit).
 
+Replicas: alerts, silences and acknowledgements live in the database, and every read the API
+and the dashboard make goes there, so each replica answers the same and a restart loses nothing.
+The replica that stores a status change raises its alert; peers that learn the change through
+the bus only update their view (``InstanceStatusChanged.local``). Two replicas raising the same
+alert at once (each probing an infrastructure component, each reaper expiring one instance)
+meet in the database (:mod:`centralhub.alerts.sharing`): one stores and sends it, the other
+counts it. Stored changes are announced on ``alerts.<tenant>.changed`` so peers refresh their
+silences and recent alerts. The rate limit is counted per replica.
+
 The dedup, rate-limit and "currently down" maps are bounded caches (:data:`TRACKED_TARGETS`
 entries each, least recently used evicted first), so a storm over many distinct targets costs
-bounded memory; an evicted target merely starts a fresh window. Delivery runs in a supervised
-background task with a per-channel timeout, so a stuck channel delays only its own alert.
+bounded memory; an evicted target merely starts a fresh window (the stored open alert still
+dedups). Delivery runs in a supervised background task with a per-channel timeout, so a stuck
+channel delays only its own alert.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 import uuid
@@ -39,9 +48,9 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache, TTLCache
 
-from centralhub.alerts import repository
-from centralhub.alerts.channels import AlertChannel, build_channels
-from centralhub.alerts.models import SEVERITIES, Alert, AlertRule, Silence, default_severity, severity_rank
+from centralhub.alerts import repository, sharing
+from centralhub.alerts.channels import AlertChannel, build_channels, send_to_channels
+from centralhub.alerts.models import SEVERITIES, Alert, AlertRule, Silence, default_severity
 from centralhub.alerts.schemas import alert_document
 from centralhub.alerts.settings import parse_alerts_config
 from centralhub.alerts.silences import SilenceBook
@@ -50,7 +59,6 @@ from centralhub.auth.tenancy import in_reach
 from centralhub.core import wire
 from centralhub.core.errors import InvalidInput, NotFound
 from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
-from centralhub.metrics import collectors as metrics
 from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged
 
 if TYPE_CHECKING:
@@ -71,7 +79,7 @@ TRACKED_TARGETS = 10_000
 RECENT_ALERTS = 1000
 DELIVERY_TASK = "alert-delivery"
 
-DedupKey = tuple[str, str | None, str, str | None, str]
+DedupKey = sharing.DedupKey
 TargetKey = tuple[str | None, str, str | None]
 
 
@@ -275,7 +283,7 @@ class AlertManager:
                 previous.count += 1
                 previous.last_seen_at = now
                 self._open[dedup_key] = previous  # the window runs from the latest occurrence
-                await self._bump(previous, dedup_key, now)
+                await sharing.bump(self.engine, previous, dedup_key, now=now)
                 return previous
             alert = Alert(
                 id=uuid.uuid4().hex,
@@ -294,7 +302,9 @@ class AlertManager:
             alert.silenced = self.silence_book.covers(alert, now)
             if not alert.silenced:
                 alert.suppressed = not self._within_rate_limit((tenant_id, target), now)
-            held = await self._store_new(alert, dedup_key, now)
+            held = await sharing.store_or_join(
+                self.engine, alert, dedup_key, now=now, window=self.dedup_window
+            )
             if held is not None:  # another replica raised it first: it sends, this one records
                 self._open[dedup_key] = held
                 return held
@@ -324,34 +334,6 @@ class AlertManager:
         except Exception:
             log.exception("dependents of %s unavailable", target)
             return []
-
-    async def _store_new(self, alert: Alert, dedup_key: DedupKey, now: float) -> Alert | None:
-        """Store ``alert`` unless another replica stored the same one within the dedup window;
-        then that one is counted once more and returned."""
-        try:
-            async with self.engine.begin() as conn:
-                held_id = await repository.claim_open_key(
-                    conn, open_key=_open_key(dedup_key), alert_id=alert.id, now=now, window=self.dedup_window
-                )
-                if held_id is None:
-                    await repository.create(conn, alert=alert)
-                    return None
-                await repository.bump(conn, alert_id=held_id, now=now)
-                held = await repository.get(conn, alert_id=held_id)
-        except Exception as exc:  # keep alerting even when the database is the thing that is down
-            log.error("alert %s not stored: %s", alert.id, exc)
-            return None
-        return held
-
-    async def _bump(self, alert: Alert, dedup_key: DedupKey, now: float) -> None:
-        try:
-            async with self.engine.begin() as conn:
-                await repository.bump(conn, alert_id=alert.id, now=now)
-                await repository.touch_open_key(
-                    conn, open_key=_open_key(dedup_key), alert_id=alert.id, now=now
-                )
-        except Exception as exc:
-            log.error("alert %s not stored: %s", alert.id, exc)
 
     async def _announce(self, tenant: str | None, payload: dict[str, Any]) -> None:
         """Tell peer replicas about a stored change (after the commit); a lost message costs
@@ -398,26 +380,7 @@ class AlertManager:
         """Send ``alert`` to every channel at or above its ``min_severity``, concurrently, each
         within ``delivery_timeout_seconds``."""
 
-        async def one(channel: AlertChannel) -> None:
-            if severity_rank(alert.severity) < severity_rank(channel.min_severity):
-                alert.deliveries[channel.name] = "skipped (severity)"
-                return
-            try:
-                async with asyncio.timeout(self.delivery_timeout):
-                    await channel.send(alert)
-            except TimeoutError:
-                log.warning("alert channel %s timed out", channel.name)
-                alert.deliveries[channel.name] = f"failed: timed out after {self.delivery_timeout:g}s"
-            except Exception as exc:
-                log.warning("alert channel %s failed: %s", channel.name, exc)
-                alert.deliveries[channel.name] = f"failed: {exc}"[:300]
-            else:
-                alert.deliveries[channel.name] = "sent"
-                metrics.ALERTS_SENT.labels(
-                    channel=channel.name, severity=alert.severity, tenant=alert.tenant_id or ""
-                ).inc()
-
-        await asyncio.gather(*(one(c) for c in self.channels))
+        await send_to_channels(self.channels, alert, timeout=self.delivery_timeout)
         try:
             async with self.engine.begin() as conn:
                 await repository.set_deliveries(conn, alert=alert)
@@ -552,8 +515,3 @@ class AlertManager:
         """The newest stored alerts as JSON documents (the dashboard feed): every replica's,
         across restarts, within the caller's reach."""
         return [alert_document(a) for a in await self.search(tenant_id=tenant_id, limit=limit)]
-
-
-def _open_key(key: DedupKey) -> str:
-    """The stored form of a dedup key: fixed length, whatever the target name."""
-    return hashlib.sha256(repr(key).encode()).hexdigest()
