@@ -58,6 +58,7 @@ from centralhub.auth.context import current_principal
 from centralhub.auth.tenancy import in_reach
 from centralhub.core import wire
 from centralhub.core.errors import InvalidInput, NotFound
+from centralhub.core.time import to_datetime, to_epoch
 from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
 from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged
 
@@ -285,6 +286,7 @@ class AlertManager:
                 self._open[dedup_key] = previous  # the window runs from the latest occurrence
                 await sharing.bump(self.engine, previous, dedup_key, now=now)
                 return previous
+            stored_now = to_epoch(to_datetime(now))  # what every replica reads back
             alert = Alert(
                 id=uuid.uuid4().hex,
                 kind=kind,
@@ -296,8 +298,8 @@ class AlertManager:
                 instance_id=instance_id,
                 dependents=self._safe_dependents(target, tenant_id),
                 details=details or {},
-                created_at=now,
-                last_seen_at=now,
+                created_at=stored_now,
+                last_seen_at=stored_now,
             )
             alert.silenced = self.silence_book.covers(alert, now)
             if not alert.silenced:
@@ -470,7 +472,7 @@ class AlertManager:
             if alert.acknowledged:
                 return alert
             alert.acknowledged = True
-            alert.acknowledged_at = self.clock()
+            alert.acknowledged_at = to_epoch(to_datetime(self.clock()))  # as stored, to the microsecond
             alert.acknowledged_by = by
             await repository.set_acknowledged(conn, alert=alert)
             if self.audit is not None:

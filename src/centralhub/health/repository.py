@@ -75,9 +75,19 @@ async def get_all(
     return [_circuit(r) for r in (await conn.execute(q)).all()]
 
 
+def _stored(ts: float | None) -> float | None:
+    return to_epoch(to_datetime(ts))
+
+
 async def save(conn: AsyncConnection, *, circuit: Circuit, new: bool) -> None:
     """Insert (``new``) or update one circuit; a racing insert of the same circuit raises
-    ``IntegrityError`` and the caller retries as an update."""
+    ``IntegrityError`` and the caller retries as an update.
+
+    The times are first rounded as the database keeps them (microseconds), so the copy this
+    replica holds shows the very times a peer reads back."""
+    circuit.opened_at = _stored(circuit.opened_at)
+    circuit.last_failure_at = _stored(circuit.last_failure_at)
+    circuit.changed_at = _stored(circuit.changed_at) or 0.0
     if new:
         await conn.execute(
             insert(t).values(tenant_id=circuit.tenant_id, service_name=circuit.service, **_values(circuit))
