@@ -165,6 +165,18 @@ async def test_circuit_state_is_shared_and_stored(pair: tuple[Replica, Replica])
     listed = (await client_b.get("/api/v1/circuits")).json()["circuits"]
     assert [timeless(c) for c in listed] == [timeless(on_a)]
 
+    # reports racing on both replicas all count (one locked transaction each)
+    outcomes = await asyncio.gather(
+        *(
+            (client_a if i % 2 else client_b).post("/api/v1/circuits/ml/report", json={"success": True})
+            for i in range(10)
+        )
+    )
+    assert [r.status_code for r in outcomes] == [200] * 10
+    counted = (await client_b.get("/api/v1/circuits/ml")).json()
+    assert counted["successes_reported"] == 10 and counted["failures_reported"] == 5
+    on_a = (await client_a.get("/api/v1/circuits/ml")).json()
+
     # a fresh replica (a restart) reads the same circuit from the database
     fresh = Hub(a.settings, bus=MemoryEventBus())
     await fresh.start()
