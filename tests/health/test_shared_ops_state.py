@@ -110,6 +110,17 @@ async def test_the_same_alert_raised_on_both_at_once_is_stored_and_sent_once(
     assert (sent_a.sent + sent_b.sent).count(recovery.id) == 1
 
 
+async def test_the_rate_limit_counts_what_every_replica_sent(pair: tuple[Replica, Replica]) -> None:
+    (a, _, sent_a), (b, _, sent_b) = pair
+    a.alerts.rate_max = b.alerts.rate_max = 1
+    first = await a.alerts.raise_alert(kind="infrastructure", target="kafka", event="down", message="down")
+    second = await b.alerts.raise_alert(kind="infrastructure", target="kafka", event="recovery", message="up")
+    await settled(a, b)
+    assert first is not None and second is not None
+    assert (first.suppressed, second.suppressed) == (False, True)
+    assert (sent_a.sent, sent_b.sent) == ([first.id], [])
+
+
 async def test_silence_and_acknowledgement_are_the_same_on_both(pair: tuple[Replica, Replica]) -> None:
     (a, client_a, sent_a), (b, client_b, sent_b) = pair
     resp = await client_a.post(

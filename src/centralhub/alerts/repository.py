@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -157,6 +157,13 @@ async def latest_event(
     q = q.where(t.c.instance_id.is_(None) if instance_id is None else t.c.instance_id == instance_id)
     row = (await conn.execute(q.order_by(t.c.created_at.desc()).limit(1))).first()
     return str(row[0]) if row else None
+
+
+async def count_sent(conn: AsyncConnection, *, tenant_id: str | None, target: str, since: float) -> int:
+    q = select(func.count()).select_from(t).where(t.c.target == target, t.c.created_at >= to_datetime(since))
+    q = q.where(t.c.tenant_id.is_(None) if tenant_id is None else t.c.tenant_id == tenant_id)
+    q = q.where(t.c.silenced.is_(False), t.c.suppressed.is_(False))
+    return int((await conn.execute(q)).scalar_one())
 
 
 async def get(conn: AsyncConnection, *, alert_id: str) -> Alert | None:

@@ -26,7 +26,7 @@ the bus only update their view (``InstanceStatusChanged.local``). Two replicas r
 alert at once (each probing an infrastructure component, each reaper expiring one instance)
 meet in the database (:mod:`centralhub.alerts.sharing`): one stores and sends it, the other
 counts it. Stored changes are announced on ``alerts.<tenant>.changed`` so peers refresh their
-silences and recent alerts. The rate limit is counted per replica.
+silences and recent alerts. The rate limit counts the alerts every replica sent (stored ones).
 
 The dedup, rate-limit and "currently down" maps are bounded caches (:data:`TRACKED_TARGETS`
 entries each, least recently used evicted first), so a storm over many distinct targets costs
@@ -303,7 +303,9 @@ class AlertManager:
             )
             alert.silenced = self.silence_book.covers(alert, now)
             if not alert.silenced:
-                alert.suppressed = not self._within_rate_limit((tenant_id, target), now)
+                within = self._within_rate_limit((tenant_id, target), now)
+                sent = await sharing.sent_since(self.engine, tenant_id, target, since=now - self.rate_window)
+                alert.suppressed = not within or sent >= self.rate_max
             held = await sharing.store_or_join(
                 self.engine, alert, dedup_key, now=now, window=self.dedup_window
             )

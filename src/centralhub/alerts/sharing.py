@@ -50,6 +50,18 @@ async def store_or_join(
         return None
 
 
+async def sent_since(engine: AsyncEngine, tenant_id: str | None, target: str, *, since: float) -> int:
+    """Alerts of ``target`` sent (neither silenced nor suppressed) by any replica since
+    ``since``: the rate limit holds for the whole hub, not per replica. ``0`` when the database
+    cannot say (the replica's own count still applies)."""
+    try:
+        async with engine.connect() as conn:
+            return await repository.count_sent(conn, tenant_id=tenant_id, target=target, since=since)
+    except Exception as exc:
+        log.warning("alert rate not readable: %s", exc)
+        return 0
+
+
 async def bump(engine: AsyncEngine, alert: Alert, key: DedupKey, *, now: float) -> None:
     """One more occurrence of ``alert`` within its window (which then runs from ``now``)."""
     try:
