@@ -4,7 +4,8 @@ Two hub processes share one fresh PostgreSQL database and NATS (their own cluste
 instance whose TTL runs out is seen expiring by both replicas' reapers: the alert is listed on
 both and reaches the webhook once. A silence set on one replica mutes alerts raised on either;
 an acknowledgement on one shows on the other; circuit state reported on one is the same on the
-other, and a restarted replica still shows the alerts (dashboard included) and circuits.
+other, and a replica restarted (SIGTERM) or killed (SIGKILL) still shows the alerts (dashboard
+included) and circuits.
 """
 
 from __future__ import annotations
@@ -183,6 +184,14 @@ def test_silence_alert_ack_and_circuit_shared_and_durable(
     for key in ("state", "opened_at", "changed_at", "failures_reported", "last_error"):
         assert restarted[key] == circuit_a[key], key
     assert [s["id"] for s in _get(b.url, "/api/v1/alerts/silences")["silences"]] == [silence["id"]]
+    # and a replica killed outright loses nothing either
+    a.stop(signal.SIGKILL)
+    a.start()
+    assert [x["id"] for x in _alerts(a.url, "expiring")] == [alert_id]
+    assert _alerts(a.url, "expiring")[0]["acknowledged"] is True
+    killed = _get(a.url, "/api/v1/circuits/flaky")
+    for key in ("state", "opened_at", "changed_at", "failures_reported", "last_error"):
+        assert killed[key] == circuit_a[key], key
     # still exactly one delivery of the one alert
     assert [x["id"] for x in inbox.of("expiring")] == [alert_id]
     assert inbox.of("muted-svc") == []
