@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
@@ -154,8 +154,11 @@ class CircuitRegistry:
                 async with self.engine.begin() as conn:
                     stored = await repository.get(conn, tenant_id=tenant, service=service, for_update=True)
                     c = stored or Circuit(service=service, tenant_id=tenant, changed_at=self.clock())
+                    before = replace(c)
                     self._settle(c)
                     apply(c)
+                    if c == before:  # nothing moved (a health result that changes nothing)
+                        return c
                     c.version += 1
                     await repository.save(conn, circuit=c, new=stored is None)
                 break
