@@ -118,6 +118,7 @@ class Hub:
             registry=self.registry,
             dependents=self.dependency_graph.dependents_of,
             audit=self.audit,
+            bus=self.bus,
         )
         self.infrastructure = InfrastructureMonitor(
             infra.components,
@@ -126,7 +127,9 @@ class Hub:
             dependents=self.dependency_graph.dependents_of,
         )
         self.health_checker = HealthChecker(self.registry, supervisor=self.supervisor)
-        self.circuits = CircuitRegistry(self.registry, events=self.events)
+        self.circuits = CircuitRegistry(
+            self.registry, events=self.events, engine=self.database.engine, bus=self.bus
+        )
         self.extra_health = self.infrastructure.health_summary
         self.components += [self.alerts, self.infrastructure, self.health_checker, self.circuits]
 

@@ -103,7 +103,7 @@ async def acknowledge_alert(
     summary="Active silences of the tenant (global ones too without a tenant limit)",
 )
 async def list_silences(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
-    return {"silences": [silence_document(s) for s in hub.alerts.silences(tenant)]}
+    return {"silences": [silence_document(s) for s in await hub.alerts.list_silences(tenant)]}
 
 
 @router.post(

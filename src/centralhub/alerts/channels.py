@@ -6,6 +6,7 @@ outcome per channel and never lets one channel hold up another.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -23,6 +24,7 @@ from tenacity import (
 from centralhub.alerts.models import SEVERITIES, Alert, severity_rank
 from centralhub.alerts.schemas import alert_document
 from centralhub.core.errors import InvalidInput
+from centralhub.metrics import collectors as metrics
 
 __all__ = [
     "SEVERITIES",
@@ -264,3 +266,29 @@ def build_channels(config: dict[str, Any]) -> list[AlertChannel]:
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"{where}: {exc}") from None
     return out
+
+
+async def send_to_channels(channels: list[AlertChannel], alert: Alert, *, timeout: float) -> None:
+    """Send ``alert`` to every channel at or above its ``min_severity``, concurrently, each
+    within ``timeout`` seconds; the outcome per channel goes into ``alert.deliveries``."""
+
+    async def one(channel: AlertChannel) -> None:
+        if severity_rank(alert.severity) < severity_rank(channel.min_severity):
+            alert.deliveries[channel.name] = "skipped (severity)"
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await channel.send(alert)
+        except TimeoutError:
+            log.warning("alert channel %s timed out", channel.name)
+            alert.deliveries[channel.name] = f"failed: timed out after {timeout:g}s"
+        except Exception as exc:
+            log.warning("alert channel %s failed: %s", channel.name, exc)
+            alert.deliveries[channel.name] = f"failed: {exc}"[:300]
+        else:
+            alert.deliveries[channel.name] = "sent"
+            metrics.ALERTS_SENT.labels(
+                channel=channel.name, severity=alert.severity, tenant=alert.tenant_id or ""
+            ).inc()
+
+    await asyncio.gather(*(one(c) for c in channels))

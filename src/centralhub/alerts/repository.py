@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub.alerts.models import Alert, Silence
+from centralhub.core.tables import alert_open_keys as k
 from centralhub.core.tables import alert_silences as s
 from centralhub.core.tables import alerts as t
 from centralhub.core.time import to_datetime, to_epoch
@@ -86,6 +89,81 @@ async def update(conn: AsyncConnection, *, alert: Alert) -> None:
     values = _values(alert)
     values.pop("id")
     await conn.execute(sql_update(t).where(t.c.id == alert.id).values(**values))
+
+
+async def bump(conn: AsyncConnection, *, alert_id: str, now: float) -> None:
+    """One more occurrence of an open alert (the count is added in SQL: replicas may race)."""
+    await conn.execute(
+        sql_update(t).where(t.c.id == alert_id).values(count=t.c.count + 1, last_seen_at=to_datetime(now))
+    )
+
+
+async def set_deliveries(conn: AsyncConnection, *, alert: Alert) -> None:
+    """Only the delivery outcomes, so an acknowledgement made meanwhile is kept."""
+    await conn.execute(sql_update(t).where(t.c.id == alert.id).values(deliveries=alert.deliveries))
+
+
+async def set_acknowledged(conn: AsyncConnection, *, alert: Alert) -> None:
+    await conn.execute(
+        sql_update(t)
+        .where(t.c.id == alert.id)
+        .values(
+            acknowledged=alert.acknowledged,
+            acknowledged_at=to_datetime(alert.acknowledged_at),
+            acknowledged_by=alert.acknowledged_by,
+        )
+    )
+
+
+async def claim_open_key(
+    conn: AsyncConnection, *, open_key: str, alert_id: str, now: float, window: float
+) -> str | None:
+    """Make ``alert_id`` the open alert of ``open_key`` unless another one was seen within
+    ``window`` seconds; returns that other alert's id, or ``None`` when the claim is ours.
+
+    The primary key decides between replicas racing to raise the same alert: the loser's insert
+    does nothing (PostgreSQL waits for the winner's commit first)."""
+    await conn.execute(
+        delete(k).where(k.c.open_key == open_key, k.c.last_seen_at < to_datetime(now - window))
+    )
+    ins = pg_insert(k) if conn.dialect.name == "postgresql" else sqlite_insert(k)
+    values = {"open_key": open_key, "alert_id": alert_id, "last_seen_at": to_datetime(now)}
+    result = await conn.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["open_key"]))
+    if result.rowcount:
+        return None
+    held = (await conn.execute(select(k.c.alert_id).where(k.c.open_key == open_key))).scalar_one_or_none()
+    if held is None:  # ended between the two statements: take it over
+        await conn.execute(insert(k).values(**values))
+        return None
+    await conn.execute(sql_update(k).where(k.c.open_key == open_key).values(last_seen_at=to_datetime(now)))
+    return str(held)
+
+
+async def touch_open_key(conn: AsyncConnection, *, open_key: str, alert_id: str, now: float) -> None:
+    await conn.execute(
+        sql_update(k)
+        .where(k.c.open_key == open_key, k.c.alert_id == alert_id)
+        .values(last_seen_at=to_datetime(now))
+    )
+
+
+async def latest_event(
+    conn: AsyncConnection, *, kind: str, tenant_id: str | None, target: str, instance_id: str | None
+) -> str | None:
+    """The event (``down``/``recovery``) of the newest alert of one target, for a replica that
+    did not see it go down itself (restarted, or the status change was handled elsewhere)."""
+    q = select(t.c.event).where(t.c.kind == kind, t.c.target == target)
+    q = q.where(t.c.tenant_id.is_(None) if tenant_id is None else t.c.tenant_id == tenant_id)
+    q = q.where(t.c.instance_id.is_(None) if instance_id is None else t.c.instance_id == instance_id)
+    row = (await conn.execute(q.order_by(t.c.created_at.desc()).limit(1))).first()
+    return str(row[0]) if row else None
+
+
+async def count_sent(conn: AsyncConnection, *, tenant_id: str | None, target: str, since: float) -> int:
+    q = select(func.count()).select_from(t).where(t.c.target == target, t.c.created_at >= to_datetime(since))
+    q = q.where(t.c.tenant_id.is_(None) if tenant_id is None else t.c.tenant_id == tenant_id)
+    q = q.where(t.c.silenced.is_(False), t.c.suppressed.is_(False))
+    return int((await conn.execute(q)).scalar_one())
 
 
 async def get(conn: AsyncConnection, *, alert_id: str) -> Alert | None:

@@ -19,10 +19,20 @@ Reads, acknowledgements and silences follow :mod:`centralhub.auth.tenancy`: a ca
 own tenant's alerts and silences, the global ones only without a tenant limit, and a silence
 covers the alerts of its own tenant only (a global silence needs ``ops`` without a tenant limit).
 
+Replicas: alerts, silences and acknowledgements live in the database, and every read the API
+and the dashboard make goes there, so each replica answers the same and a restart loses nothing.
+The replica that stores a status change raises its alert; peers that learn the change through
+the bus only update their view (``InstanceStatusChanged.local``). Two replicas raising the same
+alert at once (each probing an infrastructure component, each reaper expiring one instance)
+meet in the database (:mod:`centralhub.alerts.sharing`): one stores and sends it, the other
+counts it. Stored changes are announced on ``alerts.<tenant>.changed`` so peers refresh their
+silences and recent alerts. The rate limit counts the alerts every replica sent (stored ones).
+
 The dedup, rate-limit and "currently down" maps are bounded caches (:data:`TRACKED_TARGETS`
 entries each, least recently used evicted first), so a storm over many distinct targets costs
-bounded memory; an evicted target merely starts a fresh window. Delivery runs in a supervised
-background task with a per-channel timeout, so a stuck channel delays only its own alert.
+bounded memory; an evicted target merely starts a fresh window (the stored open alert still
+dedups). Delivery runs in a supervised background task with a per-channel timeout, so a stuck
+channel delays only its own alert.
 """
 
 from __future__ import annotations
@@ -38,23 +48,26 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache, TTLCache
 
-from centralhub.alerts import repository
-from centralhub.alerts.channels import AlertChannel, build_channels
-from centralhub.alerts.models import SEVERITIES, Alert, AlertRule, Silence, default_severity, severity_rank
+from centralhub.alerts import repository, sharing
+from centralhub.alerts.channels import AlertChannel, build_channels, send_to_channels
+from centralhub.alerts.models import SEVERITIES, Alert, AlertRule, Silence, default_severity
 from centralhub.alerts.schemas import alert_document
 from centralhub.alerts.settings import parse_alerts_config
 from centralhub.alerts.silences import SilenceBook
 from centralhub.auth.context import current_principal
 from centralhub.auth.tenancy import in_reach
+from centralhub.core import wire
 from centralhub.core.errors import InvalidInput, NotFound
+from centralhub.core.time import to_datetime, to_epoch
 from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
-from centralhub.metrics import collectors as metrics
 from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from centralhub.audit.service import AuditLog
+    from centralhub.core.events import EventBus
+    from centralhub.core.events.base import Subscription
     from centralhub.core.events.dispatch import DomainEvents
     from centralhub.core.tasks import Supervisor
     from centralhub.registry.service import InstanceRegistry
@@ -67,7 +80,7 @@ TRACKED_TARGETS = 10_000
 RECENT_ALERTS = 1000
 DELIVERY_TASK = "alert-delivery"
 
-DedupKey = tuple[str, str | None, str, str | None, str]
+DedupKey = sharing.DedupKey
 TargetKey = tuple[str | None, str, str | None]
 
 
@@ -87,8 +100,13 @@ class AlertManager:
         clock: Callable[[], float] = time.time,
         max_tracked: int = TRACKED_TARGETS,
         audit: AuditLog | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         self.audit = audit
+        #: where replicas announce stored changes; followers refresh their view, never deliver
+        self.bus = bus
+        self.replica_id = registry.replica_id if registry is not None else uuid.uuid4().hex[:12]
+        self._sub: Subscription | None = None
         settings = parse_alerts_config(config)
         self.engine = engine
         self.events = events
@@ -123,6 +141,8 @@ class AlertManager:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         await self.silence_book.refresh()
+        if self.bus is not None:
+            self._sub = await self.bus.subscribe(wire.ALERTS_ALL_SUBJECTS, self._on_peer_change)
         self.supervisor.start(DELIVERY_TASK, self._deliver_loop)
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
@@ -132,6 +152,10 @@ class AlertManager:
                 await self.events.drain()
                 await self._queue.join()
         await self.supervisor.stop(DELIVERY_TASK)
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
         for channel in self.channels:
             with contextlib.suppress(Exception):
                 await channel.close()
@@ -141,6 +165,13 @@ class AlertManager:
         """An instance going critical, or passing again after that."""
         inst, old, new = event.instance, event.old, event.new
         key: TargetKey = (inst.tenant_id, inst.service_name, inst.id)
+        if not event.local:
+            # the replica that stored the change raises (and sends) the alert; here the view only
+            if new == InstanceStatus.CRITICAL:
+                self._down[key] = True
+            elif new == InstanceStatus.PASSING:
+                self._down.pop(key, None)
+            return
         if new == InstanceStatus.CRITICAL:
             self._down[key] = True
             left = self._healthy_left(inst.tenant_id, inst.service_name)
@@ -159,7 +190,7 @@ class AlertManager:
                     "healthy_left": left,
                 },
             )
-        elif new == InstanceStatus.PASSING and self._down.pop(key, False):
+        elif new == InstanceStatus.PASSING and await self._was_down(key, "service"):
             await self.raise_alert(
                 kind="service",
                 target=inst.service_name,
@@ -185,7 +216,7 @@ class AlertManager:
                 message=f"{c.type} {c.target()} is unhealthy: {event.error or 'check failed'}",
                 details={"type": c.type, "error": event.error, "critical_component": c.critical},
             )
-        elif event.new == HEALTHY and self._down.pop(key, False):
+        elif event.new == HEALTHY and await self._was_down(key, "infrastructure"):
             await self.raise_alert(
                 kind="infrastructure",
                 target=c.name,
@@ -194,6 +225,22 @@ class AlertManager:
                 message=f"{c.type} {c.target()} is healthy again",
                 details={"type": c.type, "critical_component": c.critical},
             )
+
+    async def _was_down(self, key: TargetKey, kind: str) -> bool:
+        """Whether the target's last alert said it went down: this replica's memory, else the
+        stored history (the change may have been seen by another replica, or before a restart)."""
+        if self._down.pop(key, False):
+            return True
+        tenant, target, instance = key
+        try:
+            async with self.engine.connect() as conn:
+                last = await repository.latest_event(
+                    conn, kind=kind, tenant_id=tenant, target=target, instance_id=instance
+                )
+        except Exception as exc:
+            log.warning("alert history not readable: %s", exc)
+            return False
+        return last == "down"
 
     def _healthy_left(self, tenant: str, service: str) -> int:
         if self.registry is None:
@@ -237,8 +284,9 @@ class AlertManager:
                 previous.count += 1
                 previous.last_seen_at = now
                 self._open[dedup_key] = previous  # the window runs from the latest occurrence
-                await self._store(previous, new=False)
+                await sharing.bump(self.engine, previous, dedup_key, now=now)
                 return previous
+            stored_now = to_epoch(to_datetime(now))  # what every replica reads back
             alert = Alert(
                 id=uuid.uuid4().hex,
                 kind=kind,
@@ -250,15 +298,23 @@ class AlertManager:
                 instance_id=instance_id,
                 dependents=self._safe_dependents(target, tenant_id),
                 details=details or {},
-                created_at=now,
-                last_seen_at=now,
+                created_at=stored_now,
+                last_seen_at=stored_now,
             )
             alert.silenced = self.silence_book.covers(alert, now)
             if not alert.silenced:
-                alert.suppressed = not self._within_rate_limit((tenant_id, target), now)
+                within = self._within_rate_limit((tenant_id, target), now)
+                sent = await sharing.sent_since(self.engine, tenant_id, target, since=now - self.rate_window)
+                alert.suppressed = not within or sent >= self.rate_max
+            held = await sharing.store_or_join(
+                self.engine, alert, dedup_key, now=now, window=self.dedup_window
+            )
+            if held is not None:  # another replica raised it first: it sends, this one records
+                self._open[dedup_key] = held
+                return held
             self._open[dedup_key] = alert
             self._recent.appendleft(alert)
-            await self._store(alert, new=True)
+        await self._announce(alert.tenant_id, {"kind": "raised", "alert_id": alert.id})
         if not (alert.silenced or alert.suppressed):
             try:
                 self._queue.put_nowait(alert)
@@ -283,15 +339,35 @@ class AlertManager:
             log.exception("dependents of %s unavailable", target)
             return []
 
-    async def _store(self, alert: Alert, *, new: bool) -> None:
+    async def _announce(self, tenant: str | None, payload: dict[str, Any]) -> None:
+        """Tell peer replicas about a stored change (after the commit); a lost message costs
+        only their in-memory view, every read that matters goes to the database."""
+        if self.bus is None:
+            return
         try:
-            async with self.engine.begin() as conn:
-                if new:
-                    await repository.create(conn, alert=alert)
-                else:
-                    await repository.update(conn, alert=alert)
-        except Exception as exc:  # keep alerting even when the database is the thing that is down
-            log.error("alert %s not stored: %s", alert.id, exc)
+            await self.bus.publish(wire.alerts_subject(tenant), {**payload, "origin": self.replica_id})
+        except Exception as exc:
+            log.warning("alert change not published: %s", exc)
+
+    async def _on_peer_change(self, subject: str, payload: dict[str, Any]) -> None:
+        """A peer stored a change: follow it (never deliver: the peer did)."""
+        if payload.get("origin") == self.replica_id:
+            return
+        kind = payload.get("kind")
+        if kind == "silence":
+            await self.silence_book.refresh()
+            return
+        alert_id = str(payload.get("alert_id") or "")
+        async with self.engine.connect() as conn:
+            stored = await repository.get(conn, alert_id=alert_id)
+        if stored is None:
+            return
+        if kind == "raised" and all(a.id != stored.id for a in self._recent):
+            self._recent.appendleft(stored)
+        for cached in (*self._recent, *self._open.values()):
+            if cached.id == stored.id:
+                cached.acknowledged, cached.acknowledged_at = stored.acknowledged, stored.acknowledged_at
+                cached.acknowledged_by, cached.count = stored.acknowledged_by, stored.count
 
     # ------------------------------------------------------------------ delivery
     async def _deliver_loop(self) -> None:
@@ -308,27 +384,12 @@ class AlertManager:
         """Send ``alert`` to every channel at or above its ``min_severity``, concurrently, each
         within ``delivery_timeout_seconds``."""
 
-        async def one(channel: AlertChannel) -> None:
-            if severity_rank(alert.severity) < severity_rank(channel.min_severity):
-                alert.deliveries[channel.name] = "skipped (severity)"
-                return
-            try:
-                async with asyncio.timeout(self.delivery_timeout):
-                    await channel.send(alert)
-            except TimeoutError:
-                log.warning("alert channel %s timed out", channel.name)
-                alert.deliveries[channel.name] = f"failed: timed out after {self.delivery_timeout:g}s"
-            except Exception as exc:
-                log.warning("alert channel %s failed: %s", channel.name, exc)
-                alert.deliveries[channel.name] = f"failed: {exc}"[:300]
-            else:
-                alert.deliveries[channel.name] = "sent"
-                metrics.ALERTS_SENT.labels(
-                    channel=channel.name, severity=alert.severity, tenant=alert.tenant_id or ""
-                ).inc()
-
-        await asyncio.gather(*(one(c) for c in self.channels))
-        await self._store(alert, new=False)
+        await send_to_channels(self.channels, alert, timeout=self.delivery_timeout)
+        try:
+            async with self.engine.begin() as conn:
+                await repository.set_deliveries(conn, alert=alert)
+        except Exception as exc:
+            log.error("deliveries of alert %s not stored: %s", alert.id, exc)
 
     async def wait_delivered(self, timeout: float = 10.0) -> None:
         """Until every event emitted so far is handled and its alerts delivered (tests, shutdown)."""
@@ -413,9 +474,9 @@ class AlertManager:
             if alert.acknowledged:
                 return alert
             alert.acknowledged = True
-            alert.acknowledged_at = self.clock()
+            alert.acknowledged_at = to_epoch(to_datetime(self.clock()))  # as stored, to the microsecond
             alert.acknowledged_by = by
-            await repository.update(conn, alert=alert)
+            await repository.set_acknowledged(conn, alert=alert)
             if self.audit is not None:
                 await self.audit.record(
                     "alert.ack", f"alerts/{alert_id}", tenant=alert.tenant_id, details={"by": by}, conn=conn
@@ -424,6 +485,7 @@ class AlertManager:
             if cached.id == alert_id:
                 cached.acknowledged, cached.acknowledged_at = True, alert.acknowledged_at
                 cached.acknowledged_by = by
+        await self._announce(alert.tenant_id, {"kind": "acknowledged", "alert_id": alert_id})
         return alert
 
     async def silence(
@@ -432,7 +494,9 @@ class AlertManager:
         """Record but do not send alerts of ``tenant_id`` whose target matches ``target`` (a glob)
         for a while. ``tenant_id`` ``None`` silences global (infrastructure) alerts, which needs
         ``ops`` without a tenant limit (403 otherwise)."""
-        return await self.silence_book.create(target, duration_seconds, tenant_id=tenant_id, reason=reason)
+        silence = await self.silence_book.create(target, duration_seconds, tenant_id=tenant_id, reason=reason)
+        await self._announce(tenant_id, {"kind": "silence", "silence_id": silence.id})
+        return silence
 
     def silences(self, tenant_id: str | None = None) -> list[Silence]:
         """Active silences known to this replica that the caller reaches (of ``tenant_id``, and
@@ -442,4 +506,16 @@ class AlertManager:
     async def remove_silence(self, silence_id: str, *, tenant_id: str | None = None) -> None:
         """End a silence early; another tenant's silence (or a global one for a tenant-limited
         caller) is not found."""
-        await self.silence_book.remove(silence_id, tenant_id=tenant_id)
+        ended = await self.silence_book.remove(silence_id, tenant_id=tenant_id)
+        await self._announce(ended.tenant_id, {"kind": "silence", "silence_id": silence_id})
+
+    async def list_silences(self, tenant_id: str | None = None) -> list[Silence]:
+        """Like :meth:`silences`, read from the database: the same answer on every replica right
+        after a silence was set or ended through another one."""
+        await self.silence_book.refresh()
+        return self.silence_book.listing(tenant_id)
+
+    async def recent(self, limit: int = 20, *, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        """The newest stored alerts as JSON documents (the dashboard feed): every replica's,
+        across restarts, within the caller's reach."""
+        return [alert_document(a) for a in await self.search(tenant_id=tenant_id, limit=limit)]

@@ -97,7 +97,7 @@ class SilenceBook:
         mine = [s for s in self.active.values() if in_reach(s.tenant_id, tenant_id)]
         return sorted(mine, key=lambda s: s.until)
 
-    async def remove(self, silence_id: str, *, tenant_id: str | None = None) -> None:
+    async def remove(self, silence_id: str, *, tenant_id: str | None = None) -> Silence:
         """See :meth:`AlertManager.remove_silence`."""
         async with self.engine.begin() as conn:
             stored = await repository.get_silence(conn, silence_id=silence_id)
@@ -113,6 +113,7 @@ class SilenceBook:
                 tenant=known.tenant_id,
                 before=silence_view(known),
             )
+        return known
 
 
 def silence_view(silence: Silence) -> dict[str, Any]:

@@ -202,3 +202,32 @@ audit_log = Table(
     Index("ix_audit_actor", "actor"),
     Index("ix_audit_resource", "resource"),
 )
+
+#: the open alert of each (kind, tenant, target, instance, event) (a SHA-256) within its dedup window: the
+#: primary key is what keeps two replicas from raising (and sending) the same alert twice
+alert_open_keys = Table(
+    "alert_open_keys",
+    metadata,
+    Column("open_key", String(64), primary_key=True),
+    Column("alert_id", String(32), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+)
+
+#: per-service circuit state, shared by every replica; ``version`` orders the copies replicas exchange
+circuits = Table(
+    "circuits",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("service_name", String(255), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("half_open_successes", Integer, nullable=False),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("last_failure_at", DateTime(timezone=True)),
+    Column("last_error", String(500)),
+    Column("reason", String(500)),
+    Column("successes_reported", Integer, nullable=False),
+    Column("failures_reported", Integer, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)

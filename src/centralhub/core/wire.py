@@ -101,6 +101,29 @@ def deployments_subject(tenant: str, service: str) -> str:
 DEPLOYMENT_RECORDS_SUBJECT = "hubsync.deployments"
 
 
+#: the subject token of alerts and silences that belong to no tenant (global infrastructure ones)
+GLOBAL_TOKEN = "_global"
+
+
+def alerts_subject(tenant: str | None) -> str:
+    """Where hub replicas announce a stored change of ``tenant``'s alerts or silences (raised,
+    acknowledged, silence added or ended); ``None``: the global ones."""
+    return f"alerts.{tenant or GLOBAL_TOKEN}.changed"
+
+
+#: every alert and silence change of every tenant (what a hub replica follows)
+ALERTS_ALL_SUBJECTS = "alerts.*.changed"
+
+
+def circuits_subject(tenant: str) -> str:
+    """Where hub replicas announce a stored change of one of ``tenant``'s circuits."""
+    return f"circuits.{tenant}.changed"
+
+
+#: every circuit change of every tenant (what a hub replica follows)
+CIRCUITS_ALL_SUBJECTS = "circuits.*.changed"
+
+
 # ---------------------------------------------------------------------- endpoint selection
 STRATEGIES = ("round_robin", "random", "least_load", "weighted")
 

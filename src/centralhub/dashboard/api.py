@@ -99,7 +99,7 @@ async def dashboard_data(hub: HubDep, caller: TenantDep, tenant: str | None = No
         "services": services_of(instances),
         "graph": _graph(hub, chosen, instances),
         "infrastructure": await _optional(_attr_call(hub, "infrastructure", "status")),
-        "alerts": await _optional(_attr_call(hub, "alerts", "history", limit=20, tenant_id=chosen)),
+        "alerts": await _optional(_attr_call(hub, "alerts", "recent", limit=20, tenant_id=chosen)),
         "config": await _recent_config(hub, chosen),
         "deployments": [
             hub.deployments.describe(d) for d in await hub.deployments.get_all(chosen or "default", limit=10)

@@ -77,7 +77,7 @@ async def infrastructure_component(name: str, hub: HubDep, refresh: bool = False
     summary="Every circuit of the tenant",
 )
 async def list_circuits(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
-    return {"circuits": hub.circuits.all(tenant)}
+    return {"circuits": await hub.circuits.fetch_all(tenant)}
 
 
 @router.get(
@@ -88,7 +88,7 @@ async def list_circuits(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     summary="A service's circuit",
 )
 async def get_circuit(service: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
-    return hub.circuits.get(tenant, service)
+    return await hub.circuits.fetch(tenant, service)
 
 
 @router.post(
@@ -99,4 +99,4 @@ async def get_circuit(service: str, hub: HubDep, tenant: TenantDep) -> dict[str,
     summary="Report the outcome of one call to the service",
 )
 async def report_circuit(service: str, body: CircuitReport, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
-    return hub.circuits.report(tenant, service, success=body.success, error=body.error)
+    return await hub.circuits.report(tenant, service, success=body.success, error=body.error)

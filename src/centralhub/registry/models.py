@@ -145,3 +145,6 @@ class InstanceStatusChanged:
     instance: Instance
     old: InstanceStatus
     new: InstanceStatus
+    #: ``False`` when learned from a peer replica: that replica already raised its alerts and
+    #: moved its circuit, so followers only update their view
+    local: bool = True

@@ -196,9 +196,9 @@ class InstanceRegistry(RegistryReads):
         for listener in self._change_listeners:
             listener(tenant, service)
 
-    def _status_changed(self, inst: Instance, old: InstanceStatus) -> None:
+    def _status_changed(self, inst: Instance, old: InstanceStatus, *, local: bool = True) -> None:
         if old != inst.status:
-            self.events.emit(InstanceStatusChanged(inst, old, inst.status))
+            self.events.emit(InstanceStatusChanged(inst, old, inst.status, local=local))
 
     async def _publish(self, subject: str, payload: dict[str, Any]) -> None:
         payload["origin"] = self.replica_id
@@ -229,7 +229,7 @@ class InstanceRegistry(RegistryReads):
                 inst.status = InstanceStatus(payload["status"])
                 inst.critical_since = payload.get("critical_since")
                 self._changed(inst.tenant_id, inst.service_name)
-                self._status_changed(inst, old)
+                self._status_changed(inst, old, local=False)
         elif subject == wire.REGISTRY_HEARTBEATS_SUBJECT:
             for instance_id, ts in payload.get("seen", {}).items():
                 inst = self._by_id.get(instance_id)
