@@ -49,7 +49,7 @@ from centralhub.auth.tenancy import in_reach
 from centralhub.core.errors import InvalidInput, NotFound
 from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
 from centralhub.metrics import collectors as metrics
-from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged
+from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged, InstanceStatusSynced
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -119,6 +119,7 @@ class AlertManager:
         self._lock = asyncio.Lock()
         events.subscribe(InstanceStatusChanged, self.on_instance_status)
         events.subscribe(ComponentStatusChanged, self.on_component_status)
+        events.subscribe(InstanceStatusSynced, self.on_instance_status_synced)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -170,6 +171,16 @@ class AlertManager:
                 message=f"instance {inst.url} is passing again",
                 details={"url": inst.url, "old_status": old.value, "new_status": new.value},
             )
+
+    async def on_instance_status_synced(self, event: InstanceStatusSynced) -> None:
+        """A change another replica stored and alerted on: only remember what is down, so a
+        recovery this replica stores later still raises its alert."""
+        inst = event.instance
+        key: TargetKey = (inst.tenant_id, inst.service_name, inst.id)
+        if event.new == InstanceStatus.CRITICAL:
+            self._down[key] = True
+        elif event.new == InstanceStatus.PASSING:
+            self._down.pop(key, None)
 
     async def on_component_status(self, event: ComponentStatusChanged) -> None:
         """An infrastructure component going unhealthy, or healthy again after that."""

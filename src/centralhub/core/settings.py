@@ -68,6 +68,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "idle_timeout_seconds": ("CENTRAL_HUB_IDLE_TIMEOUT_SECONDS",),
     "header_timeout_seconds": ("CENTRAL_HUB_HEADER_TIMEOUT_SECONDS",),
     "max_connections": ("CENTRAL_HUB_MAX_CONNECTIONS",),
+    "replica_lease_seconds": ("CENTRAL_HUB_REPLICA_LEASE_SECONDS",),
 }
 
 #: what ``CENTRAL_HUB_AUTH`` accepts; unset means required in production, off elsewhere
@@ -174,6 +175,9 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = _env("header_timeout_seconds", 10.0)
     #: concurrent connections beyond this are refused (503) instead of slowing everyone
     max_connections: int = _env("max_connections", 2048)
+    #: a replica renews its membership lease every third of this; one silent this long is dead
+    #: and its health checks move to the live replicas
+    replica_lease_seconds: float = _env("replica_lease_seconds", 10.0)
 
     @classmethod
     def settings_customise_sources(
@@ -319,7 +323,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a whole number greater than 0 (got {_shown(value)})")
         return number
 
-    @field_validator("audit_retention_days", "idle_timeout_seconds", "header_timeout_seconds", mode="before")
+    @field_validator(
+        "audit_retention_days",
+        "idle_timeout_seconds",
+        "header_timeout_seconds",
+        "replica_lease_seconds",
+        mode="before",
+    )
     @classmethod
     def _positive_float(cls, value: Any) -> float:
         return _positive_number(value)

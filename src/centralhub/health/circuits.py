@@ -25,7 +25,7 @@ from cachetools import LRUCache
 
 from centralhub.core.errors import NotFound
 from centralhub.core.time import rfc3339
-from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged
+from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged, InstanceStatusSynced
 
 if TYPE_CHECKING:
     from centralhub.core.events.dispatch import DomainEvents
@@ -72,6 +72,8 @@ class CircuitRegistry:
         self.clock = clock
         self._circuits: LRUCache[tuple[str, str], Circuit] = LRUCache(MAX_CIRCUITS)
         events.subscribe(InstanceStatusChanged, self._on_status)
+        # circuits are per replica: they follow changes stored by other replicas as well
+        events.subscribe(InstanceStatusSynced, self._on_status)
 
     async def start(self) -> None:
         return None
@@ -105,7 +107,7 @@ class CircuitRegistry:
         ):
             self._to(c, HALF_OPEN, "recovery timeout passed; trial requests allowed")
 
-    async def _on_status(self, event: InstanceStatusChanged) -> None:
+    async def _on_status(self, event: InstanceStatusChanged | InstanceStatusSynced) -> None:
         inst, new = event.instance, event.new
         c = self._circuit(inst.tenant_id, inst.service_name)
         self._settle(c)

@@ -27,6 +27,7 @@ from centralhub.metrics.api import router as metrics_router
 from centralhub.metrics.middleware import MetricsMiddleware
 from centralhub.registry import api as registry_api
 from centralhub.registry.hot_path import HotRoutes, hot_routes
+from centralhub.replicas import api as replicas_api
 from centralhub.server import info
 from centralhub.server.errors import install_error_handlers
 from centralhub.server.limits import BodySizeLimit, RateLimit
@@ -113,4 +114,5 @@ def create_app(
     app.include_router(dependencies_api.router)
     app.include_router(audit_api.router)
     app.include_router(keys_api.router)
+    app.include_router(replicas_api.router)
     return app
