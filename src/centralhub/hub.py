@@ -30,6 +30,7 @@ from centralhub.health.circuits import CircuitRegistry
 from centralhub.health.infrastructure import InfrastructureMonitor, load_infrastructure_file
 from centralhub.health.service import HealthChecker
 from centralhub.registry.service import InstanceRegistry
+from centralhub.replicas.service import ReplicaMembership
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,18 @@ class Hub:
             supervisor=self.supervisor,
             dependents=self.dependency_graph.dependents_of,
         )
-        self.health_checker = HealthChecker(self.registry, supervisor=self.supervisor)
+        #: the replicas sharing this database; each active health check runs on one of them
+        self.replicas = ReplicaMembership(
+            self.database,
+            self.bus,
+            supervisor=self.supervisor,
+            replica_id=self.registry.replica_id,
+            lease_seconds=settings.replica_lease_seconds,
+        )
+        self.components.append(self.replicas)
+        self.health_checker = HealthChecker(
+            self.registry, supervisor=self.supervisor, membership=self.replicas
+        )
         self.circuits = CircuitRegistry(
             self.registry, events=self.events, engine=self.database.engine, bus=self.bus
         )
@@ -153,6 +165,8 @@ class Hub:
         if not self._started:
             return
         self._started = False
+        # peers take this replica's health checks over now, not when its lease lapses
+        await self.replicas.leave()
         for component in reversed(self.components):
             try:
                 await component.stop()

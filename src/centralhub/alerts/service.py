@@ -22,7 +22,7 @@ covers the alerts of its own tenant only (a global silence needs ``ops`` without
 Replicas: alerts, silences and acknowledgements live in the database, and every read the API
 and the dashboard make goes there, so each replica answers the same and a restart loses nothing.
 The replica that stores a status change raises its alert; peers that learn the change through
-the bus only update their view (``InstanceStatusChanged.local``). Two replicas raising the same
+the bus only update their view (``InstanceStatusSynced``). Two replicas raising the same
 alert at once (each probing an infrastructure component, each reaper expiring one instance)
 meet in the database (:mod:`centralhub.alerts.sharing`): one stores and sends it, the other
 counts it. Stored changes are announced on ``alerts.<tenant>.changed`` so peers refresh their
@@ -60,7 +60,7 @@ from centralhub.core import wire
 from centralhub.core.errors import InvalidInput, NotFound
 from centralhub.core.time import to_datetime, to_epoch
 from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
-from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged
+from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged, InstanceStatusSynced
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -137,6 +137,7 @@ class AlertManager:
         self._lock = asyncio.Lock()
         events.subscribe(InstanceStatusChanged, self.on_instance_status)
         events.subscribe(ComponentStatusChanged, self.on_component_status)
+        events.subscribe(InstanceStatusSynced, self.on_instance_status_synced)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -201,6 +202,16 @@ class AlertManager:
                 message=f"instance {inst.url} is passing again",
                 details={"url": inst.url, "old_status": old.value, "new_status": new.value},
             )
+
+    async def on_instance_status_synced(self, event: InstanceStatusSynced) -> None:
+        """A change another replica stored and alerted on: only remember what is down, so a
+        recovery this replica stores later still raises its alert."""
+        inst = event.instance
+        key: TargetKey = (inst.tenant_id, inst.service_name, inst.id)
+        if event.new == InstanceStatus.CRITICAL:
+            self._down[key] = True
+        elif event.new == InstanceStatus.PASSING:
+            self._down.pop(key, None)
 
     async def on_component_status(self, event: ComponentStatusChanged) -> None:
         """An infrastructure component going unhealthy, or healthy again after that."""

@@ -78,6 +78,7 @@ RULES: list[tuple[str, str, str | None]] = [
     ("GET POST PUT PATCH DELETE", "/api/v1/deployments/{rest:path}", OPS),
     ("POST", "/api/v1/circuits/{name}/report", OPS),
     ("GET", "/api/v1/circuits", R_READ),
+    ("GET", "/api/v1/replicas", OPS),
     ("GET", "/api/v1/circuits/{name}", R_READ),
     # views over the registry
     ("GET", "/api/v1/health/services", R_READ),

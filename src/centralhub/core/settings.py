@@ -71,6 +71,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "startup_timeout_seconds": ("CENTRAL_HUB_STARTUP_TIMEOUT",),
     "deployment_lease_seconds": ("CENTRAL_HUB_DEPLOYMENT_LEASE_SECONDS",),
     "deployment_drain_seconds": ("CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS",),
+    "replica_lease_seconds": ("CENTRAL_HUB_REPLICA_LEASE_SECONDS",),
 }
 
 #: what ``CENTRAL_HUB_AUTH`` accepts; unset means required in production, off elsewhere
@@ -185,6 +186,9 @@ class Settings(BaseSettings):
     #: how long replaced instances stay draining after a successful deployment before they are
     #: deregistered (a deployment request may set its own)
     deployment_drain_seconds: float = _env("deployment_drain_seconds", 30.0)
+    #: a replica renews its membership lease every third of this; one silent this long is dead
+    #: and its health checks move to the live replicas
+    replica_lease_seconds: float = _env("replica_lease_seconds", 10.0)
 
     @classmethod
     def settings_customise_sources(
@@ -335,7 +339,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a whole number greater than 0 (got {_shown(value)})")
         return number
 
-    @field_validator("audit_retention_days", "idle_timeout_seconds", "header_timeout_seconds", mode="before")
+    @field_validator(
+        "audit_retention_days",
+        "idle_timeout_seconds",
+        "header_timeout_seconds",
+        "replica_lease_seconds",
+        mode="before",
+    )
     @classmethod
     def _positive_float(cls, value: Any) -> float:
         return _positive_number(value)

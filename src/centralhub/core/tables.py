@@ -231,3 +231,16 @@ circuits = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("version", Integer, nullable=False),
 )
+
+#: hub replicas alive now: each renews its lease while it runs and deletes its row when it stops;
+#: a row whose lease has lapsed belongs to a replica that died
+hub_replicas = Table(
+    "hub_replicas",
+    metadata,
+    Column("replica_id", String(64), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -94,6 +94,8 @@ class CircuitRegistry:
         self.clock = clock
         self._circuits: LRUCache[tuple[str, str], Circuit] = LRUCache(MAX_CIRCUITS)
         self._sub: Subscription | None = None
+        # only the replica whose write stored a status change moves the (shared) circuit; the
+        # others learn the new circuit state from the database and its change events
         events.subscribe(InstanceStatusChanged, self._on_status)
 
     async def start(self) -> None:

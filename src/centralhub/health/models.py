@@ -41,6 +41,8 @@ class CheckState:
     successes: int = 0
     checks: int = 0
     last: HealthCheckResult | None = None
+    #: whether this replica runs the check (each check runs on one live replica)
+    owned: bool = True
     transitions: deque[float] = field(default_factory=lambda: deque(maxlen=FLAP_TRANSITIONS))
 
     def flapping(self, now: float) -> bool:

@@ -23,6 +23,10 @@ class InstanceHealthRead(BaseModel):
     check: dict[str, Any] = Field(description="the check the hub runs (type http, tcp or ttl)")
     ttl_expiry: bool = Field(description="whether missed heartbeats also make it critical")
     last_seen: str
+    checked_by: str | None = Field(
+        None,
+        description="the hub replica that runs the active check (counters and last result are its own)",
+    )
     consecutive_failures: int
     consecutive_successes: int
     checks: int

@@ -18,8 +18,15 @@ of ``passing`` until it calms down. ``draining`` (set by deployments) is never o
 
 Scheduling: one loop (the supervised task ``health-checker``) keeps a heap of due times; each
 instance starts at a random offset within its interval (jitter) and then runs at a fixed rate,
-so 1,000 instances spread evenly; a semaphore bounds concurrent probes. Several hub replicas
-each run the checks (the results agree; the duplicate probes are the price of keeping it simple).
+so 1,000 instances spread evenly; a semaphore bounds concurrent probes.
+
+Several hub replicas share the checks: each instance's check runs on exactly one live replica,
+chosen by rendezvous hashing over the live set (:mod:`centralhub.replicas`). Every replica keeps
+the whole schedule and skips the slots it does not own, so when a replica dies or leaves, the
+new owners probe its instances within a fraction of an interval of learning so. Probe requests
+name their replica (``User-Agent`` and ``X-CentralHub-Replica``). Only the replica whose write
+changed a status announces the change (the registry's conditional update), so one change
+raises one alert.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from centralhub import __version__
 from centralhub.core.errors import NotFound
 from centralhub.core.time import rfc3339
 from centralhub.health.models import FLAP_TRANSITIONS, FLAP_WINDOW_CHECKS, CheckState, HealthCheckResult
@@ -46,6 +54,7 @@ from centralhub.registry.service import InstanceRegistry, service_status
 
 if TYPE_CHECKING:
     from centralhub.core.tasks import Supervisor
+    from centralhub.replicas.service import ReplicaMembership
 
 __all__ = [
     "DEFAULT_SPEC",
@@ -70,6 +79,15 @@ DEFAULT_SPEC: dict[str, Any] = {
     "successes_before_passing": 2,
 }
 CHECKER_TASK = "health-checker"
+#: the header naming the hub replica that sent a probe
+REPLICA_HEADER = "X-CentralHub-Replica"
+#: a check taken over from another replica is probed within this share of its interval
+TAKEOVER_SPREAD = 0.25
+
+
+def check_key(tenant: str, service: str, instance_id: str) -> str:
+    """What the replicas hash to decide which of them runs an instance's check."""
+    return f"{tenant}/{service}/{instance_id}"
 
 
 def effective_check(inst: Instance) -> dict[str, Any]:
@@ -129,9 +147,13 @@ class HealthChecker:
         supervisor: Supervisor,
         max_concurrency: int = 200,
         clock: Callable[[], float] = time.time,
+        membership: ReplicaMembership | None = None,
     ) -> None:
         self.registry = registry
         self.supervisor = supervisor
+        #: which checks this replica runs; ``None`` runs them all (a lone hub)
+        self.membership = membership
+        self._reassigned = False
         self.max_concurrency = max_concurrency
         self.clock = clock
         self._states: dict[str, CheckState] = {}
@@ -148,6 +170,8 @@ class HealthChecker:
         self.lag: deque[float] = deque(maxlen=5000)
         self.probes = 0
         registry.add_change_listener(self._on_change)
+        if membership is not None:
+            membership.add_listener(self._on_membership)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -155,6 +179,10 @@ class HealthChecker:
             limits=httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=0),
             follow_redirects=False,
             trust_env=False,
+            headers={
+                "User-Agent": f"centralhub-health/{__version__} (replica {self.registry.replica_id})",
+                REPLICA_HEADER: self.registry.replica_id,
+            },
         )
         self.supervisor.start(CHECKER_TASK, self._run)
 
@@ -191,6 +219,7 @@ class HealthChecker:
             "check": spec,
             "ttl_expiry": uses_ttl(inst),
             "last_seen": rfc3339(inst.last_seen),
+            "checked_by": self.checked_by(inst) if spec["type"] != "ttl" else None,
         }
         doc.update(state_document(state or CheckState(inst.id, spec), self.clock()))
         return doc
@@ -234,6 +263,45 @@ class HealthChecker:
             }
         return out
 
+    def checked_by(self, inst: Instance) -> str | None:
+        """The replica that runs ``inst``'s active check (its results are on that replica)."""
+        if self.membership is None:
+            return self.registry.replica_id
+        return self.membership.owner(check_key(inst.tenant_id, inst.service_name, inst.id))
+
+    def _owns(self, state: CheckState) -> bool:
+        if self.membership is None:
+            return True
+        return self.membership.owns(check_key(state.key[0], state.key[1], state.instance_id))
+
+    def _on_membership(self) -> None:
+        self._reassigned = True
+        self._wake.set()
+
+    def _reassign(self) -> None:
+        """After the live set changed: probe the checks this replica just took over soon (the
+        previous owner may be gone for a while already), and stop the ones it handed over."""
+        self._reassigned = False
+        now = self.clock()
+        for state in self._states.values():
+            owned = self._owns(state)
+            if owned == state.owned:
+                continue
+            self._take(state, owned)
+            if owned:
+                interval = float(state.spec["interval_seconds"])
+                due = now + random.uniform(0, TAKEOVER_SPREAD * interval)
+                if due < state.due:
+                    state.due = due
+                    self._push(state)
+
+    @staticmethod
+    def _take(state: CheckState, owned: bool) -> None:
+        state.owned = owned
+        if owned:
+            # counters from an earlier turn are stale; damping starts again from the next probe
+            state.failures = state.successes = 0
+
     def lag_figures(self) -> dict[str, float]:
         """Schedule lag percentiles (ms) over the recent probes."""
         if not self.lag:
@@ -272,6 +340,7 @@ class HealthChecker:
                 if state is not None and state.spec == spec:
                     continue
                 state = CheckState(inst.id, spec, key)
+                state.owned = self._owns(state)
                 # jitter: a random first slot within one interval spreads a mass registration
                 state.due = now + random.uniform(0, float(spec["interval_seconds"]))
                 self._states[inst.id] = state
@@ -289,6 +358,8 @@ class HealthChecker:
         while True:
             if self._dirty or self._full_sync:
                 self._sync()
+            if self._reassigned:
+                self._reassign()
             now = self.clock()
             while self._heap and self._heap[0][0] <= now:
                 due, _, instance_id = heapq.heappop(self._heap)
@@ -299,6 +370,11 @@ class HealthChecker:
                 # fixed rate; if we fell more than an interval behind, skip ahead instead of bursting
                 state.due = due + interval if due + interval > now else now + interval
                 self._push(state)
+                owned = self._owns(state)
+                if owned != state.owned:
+                    self._take(state, owned)
+                if not owned:
+                    continue  # another replica runs this check; the slot is kept for a takeover
                 await self._sem.acquire()
                 task = asyncio.create_task(self._probe(state, due))
                 self._inflight.add(task)

@@ -148,3 +148,14 @@ class InstanceStatusChanged:
     #: ``False`` when learned from a peer replica: that replica already raised its alerts and
     #: moved its circuit, so followers only update their view
     local: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatusSynced:
+    """Emitted when this replica's view takes a status change another replica stored (and
+    announced as :class:`InstanceStatusChanged` there). Per-replica state such as circuits
+    follows it; alerts are raised once, by the replica whose write made the change."""
+
+    instance: Instance
+    old: InstanceStatus
+    new: InstanceStatus

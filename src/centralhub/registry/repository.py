@@ -142,8 +142,14 @@ async def touch_many(conn: AsyncConnection, seen: dict[str, float]) -> None:
         await conn.execute(_TOUCH, [{"b_id": i, "b_seen": to_datetime(ts)} for i, ts in seen.items()])
 
 
-async def set_status(conn: AsyncConnection, instance_id: str, status: InstanceStatus) -> None:
-    await conn.execute(update(t).where(t.c.id == instance_id).values(status=status.value))
+async def set_status(conn: AsyncConnection, instance_id: str, status: InstanceStatus) -> bool:
+    """Whether the stored status changed: ``False`` when the row already had ``status`` (another
+    replica stored the same change first) or is gone. Concurrent writers of one change see one
+    ``True`` between them, which is what lets exactly one announce it."""
+    result = await conn.execute(
+        update(t).where((t.c.id == instance_id) & (t.c.status != status.value)).values(status=status.value)
+    )
+    return bool(result.rowcount)
 
 
 async def set_contract_validated(conn: AsyncConnection, *, tenant: str, service: str, value: bool) -> None:

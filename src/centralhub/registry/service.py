@@ -6,6 +6,11 @@ replicas on one database stay coherent. Heartbeats are group-committed: each one
 acknowledged only after the batch holding it is stored, yet the database sees one statement
 per batch rather than one per heartbeat. Status changes are announced as
 :class:`InstanceStatusChanged` domain events, so alerting and circuits never delay the write.
+
+A status is written with a conditional update, so when several replicas make the same change
+(each one's TTL reaper finding the same expired instance) only the one whose write changed the
+row emits :class:`InstanceStatusChanged` and publishes it; the others, and every replica that
+learns the change from the bus, emit :class:`InstanceStatusSynced`. One change, one alert.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from centralhub.registry.models import (
     Instance,
     InstanceStatus,
     InstanceStatusChanged,
+    InstanceStatusSynced,
     Registration,
 )
 from centralhub.registry.reads import RegistryReads, ServiceKey, unknown_instance
@@ -200,6 +206,10 @@ class InstanceRegistry(RegistryReads):
         if old != inst.status:
             self.events.emit(InstanceStatusChanged(inst, old, inst.status, local=local))
 
+    def _status_synced(self, inst: Instance, old: InstanceStatus) -> None:
+        if old != inst.status:
+            self.events.emit(InstanceStatusSynced(inst, old, inst.status))
+
     async def _publish(self, subject: str, payload: dict[str, Any]) -> None:
         payload["origin"] = self.replica_id
         try:
@@ -229,7 +239,7 @@ class InstanceRegistry(RegistryReads):
                 inst.status = InstanceStatus(payload["status"])
                 inst.critical_since = payload.get("critical_since")
                 self._changed(inst.tenant_id, inst.service_name)
-                self._status_changed(inst, old, local=False)
+                self._status_synced(inst, old)
         elif subject == wire.REGISTRY_HEARTBEATS_SUBJECT:
             for instance_id, ts in payload.get("seen", {}).items():
                 inst = self._by_id.get(instance_id)
@@ -363,12 +373,15 @@ class InstanceRegistry(RegistryReads):
                 await self._publish(wire.registry_subject(tenant, "upserted"), {"instance": inst.to_dict()})
         self._changed(tenant, service)
 
-    async def set_status(self, inst: Instance, status: InstanceStatus) -> None:
-        """Change an instance's status (health checks, deployments, expiry) and tell everyone."""
+    async def set_status(self, inst: Instance, status: InstanceStatus) -> bool:
+        """Change an instance's status (health checks, deployments, expiry) and tell everyone.
+
+        Returns whether this call's write made the change; when another replica stored it
+        first, the view follows without announcing it a second time."""
         if inst.status == status:
-            return
+            return False
         async with self.database.engine.begin() as conn:
-            await repository.set_status(conn, inst.id, status)
+            stored = await repository.set_status(conn, inst.id, status)
         old = inst.status
         inst.status = status
         if status != InstanceStatus.CRITICAL:
@@ -376,8 +389,12 @@ class InstanceRegistry(RegistryReads):
         elif inst.critical_since is None:
             inst.critical_since = self.clock()
         self._changed(inst.tenant_id, inst.service_name)
+        if not stored:
+            self._status_synced(inst, old)
+            return False
         await self._publish_status(inst)
         self._status_changed(inst, old)
+        return True
 
     async def drain(self, tenant: str, service: str, instance_id: str) -> Instance:
         """Take an instance out of discovery (``draining``) until it is undrained or removed."""
@@ -448,8 +465,11 @@ class InstanceRegistry(RegistryReads):
 
     async def _store_revival(self, inst: Instance) -> None:
         async with self.database.engine.begin() as conn:
-            await repository.set_status(conn, inst.id, InstanceStatus.PASSING)
+            stored = await repository.set_status(conn, inst.id, InstanceStatus.PASSING)
         if self._revive(inst):
+            if not stored:
+                self._status_synced(inst, InstanceStatus.CRITICAL)
+                return
             await self._publish_status(inst)
             self._status_changed(inst, InstanceStatus.CRITICAL)
 
@@ -504,8 +524,10 @@ class InstanceRegistry(RegistryReads):
             elif inst.critical_since is not None and now - inst.critical_since > self.grace:
                 log.info("removing %s/%s after expiry", inst.service_name, inst.id)
                 async with self.database.engine.begin() as conn:
-                    await repository.delete(conn, inst.id)
+                    removed = await repository.delete(conn, inst.id)
                 self._drop(inst.id)
+                if not removed:
+                    continue  # another replica's reaper removed it and announces that
                 await self._publish(
                     wire.registry_subject(inst.tenant_id, "removed"),
                     {"instance_id": inst.id, "service_name": inst.service_name},

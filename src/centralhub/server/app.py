@@ -28,6 +28,7 @@ from centralhub.metrics.api import router as metrics_router
 from centralhub.metrics.middleware import MetricsMiddleware
 from centralhub.registry import api as registry_api
 from centralhub.registry.hot_path import HotRoutes, hot_routes
+from centralhub.replicas import api as replicas_api
 from centralhub.server import info
 from centralhub.server.errors import ErrorBoundary, install_error_handlers
 from centralhub.server.limits import BodySizeLimit, RateLimit
@@ -121,4 +122,5 @@ def create_app(
     app.include_router(audit_api.router)
     app.include_router(keys_api.router)
     app.include_router(backup_api.router)
+    app.include_router(replicas_api.router)
     return app
