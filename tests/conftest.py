@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,23 +43,46 @@ def _require_port(url_host: str, port: int, what: str) -> None:
         pytest.fail(f"{what} is not reachable at {url_host}:{port} ({exc}); start it (see README)")
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A throw-away PostgreSQL database for this test session; its URL (postgresql://...)."""
-    _require_port("127.0.0.1", 5432, "PostgreSQL")
-    name = f"centralhub_test_{uuid.uuid4().hex[:10]}"
+def _pg_admin(sql: str) -> None:
+    """One admin statement on the shared server; callable from sync code and from a running loop."""
 
-    async def admin(sql: str) -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result(30)
+
+
+def create_pg_database(prefix: str = "centralhub_test") -> str:
+    """A new, empty database on the shared PostgreSQL; its URL. Drop it with :func:`drop_pg_database`."""
+    _require_port("127.0.0.1", 5432, "PostgreSQL")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database for this test session; its URL (postgresql://...)."""
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
+
+
+@pytest.fixture
+def fresh_pg() -> Iterator[str]:
+    """A PostgreSQL database of this test alone: replicas sharing it see no other test's rows."""
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

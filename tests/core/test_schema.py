@@ -6,13 +6,10 @@ first one (several rows in ``alembic_version``) starts cleanly and ends on that 
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -22,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from centralhub.core.database import Database, alembic_config
 from centralhub.core.tables import metadata
+from tests.conftest import create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,20 +38,9 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'schema.db'}"
         return
-    session_url = str(request.getfixturevalue("pg_database"))
-    base, _, session_db = session_url.rpartition("/")
-    name = f"{session_db}_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(session_url, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
 
 
 def head_revision() -> str:

@@ -6,32 +6,15 @@ only what it stored itself. PostgreSQL databases are dropped when the test ends.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, _require_port
+from tests.conftest import create_pg_database, drop_pg_database
 
 DatabaseFactory = Callable[[str], str]
-
-
-async def _admin_async(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _admin(sql: str) -> None:
-    """Run one admin statement from sync code, even when called inside a running event loop."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _admin_async(sql)).result(30)
 
 
 @pytest.fixture
@@ -43,12 +26,10 @@ def fresh_database(tmp_path: Path) -> Iterator[DatabaseFactory]:
         if kind == "sqlite":
             return f"sqlite:///{tmp_path / f'durable-{uuid.uuid4().hex[:8]}.db'}"
         assert kind == "postgres", kind
-        _require_port("127.0.0.1", 5432, "PostgreSQL")
-        name = f"centralhub_durable_{uuid.uuid4().hex[:10]}"
-        _admin(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        url = create_pg_database("centralhub_durable")
+        created.append(url)
+        return url
 
     yield make
-    for name in created:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for url in created:
+        drop_pg_database(url)

@@ -10,7 +10,6 @@ included) and circuits.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import threading
@@ -20,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -65,24 +63,6 @@ def inbox() -> Iterator[WebhookInbox]:
     box = WebhookInbox()
     yield box
     box.close()
-
-
-@pytest.fixture
-def fresh_pg(pg_database: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for this test alone."""
-    base, _, session_db = pg_database.rpartition("/")
-    name = f"{session_db}_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(pg_database, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ one alert however many replicas see it."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
@@ -14,12 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from centralhub import __version__
-from tests.conftest import PG_ADMIN_URL, HubProcess, _require_port
+from tests.conftest import HubProcess
 from tests.support import wait_until_sync
 
 INTERVAL = 1.0
@@ -70,24 +68,6 @@ def probe_target() -> Iterator[ProbeTarget]:
     target = ProbeTarget()
     yield target
     target.close()
-
-
-@pytest.fixture
-def fresh_pg() -> Iterator[str]:
-    """A PostgreSQL database of this test alone (replica rows of other tests would count as live)."""
-    _require_port("127.0.0.1", 5432, "PostgreSQL")
-    name = f"centralhub_checks_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _replicas(

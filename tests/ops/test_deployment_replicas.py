@@ -7,17 +7,14 @@ drain and undrain work from the CLI and are seen by every replica.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -26,24 +23,6 @@ from tests.support import wait_until_sync
 CLI = [sys.executable, "-m", "centralhub.cli"]
 LEASE = 1.0
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def fresh_pg(pg_database: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for this test alone."""
-    base, _, session_db = pg_database.rpartition("/")
-    name = f"{session_db}_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(pg_database, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
