@@ -50,14 +50,13 @@ from cachetools import LRUCache, TTLCache
 
 from centralhub.alerts import repository, sharing
 from centralhub.alerts.channels import AlertChannel, build_channels, send_to_channels
-from centralhub.alerts.models import SEVERITIES, Alert, AlertRule, Silence, default_severity
-from centralhub.alerts.schemas import alert_document
+from centralhub.alerts.models import Alert, AlertRule, Silence, default_severity
+from centralhub.alerts.reads import AlertReads
 from centralhub.alerts.settings import parse_alerts_config
 from centralhub.alerts.silences import SilenceBook
-from centralhub.auth.context import current_principal
 from centralhub.auth.tenancy import in_reach
 from centralhub.core import wire
-from centralhub.core.errors import InvalidInput, NotFound
+from centralhub.core.errors import NotFound
 from centralhub.core.time import to_datetime, to_epoch
 from centralhub.health.models import HEALTHY, UNHEALTHY, ComponentStatusChanged
 from centralhub.registry.models import SELECTABLE, InstanceStatus, InstanceStatusChanged, InstanceStatusSynced
@@ -84,7 +83,7 @@ DedupKey = sharing.DedupKey
 TargetKey = tuple[str | None, str, str | None]
 
 
-class AlertManager:
+class AlertManager(AlertReads):
     """Raises, deduplicates, rate-limits, silences, delivers and records alerts."""
 
     def __init__(
@@ -408,71 +407,7 @@ class AlertManager:
             await self.events.drain()
             await self._queue.join()
 
-    # ------------------------------------------------------------------ reads and actions
-    def history(
-        self,
-        limit: int = 100,
-        *,
-        tenant_id: str | None = None,
-        severity: str | None = None,
-        target: str | None = None,
-        acknowledged: bool | None = None,
-        since: float | None = None,
-    ) -> list[dict[str, Any]]:
-        """This replica's recent alerts (up to :data:`RECENT_ALERTS`) as JSON documents, newest
-        first; no I/O, for dashboards. The API reads the stored history with :meth:`search`.
-        ``tenant_id``: that tenant's alerts (and the global ones when the caller reaches them);
-        the caller's tenant limit applies either way."""
-        out = []
-        for a in self._recent:
-            if not in_reach(a.tenant_id, tenant_id):
-                continue
-            if severity is not None and a.severity != severity:
-                continue
-            if target is not None and a.target != target:
-                continue
-            if acknowledged is not None and a.acknowledged != acknowledged:
-                continue
-            if since is not None and a.created_at < since:
-                continue
-            out.append(alert_document(a))
-            if len(out) >= limit:
-                break
-        return out
-
-    async def search(
-        self,
-        *,
-        tenant_id: str | None = None,
-        severity: str | None = None,
-        target: str | None = None,
-        acknowledged: bool | None = None,
-        since: float | None = None,
-        limit: int = 100,
-    ) -> list[Alert]:
-        """The stored history, newest first (every replica's alerts, across restarts).
-
-        ``tenant_id``: that tenant's alerts, plus the global ones for a caller without a tenant
-        limit; ``None``: every alert the caller reaches."""
-        limited = current_principal.get().tenant
-        if limited is not None and tenant_id not in (None, limited):
-            return []
-        if severity is not None and severity not in SEVERITIES:
-            raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)} (got {severity!r})")
-        if not 1 <= limit <= 1000:
-            raise InvalidInput(f"limit must be between 1 and 1000 (got {limit})")
-        async with self.engine.connect() as conn:
-            return await repository.get_all(
-                conn,
-                tenant_id=tenant_id if limited is None else limited,
-                include_global=limited is None,
-                severity=severity,
-                target=target,
-                acknowledged=acknowledged,
-                since=since,
-                limit=limit,
-            )
-
+    # ------------------------------------------------------------------ actions
     async def acknowledge(
         self, alert_id: str, *, tenant_id: str | None = None, by: str | None = None
     ) -> Alert:
@@ -525,8 +460,3 @@ class AlertManager:
         after a silence was set or ended through another one."""
         await self.silence_book.refresh()
         return self.silence_book.listing(tenant_id)
-
-    async def recent(self, limit: int = 20, *, tenant_id: str | None = None) -> list[dict[str, Any]]:
-        """The newest stored alerts as JSON documents (the dashboard feed): every replica's,
-        across restarts, within the caller's reach."""
-        return [alert_document(a) for a in await self.search(tenant_id=tenant_id, limit=limit)]
