@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -16,7 +18,7 @@ from centralhub.cli.deps import deps
 from centralhub.cli.http import CLIENT, fail
 from centralhub.cli.keys import keys_app
 from centralhub.cli.services import services_app
-from centralhub.core.settings import SettingsError, load_settings
+from centralhub.core.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
     help="Central Hub: service registry, discovery and live configuration.", no_args_is_help=True
@@ -72,6 +74,16 @@ def serve(
     ssl_keyfile: Annotated[
         str | None, typer.Option("--ssl-keyfile", help="The certificate's private key (PEM).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes serving the port, each a replica (CENTRAL_HUB_WORKERS, default 1; "
+            "more than 1 needs PostgreSQL and NATS).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the hub (embedded SQLite and in-process bus unless configured otherwise)."""
     try:
@@ -83,17 +95,24 @@ def serve(
             log_level=log_level,
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
+            workers=workers,
         )
     except SettingsError as exc:
         fail(f"bad setting {exc}", code=2)
+    from centralhub.server.workers import WorkersRefused, check_workers
+
+    try:
+        check_workers(settings.workers, is_sqlite=settings.is_sqlite, nats_url=settings.nats_url)
+    except WorkersRefused as exc:
+        fail(str(exc), code=2)
     if settings.ssl_certfile and settings.ssl_keyfile:
         _check_tls(settings.ssl_certfile, settings.ssl_keyfile)
-    import uvicorn
 
-    from centralhub.server.app import create_app
-    from centralhub.server.connections import uvicorn_options
-
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # with several workers every line says which process wrote it
+    who = " [%(process)d]" if settings.workers > 1 else ""
+    logging.basicConfig(
+        level=settings.log_level, format=f"%(asctime)s %(levelname)s{who} %(name)s: %(message)s"
+    )
     from centralhub.core.startup import StartupRefused, prepare_storage
 
     try:
@@ -101,14 +120,43 @@ def serve(
         storage_lock = prepare_storage(settings)  # noqa: F841
     except StartupRefused as exc:
         fail(str(exc), code=1)
+    if settings.workers == 1:
+        _serve_one(settings)
+        return
+    from centralhub.server.workers import WorkerPool
+
+    pool = WorkerPool(
+        count=settings.workers,
+        target=lambda sock, ready: _serve_one(settings, sockets=[sock], on_ready=ready),
+        host=settings.host,
+        port=settings.port,
+        graceful_seconds=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    sys.exit(pool.run())
+
+
+#: how long a stopping hub waits for the requests still running
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def _serve_one(
+    settings: Settings,
+    *,
+    sockets: list[socket.socket] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Build the app and serve it in this process until SIGTERM (on ``sockets`` when given)."""
+    import uvicorn
+
     from centralhub.core.errors import HubError
+    from centralhub.server.app import create_app
+    from centralhub.server.connections import uvicorn_options
+    from centralhub.server.shutdown import serve_until_signalled
 
     try:
         app_ = create_app(settings)
     except HubError as exc:  # e.g. a bad infrastructure file: one line, not a traceback
         fail(exc.message, code=2)
-    from centralhub.server.shutdown import serve_until_signalled
-
     serve_until_signalled(
         uvicorn.Config(
             app_,
@@ -116,11 +164,13 @@ def serve(
             port=settings.port,
             log_level=settings.log_level.lower(),
             access_log=False,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             ssl_certfile=settings.ssl_certfile,
             ssl_keyfile=settings.ssl_keyfile,
             **uvicorn_options(settings),
-        )
+        ),
+        sockets=sockets,
+        on_ready=on_ready,
     )
 
 

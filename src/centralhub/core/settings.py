@@ -72,6 +72,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "deployment_lease_seconds": ("CENTRAL_HUB_DEPLOYMENT_LEASE_SECONDS",),
     "deployment_drain_seconds": ("CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS",),
     "replica_lease_seconds": ("CENTRAL_HUB_REPLICA_LEASE_SECONDS",),
+    "workers": ("CENTRAL_HUB_WORKERS",),
 }
 
 #: what ``CENTRAL_HUB_AUTH`` accepts; unset means required in production, off elsewhere
@@ -189,6 +190,8 @@ class Settings(BaseSettings):
     #: a replica renews its membership lease every third of this; one silent this long is dead
     #: and its health checks move to the live replicas
     replica_lease_seconds: float = _env("replica_lease_seconds", 10.0)
+    #: processes ``serve`` runs on the one port, each a replica of its own (PostgreSQL + NATS)
+    workers: int = _env("workers", 1)
 
     @classmethod
     def settings_customise_sources(
@@ -327,7 +330,12 @@ class Settings(BaseSettings):
         return str(value)
 
     @field_validator(
-        "max_body_bytes", "rate_limit_per_minute", "rate_limit_burst", "max_connections", mode="before"
+        "max_body_bytes",
+        "rate_limit_per_minute",
+        "rate_limit_burst",
+        "max_connections",
+        "workers",
+        mode="before",
     )
     @classmethod
     def _positive_int(cls, value: Any) -> int:

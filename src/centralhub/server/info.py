@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -41,6 +42,11 @@ class InfoRead(BaseModel):
     event_bus: str = Field(description="memory or nats")
     cluster: str = Field(description="the cluster name: every NATS subject of this hub starts with it")
     nats: NatsInfo
+    replica_id: str = Field(
+        description="this hub process's replica id (each `serve --workers` process is a replica; "
+        "GET /api/v1/replicas lists them all)"
+    )
+    pid: int = Field(description="the operating-system process id of the replica that answered")
     links: dict[str, str]
 
 
@@ -87,6 +93,8 @@ async def info(hub: HubDep) -> dict[str, Any]:
             "subject_prefix": hub.settings.cluster + ".",
             "connected_url": hub.bus.connected_url,
         },
+        "replica_id": hub.replicas.replica_id,
+        "pid": os.getpid(),
         "links": {
             "health": "/health",
             "docs": "/docs",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -20,7 +21,19 @@ from centralhub.hub import Hub
 
 
 class HubServer(uvicorn.Server):
-    """uvicorn's server, releasing the hub's held requests as soon as shutdown begins."""
+    """uvicorn's server, releasing the hub's held requests as soon as shutdown begins.
+
+    ``on_ready`` is called once the hub has started and the socket accepts connections (a
+    worker tells its parent so)."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self.on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_ready is not None:
+            self.on_ready()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         hub = _hub_of(self.config)
@@ -42,10 +55,16 @@ def _exit_cleanly(_sig: int, _frame: FrameType | None) -> None:
     sys.exit(0)
 
 
-def serve_until_signalled(config: uvicorn.Config) -> None:
-    """``uvicorn.run`` with :class:`HubServer`; SIGTERM ends the process with status 0."""
+def serve_until_signalled(
+    config: uvicorn.Config,
+    *,
+    sockets: list[socket.socket] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """``uvicorn.run`` with :class:`HubServer` (on ``sockets`` when given, else binding
+    ``config``'s host and port); SIGTERM ends the process with status 0."""
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    server = HubServer(config)
-    server.run()
+    server = HubServer(config, on_ready)
+    server.run(sockets=sockets)
     if not server.started:
         sys.exit(3)  # what uvicorn.run answers when the app failed to start
