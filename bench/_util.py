@@ -199,10 +199,14 @@ def run_wrk(
     duration: float,
     threads: int = 2,
     timeout_s: float = 5.0,
+    prefix: Sequence[str] = (),
 ) -> WrkResult:
-    """Run wrk against ``url`` with ``script``; raises with wrk's output if it fails."""
+    """Run wrk against ``url`` with ``script``; raises with wrk's output if it fails.
+
+    ``prefix`` goes before wrk's command line (``taskset -c 0`` to pin it)."""
     threads = max(1, min(threads, connections))
     argv = [
+        *prefix,
         require_tool("wrk"),
         f"-t{threads}",
         f"-c{connections}",
