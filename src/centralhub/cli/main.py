@@ -151,7 +151,10 @@ def _serve_one(
     from centralhub.core.errors import HubError
     from centralhub.server.app import create_app
     from centralhub.server.connections import uvicorn_options
+    from centralhub.server.gc_tuning import space_out_collections
     from centralhub.server.shutdown import serve_until_signalled
+
+    space_out_collections()
 
     try:
         app_ = create_app(settings)

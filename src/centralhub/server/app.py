@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +30,7 @@ from centralhub.registry.hot_path import HotRoutes, hot_routes
 from centralhub.replicas import api as replicas_api
 from centralhub.server import info
 from centralhub.server.errors import ErrorBoundary, install_error_handlers
+from centralhub.server.gc_tuning import freeze_started_hub
 from centralhub.server.limits import BodySizeLimit, RateLimit
 from centralhub.server.middleware import AssumeJSONMiddleware
 
@@ -50,10 +50,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
-        # What exists now (the app, the loaded registry, imported modules) lives as long as the
-        # process; frozen, the collector stops re-scanning it on every full collection, which
-        # otherwise grows with the registry and lands on whichever request triggered it.
-        gc.freeze()
+        # collector pauses are the discovery reads' latency tail: see gc_tuning
+        freeze_started_hub()
         log.info(
             "central hub ready on %s:%s (%s, bus=%s, auth: %s)",
             settings.host,
