@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -181,3 +182,26 @@ def test_a_worker_count_below_one_is_refused(tmp_path: Path) -> None:
     done = _serve({"DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}", "CENTRAL_HUB_WORKERS": "0"})
     assert done.returncode == 2
     assert "CENTRAL_HUB_WORKERS" in done.stderr, done.stderr
+
+
+def test_workers_that_cannot_bind_the_port_stop_the_parent(fresh_pg: str, nats_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        began = time.monotonic()
+        done = _serve(
+            {
+                "DATABASE_URL": fresh_pg,
+                "NATS_URL": nats_url,
+                "CENTRAL_HUB_CLUSTER": f"wk{uuid.uuid4().hex[:10]}",
+                "CENTRAL_HUB_HOST": "127.0.0.1",
+            },
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+        )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "cannot serve on 127.0.0.1" in done.stderr and "in use" in done.stderr, done.stderr[-2000:]
+    assert time.monotonic() - began < 30

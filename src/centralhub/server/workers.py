@@ -227,6 +227,9 @@ class WorkerPool:
             os._exit(self._worker_main(write_fd, parent))
         os.close(write_fd)
         self.workers[pid] = _Worker(pid=pid, ready_fd=read_fd)
+        if self._signals:  # the stop signal came while this worker was being started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     # ------------------------------------------------------------------ worker
     def _worker_main(self, ready_fd: int, parent: int) -> int:  # pragma: no cover - child process
