@@ -1,0 +1,94 @@
+"""CopyUpsert: store a batch of rows with PostgreSQL COPY, upserting when keys already exist.
+
+Market data is nearly always new, so the first try is one ``COPY`` straight into the table: a
+single statement, all-or-nothing by itself, and as fast as PostgreSQL loads rows. When a key is
+already stored that COPY fails with a unique violation having written nothing, and the batch
+goes the merge way instead: ``COPY`` into a temporary staging table, then one
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` into the table, in one transaction.
+
+After a conflict, the next batches merge directly for a while: a replay usually goes on for
+many batches, and each failed COPY costs the rows it loaded before failing plus an error line
+in the server log.
+
+Rows must come in primary-key order with one row per key (see :mod:`batch_rows`); the merge
+sorts again with the same byte-wise collation, so both ways take row locks in one global
+order and concurrent writers of the same keys queue rather than deadlock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from centralhub.market.schemas import qualified_name
+
+__all__ = ["CopyUpsert"]
+
+
+class CopyUpsert:
+    """Writes rows of ``columns`` into ``db_schema.table``, last write winning per ``key``."""
+
+    def __init__(
+        self,
+        *,
+        db_schema: str,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        key: Sequence[str],
+        merge_batches_after_conflict: int = 32,
+    ) -> None:
+        self.db_schema = db_schema
+        self.table = table
+        self.columns = list(columns)
+        self.merge_batches_after_conflict = merge_batches_after_conflict
+        self._merges_left = 0
+        target = qualified_name(table, db_schema)
+        # One staging table per target and connection; temporary tables live in the session,
+        # so a pooled connection keeps reusing its own, emptied at each commit.
+        self.stage = f"copy_stage_{hashlib.sha1(target.encode()).hexdigest()[:12]}"
+        col_list = ", ".join(columns)
+        self._create_stage = (
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} "
+            f"({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        # Python orders str by code point; COLLATE "C" is the same order for the ASCII keys
+        # validation allows, whatever the database's default collation.
+        types_of = dict(zip(columns, types, strict=True))
+        order = ", ".join(f'{c} COLLATE "C"' if types_of[c] == "text" else c for c in key)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+        self._merge = (
+            f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {self.stage} "
+            f"ORDER BY {order} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        )
+
+    @property
+    def merging(self) -> bool:
+        """True while batches skip the COPY attempt after a recent conflict."""
+        return self._merges_left > 0
+
+    async def write(self, conn: Any, rows: Sequence[tuple[Any, ...]], *, timeout: float) -> None:
+        """Store ``rows`` all-or-nothing; raises asyncpg errors as they come."""
+        if self._merges_left == 0:
+            try:
+                await conn.copy_records_to_table(
+                    self.table, schema_name=self.db_schema, records=rows, columns=self.columns,
+                    timeout=timeout,
+                )  # fmt: skip
+                return
+            except asyncpg.UniqueViolationError:
+                self._merges_left = self.merge_batches_after_conflict
+        else:
+            self._merges_left -= 1
+        await self.merge(conn, rows, timeout=timeout)
+
+    async def merge(self, conn: Any, rows: Sequence[tuple[Any, ...]], *, timeout: float) -> None:
+        """Stage ``rows`` and upsert them in one transaction (the path for existing keys)."""
+        async with conn.transaction():
+            await conn.execute(self._create_stage, timeout=timeout)
+            await conn.copy_records_to_table(self.stage, records=rows, columns=self.columns, timeout=timeout)
+            await conn.execute(self._merge, timeout=timeout)
