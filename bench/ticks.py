@@ -1,10 +1,14 @@
-"""Tick write and latest-tick read throughput of DataRouter, beside references from the same run.
+"""Tick/candle write and latest-tick read throughput of DataRouter, beside references from the same run.
 
-Writes: ``DataRouter.save_ticks`` (validation + batched unnest upsert + cache write-through)
-vs a raw asyncpg ``COPY`` of the same rows into an identical table.
+Writes: ``DataRouter.save_ticks`` (validation, rows built from TickData, COPY, cache write-through)
+vs a raw asyncpg ``COPY`` of the same rows, built beforehand, into an identical table (same
+columns, primary key and index). The two take turns batch by batch so they share the machine's
+background load. Then the same ticks are saved again: every key exists, so save_ticks goes the
+merge way (COPY into a staging table + ``INSERT ... ON CONFLICT DO UPDATE``), shown against the
+same COPY figure. Candles: ``save_candles`` vs COPY in the same way.
 Reads: ``DataRouter.get_latest_tick`` (L1 hit, and L2 hit with a cold L1) vs a raw Redis ``GET``.
 
-    .venv/bin/python bench/ticks.py [--ticks 50000] [--batch 5000] [--reads 20000]
+    .venv/bin/python bench/ticks.py [--ticks 50000] [--batch 5000] [--candles 20000] [--reads 20000]
 
 Uses a throw-away PostgreSQL schema and Redis namespace, dropped at the end.
 """
@@ -16,11 +20,12 @@ import asyncio
 import os
 import time
 import uuid
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from centralhub.kit.cache import L1Cache
-from centralhub.market import DataRouter, TickData
+from centralhub.market import CandleData, DataRouter, TickData
 from centralhub.market.models import ms_to_datetime
 
 PG_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -41,38 +46,83 @@ def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:>12,.0f}/s"
 
 
-async def main(n_ticks: int, batch: int, n_reads: int) -> None:
+def make_candles(n: int) -> list[CandleData]:
+    base = (int(time.time()) // 60 - n) * 60_000
+    return [
+        CandleData(symbol=SYMBOLS[i % len(SYMBOLS)], timeframe="1m",
+                   timestamp_ms=base + (i // len(SYMBOLS)) * 60_000, open=1.1, high=1.2, low=1.0,
+                   close=1.15, volume=float(i % 50), num_trades=i % 90,
+                   source="bench")
+        for i in range(n)
+    ]  # fmt: skip
+
+
+async def copy_table(conn: Any, schema: str, name: str, like: str) -> None:
+    await conn.execute(f"CREATE TABLE {schema}.{name} (LIKE {schema}.{like} "
+                       "INCLUDING DEFAULTS INCLUDING INDEXES)")  # fmt: skip
+
+
+async def turns(
+    save: Any, items: list[Any], copy: Any, records: list[Any], batch: int
+) -> tuple[float, float]:
+    """Seconds spent in ``save`` and in ``copy``, taking turns batch by batch."""
+    save_s = copy_s = 0.0
+    for i in range(0, len(items), batch):
+        started = time.perf_counter()
+        await save(items[i : i + batch])
+        save_s += time.perf_counter() - started
+        started = time.perf_counter()
+        await copy(records[i : i + batch])
+        copy_s += time.perf_counter() - started
+    return save_s, copy_s
+
+
+async def main(n_ticks: int, batch: int, n_candles: int, n_reads: int) -> None:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     ticks = make_ticks(n_ticks)
-    router = DataRouter(PG_URL, REDIS_URL, db_schema=schema, batch_chunk_size=batch)
+    candles = make_candles(n_candles)
+    router = DataRouter(PG_URL, REDIS_URL, db_schema=schema)
     await router.initialize()
     redis = aioredis.from_url(REDIS_URL)
     try:
-        # Reference table: same columns, same primary key, filled by COPY.
+        # Reference tables: same columns, same primary key and index, filled by COPY.
         pool = router.pools.get_pool()
         async with pool.acquire() as conn:
-            await conn.execute(f"CREATE TABLE {schema}.copy_ref (LIKE {schema}.market_ticks "
-                               "INCLUDING DEFAULTS INCLUDING INDEXES)")  # fmt: skip
-        records = [(ms_to_datetime(t.timestamp_ms), t.symbol, t.bid, t.ask, t.volume, t.source,
-                    t.exchange, t.event_type) for t in ticks]  # fmt: skip
+            await copy_table(conn, schema, "copy_ref", "market_ticks")
+            await copy_table(conn, schema, "copy_ref_again", "market_ticks")
+            await copy_table(conn, schema, "candles_ref", "market_candles")
+        tick_records = [(ms_to_datetime(t.timestamp_ms), t.symbol, t.bid, t.ask, t.volume, t.source,
+                         t.exchange, t.event_type) for t in ticks]  # fmt: skip
+        candle_records = [(ms_to_datetime(c.timestamp_ms), c.symbol, c.timeframe, c.open, c.high, c.low,
+                           c.close, c.volume, c.vwap, c.num_trades, c.source) for c in candles]  # fmt: skip
+        tick_cols = ["timestamp", "symbol", "bid", "ask", "volume", "source", "exchange", "event_type"]
+        candle_cols = ["timestamp", "symbol", "timeframe", "open", "high", "low", "close", "volume", "vwap",
+                       "num_trades", "source"]  # fmt: skip
 
-        started = time.perf_counter()
-        for i in range(0, n_ticks, batch):
-            await router.save_ticks(ticks[i : i + batch])
-        router_s = time.perf_counter() - started
-
-        started = time.perf_counter()
         async with pool.acquire() as conn:
-            for i in range(0, n_ticks, batch):
-                await conn.copy_records_to_table(
-                    "copy_ref", schema_name=schema, records=records[i : i + batch],
-                    columns=["timestamp", "symbol", "bid", "ask", "volume", "source",
-                             "exchange", "event_type"],
-                )  # fmt: skip
-        copy_s = time.perf_counter() - started
+
+            def copy_into(table: str, columns: list[str]) -> Any:
+                async def copy(records: list[Any]) -> None:
+                    await conn.copy_records_to_table(
+                        table, schema_name=schema, records=records, columns=columns
+                    )
+
+                return copy
+
+            copy_ticks = copy_into("copy_ref", tick_cols)
+            router_s, copy_s = await turns(router.save_ticks, ticks, copy_ticks, tick_records, batch)
+            # Same ticks again: every key is stored, so save_ticks merges.
+            copy_again = copy_into("copy_ref_again", tick_cols)
+            again_s, copy_again_s = await turns(router.save_ticks, ticks, copy_again, tick_records, batch)
+            copy_candles = copy_into("candles_ref", candle_cols)
+            candle_s, candle_copy_s = await turns(
+                router.save_candles, candles, copy_candles, candle_records, batch
+            )
         async with pool.acquire() as conn:
             stored = await conn.fetchval(f"SELECT count(*) FROM {schema}.market_ticks")
+            stored_candles = await conn.fetchval(f"SELECT count(*) FROM {schema}.market_candles")
         assert stored == n_ticks, stored
+        assert stored_candles == n_candles, stored_candles
 
         started = time.perf_counter()
         for i in range(n_reads):
@@ -92,14 +142,21 @@ async def main(n_ticks: int, batch: int, n_reads: int) -> None:
             await redis.get(key)
         raw_get_s = time.perf_counter() - started
 
-        print(f"ticks={n_ticks} batch={batch} reads={n_reads} (PostgreSQL {PG_URL}, Redis {REDIS_URL})")
-        print(f"write  DataRouter.save_ticks      {rate(n_ticks, router_s)}")
-        print(f"write  reference asyncpg COPY     {rate(n_ticks, copy_s)}")
-        print(f"       ratio save_ticks / COPY    {copy_s / router_s:>12.2f}")
-        print(f"read   get_latest_tick (L1 hit)   {rate(n_reads, l1_s)}")
-        print(f"read   get_latest_tick (L2 hit)   {rate(l2_reads, l2_s)}")
-        print(f"read   reference raw Redis GET    {rate(l2_reads, raw_get_s)}")
-        print(f"       ratio L2-hit read / GET    {raw_get_s / l2_s:>12.2f}")
+        print(f"load average {os.getloadavg()[0]:.2f}; ticks={n_ticks} candles={n_candles} batch={batch} "
+              f"reads={n_reads} (PostgreSQL {PG_URL}, Redis {REDIS_URL})")  # fmt: skip
+        print(f"write  DataRouter.save_ticks, new keys     {rate(n_ticks, router_s)}")
+        print(f"write  reference asyncpg COPY              {rate(n_ticks, copy_s)}")
+        print(f"       ratio save_ticks / COPY             {copy_s / router_s:>12.2f}")
+        print(f"write  save_ticks, every key stored (merge){rate(n_ticks, again_s)}")
+        print(f"write  reference asyncpg COPY              {rate(n_ticks, copy_again_s)}")
+        print(f"       ratio merge / COPY                  {copy_again_s / again_s:>12.2f}")
+        print(f"write  DataRouter.save_candles, new keys   {rate(n_candles, candle_s)}")
+        print(f"write  reference asyncpg COPY              {rate(n_candles, candle_copy_s)}")
+        print(f"       ratio save_candles / COPY           {candle_copy_s / candle_s:>12.2f}")
+        print(f"read   get_latest_tick (L1 hit)            {rate(n_reads, l1_s)}")
+        print(f"read   get_latest_tick (L2 hit)            {rate(l2_reads, l2_s)}")
+        print(f"read   reference raw Redis GET             {rate(l2_reads, raw_get_s)}")
+        print(f"       ratio L2-hit read / GET             {raw_get_s / l2_s:>12.2f}")
     finally:
         async with router.pools.get_pool().acquire() as conn:
             await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -114,6 +171,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ticks", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--candles", type=int, default=20_000)
     parser.add_argument("--reads", type=int, default=20_000)
     args = parser.parse_args()
-    asyncio.run(asyncio.wait_for(main(args.ticks, args.batch, args.reads), timeout=55))
+    asyncio.run(asyncio.wait_for(main(args.ticks, args.batch, args.candles, args.reads), timeout=120))
