@@ -251,8 +251,11 @@ class DataRouter:
             return await method(*args, timeout=self.query_timeout)
         except TimeoutError as exc:
             raise QueryTimeoutError(f"query exceeded {self.query_timeout}s") from exc
-        except (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, OSError) as exc:
-            # AdminShutdownError: the server ended this session (shutdown, pg_terminate_backend).
+        except (
+            asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.InterfaceError, OSError
+        ) as exc:  # fmt: skip
+            # The server ended the session (shutdown, pg_terminate_backend) or the socket died;
+            # each call holds its own pooled connection, so an InterfaceError means a dead one.
             raise DatabaseConnectionError(f"database connection failed: {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise QueryExecutionError(f"query failed: {exc}") from exc
