@@ -185,18 +185,27 @@ async def test_connection_killed_mid_batch_writes_nothing(
 async def test_concurrent_batches_over_the_same_keys_all_succeed(
     router: DataRouter, pg: asyncpg.Connection, db_schema: str
 ) -> None:
-    await router.save_ticks(_ticks(100, bid=9.0))  # some keys stored, most new
+    # One router per writer, as separate services would have: each tries its own COPY first,
+    # and whoever loses a key to another writer merges.
+    others = [DataRouter(PG_URL, None, db_schema=db_schema, auto_migrate=False) for _ in range(5)]
 
-    async def writer(n: int) -> int:
+    async def writer(n: int, r: DataRouter) -> int:
         ticks = _ticks(3000, bid=1.0 + n / 100)
         random.Random(n).shuffle(ticks)
         total = 0
         for i in range(0, 3000, 1000):
-            total += await router.save_ticks(ticks[i : i + 1000])
+            total += await r.save_ticks(ticks[i : i + 1000])
         return total
 
-    # A deadlock would surface as an error after deadlock_timeout (1 s), failing the gather.
-    results = await asyncio.wait_for(asyncio.gather(*(writer(n) for n in range(6))), 45)
+    try:
+        for other in others:
+            await other.initialize()
+        writers = (writer(n, r) for n, r in enumerate([router, *others]))
+        # A deadlock would surface as an error after deadlock_timeout (1 s), failing the gather.
+        results = await asyncio.wait_for(asyncio.gather(*writers), 45)
+    finally:
+        for other in others:
+            await other.close()
     assert results == [3000] * 6
     rows = await pg.fetch(f"SELECT bid, ask FROM {db_schema}.market_ticks")
     assert len(rows) == 3000
