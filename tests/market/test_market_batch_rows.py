@@ -1,0 +1,95 @@
+"""Batches into COPY rows: the inline check never accepts what the validator refuses."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from centralhub.market import DataValidator, TickData
+from centralhub.market.batch_rows import candle_rows, tick_rows
+from centralhub.market.models import CandleData, ms_to_datetime
+
+NOW_MS = int(time.time() * 1000)
+VALIDATOR = DataValidator()
+
+
+def _rows(ticks: list[Any]) -> Any:
+    return tick_rows(ticks, VALIDATOR.check_tick, max_future_skew_ms=VALIDATOR.max_future_skew_ms)
+
+
+GOOD = TickData(symbol="EURUSD", timestamp_ms=NOW_MS - 5000, bid=1.1, ask=1.2, volume=2.0)
+
+BAD_VARIANTS = {
+    "nan bid": {"bid": float("nan")},
+    "infinite ask": {"ask": float("inf")},
+    "bid above ask": {"bid": 1.3},
+    "zero bid": {"bid": 0.0},
+    "bool price": {"bid": True},
+    "negative volume": {"volume": -1.0},
+    "nan volume": {"volume": float("nan")},
+    "lower-case symbol": {"symbol": "eurusd"},
+    "symbol not a str": {"symbol": 42},
+    "seconds disagree": {"timestamp": (NOW_MS - 5000) // 1000 + 1},
+    "float timestamp_ms": {"timestamp_ms": float(NOW_MS)},
+    "before 2000": {"timestamp_ms": 1_000, "timestamp": 1},
+    "far future": {"timestamp_ms": NOW_MS + 3 * 86_400_000, "timestamp": (NOW_MS + 3 * 86_400_000) // 1000},
+    "source not a str": {"source": 5},
+}
+
+
+@pytest.mark.parametrize("change", BAD_VARIANTS.values(), ids=BAD_VARIANTS.keys())
+def test_every_invalid_tick_is_reported_as_the_validator_words_it(change: dict[str, Any]) -> None:
+    bad = replace(GOOD, **change)
+    # The known symbol comes first, so the bad tick is a candidate for the inline check.
+    result = _rows([GOOD, bad, GOOD])
+    assert result.errors == [f"ticks[1].{e}" for e in VALIDATOR.check_tick(bad)]
+    assert result.errors and result.rows == []
+
+
+def test_valid_values_outside_the_inline_check_are_accepted() -> None:
+    ticks = [
+        GOOD,
+        replace(GOOD, timestamp_ms=GOOD.timestamp_ms + 1, timestamp=None, bid=1, ask=2, volume=3),
+        replace(GOOD, timestamp_ms=GOOD.timestamp_ms + 2, timestamp=None, volume=None),
+        TickData(symbol="BTC/USDT", timestamp=GOOD.timestamp + 1, bid=60_000.0, ask=60_001.0),
+    ]
+    result = _rows(ticks)
+    assert result.errors == []
+    assert [r[:4] for r in result.rows] == [
+        (ms_to_datetime(t.timestamp_ms), t.symbol, t.bid, t.ask) for t in ticks
+    ]
+    assert result.newest == {"EURUSD": ticks[2], "BTC/USDT": ticks[3]}
+
+
+def test_rows_come_in_key_order_with_the_last_write_per_key() -> None:
+    a = replace(GOOD, timestamp_ms=GOOD.timestamp_ms + 10, timestamp=None, bid=1.15)
+    later_same_key = replace(GOOD, bid=1.05)
+    result = _rows([a, GOOD, later_same_key, replace(GOOD, symbol="AUDUSD")])
+    assert [(r[1], r[2]) for r in result.rows] == [("AUDUSD", 1.1), ("EURUSD", 1.05), ("EURUSD", 1.15)]
+    assert result.newest["EURUSD"] is a  # the greatest timestamp, not the last one seen
+
+
+def test_timestamps_convert_exactly_to_the_millisecond() -> None:
+    ticks = [replace(GOOD, timestamp_ms=ms, timestamp=None) for ms in range(NOW_MS - 999, NOW_MS)]
+    result = _rows(ticks)
+    assert [r[0] for r in result.rows] == [ms_to_datetime(t.timestamp_ms) for t in ticks]
+
+
+def test_not_a_tick_is_named() -> None:
+    result = _rows([GOOD, {"symbol": "EURUSD"}])
+    assert result.errors == ["ticks[1]: expected TickData, got dict"]
+
+
+def test_candle_rows_are_sorted_and_deduplicated() -> None:
+    def candle(i: int, close: float) -> CandleData:
+        return CandleData(symbol="EURUSD", timeframe="1h", timestamp_ms=NOW_MS - i * 3_600_000,
+                          open=1.1, high=1.3, low=1.0, close=close)  # fmt: skip
+
+    result = candle_rows([candle(1, 1.2), candle(2, 1.2), candle(1, 1.25)], VALIDATOR.check_candle)
+    assert result.errors == []
+    assert [r[6] for r in result.rows] == [1.2, 1.25]
+    bad = candle_rows([candle(1, 1.2), candle(2, 1.5)], VALIDATOR.check_candle)
+    assert bad.errors == ["candles[1].close: 1.5 must lie within [low 1.0, high 1.3]"]
