@@ -88,8 +88,35 @@ def test_candle_rows_are_sorted_and_deduplicated() -> None:
         return CandleData(symbol="EURUSD", timeframe="1h", timestamp_ms=NOW_MS - i * 3_600_000,
                           open=1.1, high=1.3, low=1.0, close=close)  # fmt: skip
 
-    result = candle_rows([candle(1, 1.2), candle(2, 1.2), candle(1, 1.25)], VALIDATOR.check_candle)
+    result = _candle_rows([candle(1, 1.2), candle(2, 1.2), candle(1, 1.25)])
     assert result.errors == []
     assert [r[6] for r in result.rows] == [1.2, 1.25]
-    bad = candle_rows([candle(1, 1.2), candle(2, 1.5)], VALIDATOR.check_candle)
+    bad = _candle_rows([candle(1, 1.2), candle(2, 1.5)])
     assert bad.errors == ["candles[1].close: 1.5 must lie within [low 1.0, high 1.3]"]
+
+
+def _candle_rows(candles: list[Any]) -> Any:
+    return candle_rows(candles, VALIDATOR.check_candle, max_future_skew_ms=VALIDATOR.max_future_skew_ms)
+
+
+CANDLE = CandleData(symbol="EURUSD", timeframe="1h", timestamp_ms=NOW_MS - 3_600_000, open=1.1,
+                    high=1.3, low=1.0, close=1.2, volume=5.0, vwap=1.15, num_trades=3)  # fmt: skip
+BAD_CANDLES = {
+    "open above high": {"open": 1.4},
+    "close below low": {"close": 0.9},
+    "low above high": {"low": 1.35},
+    "nan close": {"close": float("nan")},
+    "zero vwap": {"vwap": 0.0},
+    "negative trades": {"num_trades": -1},
+    "bool trades": {"num_trades": True},
+    "bad timeframe": {"timeframe": "1x"},
+    "float timestamp_ms": {"timestamp_ms": float(NOW_MS)},
+}
+
+
+@pytest.mark.parametrize("change", BAD_CANDLES.values(), ids=BAD_CANDLES.keys())
+def test_every_invalid_candle_is_reported_as_the_validator_words_it(change: dict[str, Any]) -> None:
+    bad = replace(CANDLE, **change)
+    result = _candle_rows([CANDLE, bad])
+    assert result.errors == [f"candles[1].{e}" for e in VALIDATOR.check_candle(bad)]
+    assert result.errors and result.rows == []

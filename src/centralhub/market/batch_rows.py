@@ -5,11 +5,11 @@ write of a repeated key wins), ready for ``copy_records_to_table``. Key order ma
 writer takes its row locks in the same order, so concurrent batches over the same keys wait
 for each other instead of deadlocking.
 
-Ticks arrive by the tens of thousands per second, so :func:`tick_rows` first tries a
-conservative inline check that only *accepts* (exact ``float`` prices, a symbol already seen
-to match, a timestamp in range...). Anything it does not accept goes through
-:meth:`DataValidator.check_tick`, which stays the single authority on what is valid and on
-the wording of every error.
+Ticks arrive by the tens of thousands per second, so :func:`tick_rows` (and
+:func:`candle_rows` likewise) first tries a conservative inline check that only *accepts*
+(exact ``float`` prices, a symbol already seen to match, a timestamp in range...). Anything it
+does not accept goes through :meth:`DataValidator.check_tick`, which stays the single
+authority on what is valid and on the wording of every error.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from centralhub.market.models import CandleData, TickData, ms_to_datetime
-from centralhub.market.validation import MIN_TIMESTAMP_MS, SYMBOL_PATTERN
+from centralhub.market.validation import MIN_TIMESTAMP_MS, SYMBOL_PATTERN, TIMEFRAME_PATTERN
 
 __all__ = ["CandleRows", "TickRows", "candle_rows", "tick_rows"]
 
@@ -30,6 +30,7 @@ _from_timestamp = datetime.fromtimestamp
 # Symbols already matched against SYMBOL_PATTERN; bounded so a stream of junk cannot grow it.
 _KNOWN_SYMBOLS: set[str] = set()
 _KNOWN_SYMBOLS_MAX = 10_000
+_KNOWN_TIMEFRAMES: set[str] = set()
 # Below 2**33 seconds (year 2242) a float of ``ms / 1000`` is within half a microsecond of the
 # exact instant, so fromtimestamp (twice as fast as epoch + timedelta) rounds to it exactly.
 _FLOAT_EXACT_MS = 2**33 * 1000
@@ -105,7 +106,7 @@ def tick_rows(
             errors.extend(prefix + p for p in problems)
             continue
         _known_symbol(t.symbol)  # so the next tick of this symbol takes the inline check
-        ms = t.timestamp_ms if t.timestamp_ms is not None else t.timestamp * 1000
+        ms = _ms(t)
         key = (ms, t.symbol)
         if key < last_key:
             in_order = False
@@ -126,16 +127,47 @@ def tick_rows(
     return TickRows([rows[k] for k in sorted(rows)], newest, errors)
 
 
-def _ms(t: TickData) -> int:
-    return t.timestamp_ms if t.timestamp_ms is not None else t.timestamp * 1000
+def _ms(record: TickData | CandleData) -> int:
+    return record.timestamp_ms if record.timestamp_ms is not None else record.timestamp * 1000
 
 
-def candle_rows(candles: Sequence[Any], check: Callable[[Any], list[str]]) -> CandleRows:
+def candle_rows(
+    candles: Sequence[Any], check: Callable[[Any], list[str]], *, max_future_skew_ms: int
+) -> CandleRows:
     """Validate ``candles`` and build their rows (columns as ``router._CANDLE_COLS``)."""
+    latest_ms = min(int(time.time() * 1000) + max_future_skew_ms, _FLOAT_EXACT_MS)
+    symbols, timeframes = _KNOWN_SYMBOLS, _KNOWN_TIMEFRAMES
     rows: dict[tuple[int, str, str], tuple[Any, ...]] = {}
     errors: list[str] = []
     many = len(candles) > 1
     for i, c in enumerate(candles):
+        if type(c) is CandleData:
+            ms, symbol, timeframe, low, high = c.timestamp_ms, c.symbol, c.timeframe, c.low, c.high
+            o, close, volume, vwap, trades = c.open, c.close, c.volume, c.vwap, c.num_trades
+            if (
+                type(ms) is int
+                and MIN_TIMESTAMP_MS <= ms <= latest_ms
+                and type(c.timestamp) is int
+                and c.timestamp == ms // 1000
+                and (symbol in symbols if type(symbol) is str else False)
+                and (timeframe in timeframes if type(timeframe) is str else False)
+                and type(o) is float
+                and type(high) is float
+                and type(low) is float
+                and type(close) is float
+                and 0.0 < low <= o <= high < _INF
+                and low <= close <= high
+                and (volume is None or (type(volume) is float and 0.0 <= volume < _INF))
+                and (vwap is None or (type(vwap) is float and 0.0 < vwap < _INF))
+                and (trades is None or (type(trades) is int and trades >= 0))
+                and type(c.source) is str
+                and type(c.event_type) is str
+            ):
+                rows[(ms, symbol, timeframe)] = (
+                    _from_timestamp(ms / 1000, UTC), symbol, timeframe, o, high, low, close,
+                    volume, vwap, trades, c.source,
+                )  # fmt: skip
+                continue
         if not isinstance(c, CandleData):
             errors.append(f"candles[{i}]: expected CandleData, got {type(c).__name__}")
             continue
@@ -143,7 +175,10 @@ def candle_rows(candles: Sequence[Any], check: Callable[[Any], list[str]]) -> Ca
             prefix = f"candles[{i}]." if many else ""
             errors.extend(prefix + p for p in problems)
             continue
-        ms = c.timestamp_ms if c.timestamp_ms is not None else c.timestamp * 1000
+        _known_symbol(c.symbol)
+        if len(timeframes) < _KNOWN_SYMBOLS_MAX and TIMEFRAME_PATTERN.match(c.timeframe):
+            timeframes.add(c.timeframe)
+        ms = _ms(c)
         rows[(ms, c.symbol, c.timeframe)] = (
             ms_to_datetime(ms), c.symbol, c.timeframe, c.open, c.high, c.low, c.close,
             c.volume, c.vwap, c.num_trades, c.source,

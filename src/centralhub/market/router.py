@@ -165,7 +165,9 @@ class DataRouter:
     async def save_candles(self, candles: Iterable[CandleData]) -> int:
         """Store candles atomically (one bad candle → nothing written); returns rows written."""
         candles = candles if isinstance(candles, list | tuple) else list(candles)
-        batch = candle_rows(candles, self.validator.check_candle)
+        batch = candle_rows(
+            candles, self.validator.check_candle, max_future_skew_ms=self.validator.max_future_skew_ms
+        )
         if batch.errors:
             raise ValidationError(batch.errors, "candle batch" if len(candles) > 1 else "candle")
         if not batch.rows:
