@@ -10,6 +10,7 @@ symbol is written to the :class:`MultiLevelCache`; cache trouble never fails a w
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable
 from datetime import datetime
@@ -180,11 +181,18 @@ class DataRouter:
             await self._run(writer.write, conn, rows)
 
     async def _cache_latest(self, newest: dict[str, TickData]) -> None:
-        for symbol, tick in newest.items():
-            cached = await self.cache.get(self._latest_key(symbol))
-            # Out-of-order arrivals must not replace a newer cached tick.
-            if cached is None or tick.timestamp_ms >= cached.get("timestamp_ms", 0):
-                await self.cache.set(self._latest_key(symbol), tick.to_dict(), l2_ttl=self.latest_tick_ttl)
+        # One symbol's read-compare-write does not depend on another's: run them side by side,
+        # so a batch of many symbols costs about one cache round trip, not one per symbol.
+        if len(newest) == 1:
+            await self._cache_if_newer(*next(iter(newest.items())))
+        else:
+            await asyncio.gather(*(self._cache_if_newer(s, t) for s, t in newest.items()))
+
+    async def _cache_if_newer(self, symbol: str, tick: TickData) -> None:
+        cached = await self.cache.get(self._latest_key(symbol))
+        # Out-of-order arrivals must not replace a newer cached tick.
+        if cached is None or tick.timestamp_ms >= cached.get("timestamp_ms", 0):
+            await self.cache.set(self._latest_key(symbol), tick.to_dict(), l2_ttl=self.latest_tick_ttl)
 
     @staticmethod
     def _latest_key(symbol: str) -> str:
