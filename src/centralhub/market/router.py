@@ -27,6 +27,7 @@ from centralhub.market.exceptions import (
     QueryTimeoutError,
     ValidationError,
 )
+from centralhub.market.instants import Instant, to_datetime
 from centralhub.market.migrator import SchemaMigrator
 from centralhub.market.models import CandleData, TickData, datetime_to_ms
 from centralhub.market.pools import DatabasePoolManager, normalize_pg_url
@@ -217,10 +218,13 @@ class DataRouter:
         return tick
 
     async def get_ticks(
-        self, symbol: str, start: datetime, end: datetime, *, limit: int | None = None
+        self, symbol: str, start: Instant, end: Instant, *, limit: int | None = None
     ) -> list[TickData]:
-        """Ticks with ``start <= timestamp < end`` in time order, from the database."""
-        _check_range(start, end)
+        """Ticks with ``start <= timestamp < end`` in time order, from the database.
+
+        ``start``/``end``: aware datetimes or Unix milliseconds (``TickData.timestamp_ms``).
+        """
+        start, end = _range(start, end)
         async with self._connection() as conn:
             rows = await self._run(
                 conn.fetch,
@@ -234,10 +238,13 @@ class DataRouter:
         return [_row_to_tick(r) for r in rows]
 
     async def get_candles(
-        self, symbol: str, timeframe: str, start: datetime, end: datetime
+        self, symbol: str, timeframe: str, start: Instant, end: Instant
     ) -> list[CandleData]:
-        """Candles with open time in ``[start, end)`` in time order, from the database."""
-        _check_range(start, end)
+        """Candles with open time in ``[start, end)`` in time order, from the database.
+
+        ``start``/``end``: aware datetimes or Unix milliseconds.
+        """
+        start, end = _range(start, end)
         async with self._connection() as conn:
             rows = await self._run(
                 conn.fetch,
@@ -271,10 +278,11 @@ class DataRouter:
             raise QueryExecutionError(f"query failed: {exc}") from exc
 
 
-def _check_range(start: datetime, end: datetime) -> None:
-    datetime_to_ms(start), datetime_to_ms(end)  # rejects naive datetimes with a clear error
-    if end <= start:
-        raise ValueError(f"end {end.isoformat()} must be after start {start.isoformat()}")
+def _range(start: Instant, end: Instant) -> tuple[datetime, datetime]:
+    start_at, end_at = to_datetime(start, "start"), to_datetime(end, "end")
+    if end_at <= start_at:
+        raise ValueError(f"end {end_at.isoformat()} must be after start {start_at.isoformat()}")
+    return start_at, end_at
 
 
 def _row_to_tick(row: Any) -> TickData:
