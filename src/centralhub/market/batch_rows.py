@@ -66,11 +66,13 @@ def tick_rows(
     """Validate ``ticks`` and build their rows (columns as ``router._TICK_COLS``)."""
     latest_ms = min(int(time.time() * 1000) + max_future_skew_ms, _FLOAT_EXACT_MS)
     known = _KNOWN_SYMBOLS
-    rows: dict[tuple[int, str], tuple[Any, ...]] = {}
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
     newest: dict[str, TickData] = {}
     errors: list[str] = []
-    in_order = True
-    last_key: tuple[int, str] = (-1, "")
+    # Feeds send keys in increasing order; only a batch that is not needs sorting and deduping.
+    increasing = True
+    last_ms, last_symbol = -1, ""
     many = len(ticks) > 1
     for i, t in enumerate(ticks):
         if type(t) is TickData:
@@ -90,12 +92,11 @@ def tick_rows(
                 and type(t.event_type) is str
                 and (t.exchange is None or type(t.exchange) is str)
             ):
-                key = (ms, symbol)
-                if key < last_key:
-                    in_order = False
-                last_key = key
-                rows[key] = (_from_timestamp(ms / 1000, UTC), symbol, bid, ask, volume,
-                             t.source, t.exchange, t.event_type)  # fmt: skip
+                if ms < last_ms or (ms == last_ms and symbol <= last_symbol):
+                    increasing = False
+                last_ms, last_symbol = ms, symbol
+                append((_from_timestamp(ms / 1000, UTC), symbol, bid, ask, volume,
+                        t.source, t.exchange, t.event_type))  # fmt: skip
                 newest[symbol] = t
                 continue
         if not isinstance(t, TickData):
@@ -107,24 +108,25 @@ def tick_rows(
             continue
         _known_symbol(t.symbol)  # so the next tick of this symbol takes the inline check
         ms = _ms(t)
-        key = (ms, t.symbol)
-        if key < last_key:
-            in_order = False
-        last_key = key
-        rows[key] = (ms_to_datetime(ms), t.symbol, t.bid, t.ask, t.volume, t.source, t.exchange,
-                     t.event_type)  # fmt: skip
+        if ms < last_ms or (ms == last_ms and t.symbol <= last_symbol):
+            increasing = False
+        last_ms, last_symbol = ms, t.symbol
+        append((ms_to_datetime(ms), t.symbol, t.bid, t.ask, t.volume, t.source, t.exchange,
+                t.event_type))  # fmt: skip
         newest[t.symbol] = t
     if errors:
         return TickRows([], {}, errors)
-    if in_order:
-        return TickRows(list(rows.values()), newest, errors)
-    # Out of order: sort the rows, and "newest" means the greatest timestamp, not the last seen.
+    if increasing:
+        return TickRows(rows, newest, errors)
+    # Keys out of order or repeated: the last row per key, sorted; "newest" becomes the greatest
+    # timestamp per symbol rather than the last tick seen.
+    by_key = {(row[0], row[1]): row for row in rows}
     newest = {}
     for t in ticks:
         seen = newest.get(t.symbol)
         if seen is None or _ms(t) >= _ms(seen):
             newest[t.symbol] = t
-    return TickRows([rows[k] for k in sorted(rows)], newest, errors)
+    return TickRows([by_key[k] for k in sorted(by_key)], newest, errors)
 
 
 def _ms(record: TickData | CandleData) -> int:
