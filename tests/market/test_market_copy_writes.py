@@ -70,6 +70,15 @@ async def test_batch_stored_field_by_field(
     assert await pg.fetchval(f"SELECT count(*) FROM {db_schema}.market_ticks") == 301
 
 
+async def test_mixed_case_schema_and_table_names(pg: asyncpg.Connection, db_schema: str) -> None:
+    # Unquoted in the DDL, so stored lower-case; the COPY must find them all the same.
+    async with DataRouter(PG_URL, None, db_schema=db_schema.upper(), ticks_table="Ticks_EU") as r:
+        assert await r.save_ticks(_ticks(10)) == 10
+        assert await r.save_ticks(_ticks(10, bid=1.2)) == 10  # and merge into them
+    rows = await pg.fetch(f"SELECT DISTINCT bid FROM {db_schema}.ticks_eu")
+    assert [row["bid"] for row in rows] == [1.2]
+
+
 @pytest.mark.parametrize("stored_first", [False, True], ids=["new-keys", "keys-stored"])
 async def test_repeated_key_in_a_batch_keeps_the_last_write(
     router: DataRouter, pg: asyncpg.Connection, db_schema: str, stored_first: bool

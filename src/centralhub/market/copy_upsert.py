@@ -41,8 +41,10 @@ class CopyUpsert:
         key: Sequence[str],
         merge_batches_after_conflict: int = 32,
     ) -> None:
-        self.db_schema = db_schema
-        self.table = table
+        # The DDL leaves names unquoted, so PostgreSQL folded them to lower case; COPY quotes
+        # the names it is given, so it must be given the folded ones.
+        self.db_schema = db_schema.lower()
+        self.table = table.lower()
         self.columns = list(columns)
         self.merge_batches_after_conflict = merge_batches_after_conflict
         self._merges_left = 0
