@@ -68,11 +68,6 @@ class CopyUpsert:
             f"ORDER BY {order} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
         )
 
-    @property
-    def merging(self) -> bool:
-        """True while batches skip the COPY attempt after a recent conflict."""
-        return self._merges_left > 0
-
     async def write(self, conn: Any, rows: Sequence[tuple[Any, ...]], *, timeout: float) -> None:
         """Store ``rows`` all-or-nothing; raises asyncpg errors as they come."""
         if self._merges_left == 0:
