@@ -96,6 +96,24 @@ async def test_repeated_key_in_a_batch_keeps_the_last_write(
     assert latest is not None and latest.bid == 1.2
 
 
+async def test_a_change_in_any_one_column_is_stored(
+    router: DataRouter, pg: asyncpg.Connection, db_schema: str
+) -> None:
+    # Unchanged rows are skipped by the merge; NULL to a value and back must still count.
+    ticks = _ticks(3)
+    await router.save_ticks(ticks)
+    for exchange in ("LMAX", None):
+        for t in ticks:
+            t.exchange = exchange
+        await router.save_ticks(ticks)
+        rows = await pg.fetch(f"SELECT DISTINCT exchange FROM {db_schema}.market_ticks")
+        assert [r["exchange"] for r in rows] == [exchange]
+    ticks[1].volume = None
+    await router.save_ticks(ticks)
+    start, end = ms_to_datetime(NOW_MS - 7_200_000), ms_to_datetime(NOW_MS)
+    assert await router.get_ticks(ticks[1].symbol, start, end) == [ticks[1]]
+
+
 async def test_out_of_order_batch_is_stored_and_caches_the_newest(router: DataRouter) -> None:
     ticks = _ticks(200)
     shuffled = ticks[:]

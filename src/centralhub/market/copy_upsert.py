@@ -4,7 +4,8 @@ Market data is nearly always new, so the first try is one ``COPY`` straight into
 single statement, all-or-nothing by itself, and as fast as PostgreSQL loads rows. When a key is
 already stored that COPY fails with a unique violation having written nothing, and the batch
 goes the merge way instead: ``COPY`` into a temporary staging table, then one
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` into the table, in one transaction.
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` into the table, in one transaction; a row
+whose stored values are already the same is left as it is.
 
 After a conflict, the next batches merge directly for a while: a replay usually goes on for
 many batches, and each failed COPY costs the rows it loaded before failing plus an error line
@@ -62,10 +63,17 @@ class CopyUpsert:
         # validation allows, whatever the database's default collation.
         types_of = dict(zip(columns, types, strict=True))
         order = ", ".join(f'{c} COLLATE "C"' if types_of[c] == "text" else c for c in key)
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+        values = [c for c in columns if c not in key]
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
+        # A replay resends rows unchanged: leave those rows alone (the conflict still locks
+        # them) instead of writing a new version of each with its index entries.
+        changed = (
+            f"({', '.join(f'{target}.{c}' for c in values)}) IS DISTINCT FROM "
+            f"({', '.join(f'EXCLUDED.{c}' for c in values)})"
+        )
         self._merge = (
             f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {self.stage} "
-            f"ORDER BY {order} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+            f"ORDER BY {order} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {changed}"
         )
 
     async def write(self, conn: Any, rows: Sequence[tuple[Any, ...]], *, timeout: float) -> None:
