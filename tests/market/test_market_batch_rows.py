@@ -1,7 +1,8 @@
-"""Batches into COPY rows: the inline check never accepts what the validator refuses."""
+"""Batches into binary COPY rows: the inline check never accepts what the validator refuses."""
 
 from __future__ import annotations
 
+import struct
 import time
 from dataclasses import replace
 from typing import Any
@@ -10,10 +11,40 @@ import pytest
 
 from centralhub.market import DataValidator, TickData
 from centralhub.market.batch_rows import candle_rows, tick_rows
-from centralhub.market.models import CandleData, ms_to_datetime
+from centralhub.market.copy_binary import CANDLE_COLUMNS, TICK_COLUMNS
+from centralhub.market.models import CandleData
 
 NOW_MS = int(time.time() * 1000)
 VALIDATOR = DataValidator()
+
+
+def _decode(row: bytes, columns: tuple[str, ...]) -> dict[str, Any]:
+    """A binary COPY row read back as PostgreSQL reads it (timestamps as Unix ms)."""
+    assert struct.unpack_from(">h", row)[0] == len(columns)
+    values: dict[str, Any] = {}
+    pos = 2
+    for name in columns:
+        (size,) = struct.unpack_from(">i", row, pos)
+        pos += 4
+        if size == -1:
+            values[name] = None
+            continue
+        raw = row[pos : pos + size]
+        pos += size
+        if name == "timestamp":
+            values[name] = struct.unpack(">q", raw)[0] // 1000 + 946_684_800_000
+        elif name == "num_trades":
+            values[name] = struct.unpack(">i", raw)[0]
+        elif size == 8 and name not in ("symbol", "source", "exchange", "event_type", "timeframe"):
+            values[name] = struct.unpack(">d", raw)[0]
+        else:
+            values[name] = raw.decode()
+    assert pos == len(row)
+    return values
+
+
+def _ticks_of(rows: list[bytes]) -> list[dict[str, Any]]:
+    return [_decode(r, TICK_COLUMNS) for r in rows]
 
 
 def _rows(ticks: list[Any]) -> Any:
@@ -58,9 +89,11 @@ def test_valid_values_outside_the_inline_check_are_accepted() -> None:
     ]
     result = _rows(ticks)
     assert result.errors == []
-    assert [r[:4] for r in result.rows] == [
-        (ms_to_datetime(t.timestamp_ms), t.symbol, t.bid, t.ask) for t in ticks
-    ]
+    assert _ticks_of(result.rows) == [
+        {"timestamp": t.timestamp_ms, "bid": t.bid, "ask": t.ask, "volume": t.volume, "symbol": t.symbol,
+         "source": t.source, "exchange": t.exchange, "event_type": t.event_type}
+        for t in ticks
+    ]  # fmt: skip
     assert result.newest == {"EURUSD": ticks[2], "BTC/USDT": ticks[3]}
 
 
@@ -68,14 +101,16 @@ def test_rows_come_in_key_order_with_the_last_write_per_key() -> None:
     a = replace(GOOD, timestamp_ms=GOOD.timestamp_ms + 10, timestamp=None, bid=1.15)
     later_same_key = replace(GOOD, bid=1.05)
     result = _rows([a, GOOD, later_same_key, replace(GOOD, symbol="AUDUSD")])
-    assert [(r[1], r[2]) for r in result.rows] == [("AUDUSD", 1.1), ("EURUSD", 1.05), ("EURUSD", 1.15)]
+    assert [(r["symbol"], r["bid"]) for r in _ticks_of(result.rows)] == [
+        ("AUDUSD", 1.1), ("EURUSD", 1.05), ("EURUSD", 1.15),
+    ]  # fmt: skip
     assert result.newest["EURUSD"] is a  # the greatest timestamp, not the last one seen
 
 
-def test_timestamps_convert_exactly_to_the_millisecond() -> None:
+def test_timestamps_encode_exactly_to_the_millisecond() -> None:
     ticks = [replace(GOOD, timestamp_ms=ms, timestamp=None) for ms in range(NOW_MS - 999, NOW_MS)]
     result = _rows(ticks)
-    assert [r[0] for r in result.rows] == [ms_to_datetime(t.timestamp_ms) for t in ticks]
+    assert [r["timestamp"] for r in _ticks_of(result.rows)] == [t.timestamp_ms for t in ticks]
 
 
 def test_not_a_tick_is_named() -> None:
@@ -90,7 +125,7 @@ def test_candle_rows_are_sorted_and_deduplicated() -> None:
 
     result = _candle_rows([candle(1, 1.2), candle(2, 1.2), candle(1, 1.25)])
     assert result.errors == []
-    assert [r[6] for r in result.rows] == [1.2, 1.25]
+    assert [_decode(r, CANDLE_COLUMNS)["close"] for r in result.rows] == [1.2, 1.25]
     bad = _candle_rows([candle(1, 1.2), candle(2, 1.5)])
     assert bad.errors == ["candles[1].close: 1.5 must lie within [low 1.0, high 1.3]"]
 
@@ -120,3 +155,15 @@ def test_every_invalid_candle_is_reported_as_the_validator_words_it(change: dict
     result = _candle_rows([CANDLE, bad])
     assert result.errors == [f"candles[1].{e}" for e in VALIDATOR.check_candle(bad)]
     assert result.errors and result.rows == []
+
+
+def test_candle_num_trades_beyond_an_integer_is_named() -> None:
+    big = replace(CANDLE, num_trades=2**31)
+    assert _candle_rows([CANDLE, big]).errors == [
+        "candles[1].num_trades: 2147483648 does not fit a PostgreSQL INTEGER"
+    ]
+    assert _decode(_candle_rows([CANDLE]).rows[0], CANDLE_COLUMNS) == {
+        "timestamp": CANDLE.timestamp_ms, "open": 1.1, "high": 1.3, "low": 1.0, "close": 1.2,
+        "volume": 5.0, "vwap": 1.15, "num_trades": 3, "symbol": "EURUSD", "timeframe": "1h",
+        "source": "unknown",
+    }  # fmt: skip

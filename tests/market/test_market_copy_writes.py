@@ -58,9 +58,9 @@ async def test_batch_stored_field_by_field(
     router: DataRouter, pg: asyncpg.Connection, db_schema: str, stored_first: bool
 ) -> None:
     ticks = _ticks(300)
-    # Values the inline check leaves to the validator: int prices, no volume, an exchange.
+    # Values the inline check leaves to the validator: int prices, no volume, a non-ASCII exchange.
     ticks.append(TickData(symbol="XAUUSD", timestamp=NOW_MS // 1000 - 10, bid=2000, ask=2001,
-                          exchange="LMAX", event_type="trade"))  # fmt: skip
+                          exchange="Börse Frankfurt", event_type="trade"))  # fmt: skip
     if stored_first:
         await router.save_ticks(_ticks(300, bid=9.0))
     assert await router.save_ticks(ticks) == 301

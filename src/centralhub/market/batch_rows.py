@@ -1,9 +1,9 @@
 """Validated tick and candle batches turned into COPY rows: one pass, every error reported.
 
-A batch becomes a list of row tuples in primary-key order with one row per key (the last
-write of a repeated key wins), ready for ``copy_records_to_table``. Key order matters: every
-writer takes its row locks in the same order, so concurrent batches over the same keys wait
-for each other instead of deadlocking.
+A batch becomes a list of binary COPY rows (:mod:`copy_binary`) in primary-key order with one
+row per key (the last write of a repeated key wins). Key order matters: every writer takes its
+row locks in the same order, so concurrent batches over the same keys wait for each other
+instead of deadlocking.
 
 Ticks arrive by the tens of thousands per second, so :func:`tick_rows` (and
 :func:`candle_rows` likewise) first tries a conservative inline check that only *accepts*
@@ -14,40 +14,38 @@ authority on what is valid and on the wording of every error.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from centralhub.market.models import CandleData, TickData, ms_to_datetime
+from centralhub.market.copy_binary import candle_row, tick_row
+from centralhub.market.models import CandleData, TickData
 from centralhub.market.validation import MIN_TIMESTAMP_MS, SYMBOL_PATTERN, TIMEFRAME_PATTERN
 
 __all__ = ["CandleRows", "TickRows", "candle_rows", "tick_rows"]
 
 _INF = float("inf")
-_from_timestamp = datetime.fromtimestamp
 # Symbols already matched against SYMBOL_PATTERN; bounded so a stream of junk cannot grow it.
 _KNOWN_SYMBOLS: set[str] = set()
 _KNOWN_SYMBOLS_MAX = 10_000
 _KNOWN_TIMEFRAMES: set[str] = set()
-# Below 2**33 seconds (year 2242) a float of ``ms / 1000`` is within half a microsecond of the
-# exact instant, so fromtimestamp (twice as fast as epoch + timedelta) rounds to it exactly.
-_FLOAT_EXACT_MS = 2**33 * 1000
+_INT4_END = 2**31  # num_trades is a PostgreSQL INTEGER
 
 
 @dataclass(slots=True)
 class TickRows:
     """``rows`` for COPY in key order, the newest tick per symbol, and every validation error."""
 
-    rows: list[tuple[Any, ...]]
+    rows: list[bytes]
     newest: dict[str, TickData]
     errors: list[str]
 
 
 @dataclass(slots=True)
 class CandleRows:
-    rows: list[tuple[Any, ...]]
+    rows: list[bytes]
     errors: list[str]
 
 
@@ -63,10 +61,10 @@ def _known_symbol(symbol: Any) -> bool:
 def tick_rows(
     ticks: Sequence[Any], check: Callable[[Any], list[str]], *, max_future_skew_ms: int
 ) -> TickRows:
-    """Validate ``ticks`` and build their rows (columns as ``router._TICK_COLS``)."""
-    latest_ms = min(int(time.time() * 1000) + max_future_skew_ms, _FLOAT_EXACT_MS)
+    """Validate ``ticks`` and build their rows (in ``copy_binary.TICK_COLUMNS`` order)."""
+    latest_ms = int(time.time() * 1000) + max_future_skew_ms
     known = _KNOWN_SYMBOLS
-    rows: list[tuple[Any, ...]] = []
+    rows: list[bytes] = []
     append = rows.append
     newest: dict[str, TickData] = {}
     errors: list[str] = []
@@ -95,8 +93,7 @@ def tick_rows(
                 if ms < last_ms or (ms == last_ms and symbol <= last_symbol):
                     increasing = False
                 last_ms, last_symbol = ms, symbol
-                append((_from_timestamp(ms / 1000, UTC), symbol, bid, ask, volume,
-                        t.source, t.exchange, t.event_type))  # fmt: skip
+                append(tick_row(ms, bid, ask, volume, (symbol, t.source, t.exchange, t.event_type)))
                 newest[symbol] = t
                 continue
         if not isinstance(t, TickData):
@@ -111,8 +108,9 @@ def tick_rows(
         if ms < last_ms or (ms == last_ms and t.symbol <= last_symbol):
             increasing = False
         last_ms, last_symbol = ms, t.symbol
-        append((ms_to_datetime(ms), t.symbol, t.bid, t.ask, t.volume, t.source, t.exchange,
-                t.event_type))  # fmt: skip
+        volume = None if t.volume is None else float(t.volume)
+        strings = (t.symbol, t.source, t.exchange, t.event_type)
+        append(tick_row(ms, float(t.bid), float(t.ask), volume, strings))
         newest[t.symbol] = t
     if errors:
         return TickRows([], {}, errors)
@@ -120,7 +118,8 @@ def tick_rows(
         return TickRows(rows, newest, errors)
     # Keys out of order or repeated: the last row per key, sorted; "newest" becomes the greatest
     # timestamp per symbol rather than the last tick seen.
-    by_key = {(row[0], row[1]): row for row in rows}
+    # Without errors every tick gave exactly one row, in order.
+    by_key = dict(zip(((_ms(t), t.symbol) for t in ticks), rows, strict=True))
     newest = {}
     for t in ticks:
         seen = newest.get(t.symbol)
@@ -136,10 +135,10 @@ def _ms(record: TickData | CandleData) -> int:
 def candle_rows(
     candles: Sequence[Any], check: Callable[[Any], list[str]], *, max_future_skew_ms: int
 ) -> CandleRows:
-    """Validate ``candles`` and build their rows (columns as ``router._CANDLE_COLS``)."""
-    latest_ms = min(int(time.time() * 1000) + max_future_skew_ms, _FLOAT_EXACT_MS)
+    """Validate ``candles`` and build their rows (in ``copy_binary.CANDLE_COLUMNS`` order)."""
+    latest_ms = int(time.time() * 1000) + max_future_skew_ms
     symbols, timeframes = _KNOWN_SYMBOLS, _KNOWN_TIMEFRAMES
-    rows: dict[tuple[int, str, str], tuple[Any, ...]] = {}
+    rows: dict[tuple[int, str, str], bytes] = {}
     errors: list[str] = []
     many = len(candles) > 1
     for i, c in enumerate(candles):
@@ -161,30 +160,35 @@ def candle_rows(
                 and low <= close <= high
                 and (volume is None or (type(volume) is float and 0.0 <= volume < _INF))
                 and (vwap is None or (type(vwap) is float and 0.0 < vwap < _INF))
-                and (trades is None or (type(trades) is int and trades >= 0))
+                and (trades is None or (type(trades) is int and 0 <= trades < _INT4_END))
                 and type(c.source) is str
                 and type(c.event_type) is str
             ):
-                rows[(ms, symbol, timeframe)] = (
-                    _from_timestamp(ms / 1000, UTC), symbol, timeframe, o, high, low, close,
-                    volume, vwap, trades, c.source,
-                )  # fmt: skip
+                strings = (symbol, timeframe, c.source)
+                rows[(ms, symbol, timeframe)] = candle_row(
+                    ms, (o, high, low, close), volume, vwap, trades, strings
+                )
                 continue
         if not isinstance(c, CandleData):
             errors.append(f"candles[{i}]: expected CandleData, got {type(c).__name__}")
             continue
+        prefix = f"candles[{i}]." if many else ""
         if problems := check(c):
-            prefix = f"candles[{i}]." if many else ""
             errors.extend(prefix + p for p in problems)
             continue
         _known_symbol(c.symbol)
         if len(timeframes) < _KNOWN_SYMBOLS_MAX and TIMEFRAME_PATTERN.match(c.timeframe):
             timeframes.add(c.timeframe)
         ms = _ms(c)
-        rows[(ms, c.symbol, c.timeframe)] = (
-            ms_to_datetime(ms), c.symbol, c.timeframe, c.open, c.high, c.low, c.close,
-            c.volume, c.vwap, c.num_trades, c.source,
-        )  # fmt: skip
+        prices = (float(c.open), float(c.high), float(c.low), float(c.close))
+        volume = None if c.volume is None else float(c.volume)
+        vwap = None if c.vwap is None else float(c.vwap)
+        try:
+            row = candle_row(ms, prices, volume, vwap, c.num_trades, (c.symbol, c.timeframe, c.source))
+        except struct.error:
+            errors.append(f"{prefix}num_trades: {c.num_trades} does not fit a PostgreSQL INTEGER")
+            continue
+        rows[(ms, c.symbol, c.timeframe)] = row
     if errors:
         return CandleRows([], errors)
     return CandleRows([rows[k] for k in sorted(rows)], errors)

@@ -19,18 +19,22 @@ order and concurrent writers of the same keys queue rather than deadlock.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
+from centralhub.market.copy_binary import copy_payload
 from centralhub.market.schemas import qualified_name
 
 __all__ = ["CopyUpsert"]
 
 
 class CopyUpsert:
-    """Writes rows of ``columns`` into ``db_schema.table``, last write winning per ``key``."""
+    """Writes rows of ``columns`` into ``db_schema.table``, last write winning per ``key``.
+
+    ``types`` gives each column's type in the staging table (any mapping covering ``columns``).
+    """
 
     def __init__(
         self,
@@ -38,7 +42,7 @@ class CopyUpsert:
         db_schema: str,
         table: str,
         columns: Sequence[str],
-        types: Sequence[str],
+        types: Mapping[str, str],
         key: Sequence[str],
         merge_batches_after_conflict: int = 32,
     ) -> None:
@@ -56,13 +60,12 @@ class CopyUpsert:
         col_list = ", ".join(columns)
         self._create_stage = (
             f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} "
-            f"({', '.join(f'{c} {t}' for c, t in zip(columns, types, strict=True))}) "
+            f"({', '.join(f'{c} {types[c]}' for c in columns)}) "
             "ON COMMIT DELETE ROWS"
         )
         # Python orders str by code point; COLLATE "C" is the same order for the ASCII keys
         # validation allows, whatever the database's default collation.
-        types_of = dict(zip(columns, types, strict=True))
-        order = ", ".join(f'{c} COLLATE "C"' if types_of[c] == "text" else c for c in key)
+        order = ", ".join(f'{c} COLLATE "C"' if types[c] == "text" else c for c in key)
         values = [c for c in columns if c not in key]
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
         # A replay resends rows unchanged: leave those rows alone (the conflict still locks
@@ -76,24 +79,28 @@ class CopyUpsert:
             f"ORDER BY {order} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {changed}"
         )
 
-    async def write(self, conn: Any, rows: Sequence[tuple[Any, ...]], *, timeout: float) -> None:
-        """Store ``rows`` all-or-nothing; raises asyncpg errors as they come."""
+    async def write(self, conn: Any, rows: Sequence[bytes], *, timeout: float) -> None:
+        """Store binary COPY ``rows`` (:mod:`copy_binary`) all-or-nothing; raises asyncpg errors."""
+        # A memoryview: asyncpg would take bytes for a file path.
+        payload = memoryview(copy_payload(rows))
         if self._merges_left == 0:
             try:
-                await conn.copy_records_to_table(
-                    self.table, schema_name=self.db_schema, records=rows, columns=self.columns,
-                    timeout=timeout,
+                await conn.copy_to_table(
+                    self.table, source=payload, schema_name=self.db_schema, columns=self.columns,
+                    format="binary", timeout=timeout,
                 )  # fmt: skip
                 return
             except asyncpg.UniqueViolationError:
                 self._merges_left = self.merge_batches_after_conflict
         else:
             self._merges_left -= 1
-        await self.merge(conn, rows, timeout=timeout)
+        await self.merge(conn, payload, timeout=timeout)
 
-    async def merge(self, conn: Any, rows: Sequence[tuple[Any, ...]], *, timeout: float) -> None:
-        """Stage ``rows`` and upsert them in one transaction (the path for existing keys)."""
+    async def merge(self, conn: Any, payload: memoryview, *, timeout: float) -> None:
+        """Stage a COPY ``payload`` and upsert it in one transaction (the path for stored keys)."""
         async with conn.transaction():
             await conn.execute(self._create_stage, timeout=timeout)
-            await conn.copy_records_to_table(self.stage, records=rows, columns=self.columns, timeout=timeout)
+            await conn.copy_to_table(
+                self.stage, source=payload, columns=self.columns, format="binary", timeout=timeout
+            )
             await conn.execute(self._merge, timeout=timeout)

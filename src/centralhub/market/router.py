@@ -20,6 +20,7 @@ import asyncpg
 
 from centralhub.kit.cache import MultiLevelCache
 from centralhub.market.batch_rows import candle_rows, tick_rows
+from centralhub.market.copy_binary import CANDLE_COLUMNS, TICK_COLUMNS
 from centralhub.market.copy_upsert import CopyUpsert
 from centralhub.market.exceptions import (
     DatabaseConnectionError,
@@ -37,15 +38,17 @@ from centralhub.market.validation import DataValidator
 __all__ = ["DataRouter"]
 
 _TICK_COLS = ("timestamp", "symbol", "bid", "ask", "volume", "source", "exchange", "event_type")
-_TICK_TYPES = ("timestamptz", "text", "float8", "float8", "float8", "text", "text", "text")
 _CANDLE_COLS = (
     "timestamp", "symbol", "timeframe", "open", "high", "low", "close",
     "volume", "vwap", "num_trades", "source",
 )  # fmt: skip
-_CANDLE_TYPES = (
-    "timestamptz", "text", "text", "float8", "float8", "float8", "float8",
-    "float8", "float8", "int4", "text",
-)  # fmt: skip
+# Column types of the staging table a merge goes through (both tables' columns).
+_STAGE_TYPES = {
+    "timestamp": "timestamptz", "symbol": "text", "timeframe": "text", "bid": "float8",
+    "ask": "float8", "open": "float8", "high": "float8", "low": "float8", "close": "float8",
+    "volume": "float8", "vwap": "float8", "num_trades": "int4", "source": "text",
+    "exchange": "text", "event_type": "text",
+}  # fmt: skip
 
 
 class DataRouter:
@@ -99,11 +102,11 @@ class DataRouter:
             l2_ttl=latest_tick_ttl,
         )
         self._tick_writer = CopyUpsert(
-            db_schema=db_schema, table=ticks_table, columns=_TICK_COLS, types=_TICK_TYPES,
+            db_schema=db_schema, table=ticks_table, columns=TICK_COLUMNS, types=_STAGE_TYPES,
             key=("timestamp", "symbol"),
         )  # fmt: skip
         self._candle_writer = CopyUpsert(
-            db_schema=db_schema, table=candles_table, columns=_CANDLE_COLS, types=_CANDLE_TYPES,
+            db_schema=db_schema, table=candles_table, columns=CANDLE_COLUMNS, types=_STAGE_TYPES,
             key=("timestamp", "symbol", "timeframe"),
         )  # fmt: skip
         self._initialized = False
@@ -177,7 +180,7 @@ class DataRouter:
         await self._write(self._candle_writer, batch.rows)
         return len(batch.rows)
 
-    async def _write(self, writer: CopyUpsert, rows: list[tuple[Any, ...]]) -> None:
+    async def _write(self, writer: CopyUpsert, rows: list[bytes]) -> None:
         async with self._connection() as conn:
             await self._run(writer.write, conn, rows)
 
