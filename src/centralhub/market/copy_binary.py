@@ -42,7 +42,8 @@ _TICK_FIXED = struct.Struct(">hiqididid")
 _TICK_FIXED_NO_VOLUME = struct.Struct(">hiqididi")
 _F8 = struct.Struct(">id")
 _I4 = struct.Struct(">ii")
-_COUNT_TS = struct.Struct(">hiq")
+# count, timestamp, open, high, low, close.
+_CANDLE_FIXED = struct.Struct(">hiqidididid")
 
 # Encoded string fields per distinct combination; bounded so varied input cannot grow it.
 _STRINGS: dict[tuple[str | None, ...], bytes] = {}
@@ -85,13 +86,15 @@ def candle_row(
 
     Raises ``struct.error`` for a ``num_trades`` outside PostgreSQL's INTEGER.
     """
-    parts = [_COUNT_TS.pack(11, 8, (ms - _PG_EPOCH_MS) * 1000)]
-    parts.extend(_F8.pack(8, p) for p in prices)
-    parts.append(_NULL if volume is None else _F8.pack(8, volume))
-    parts.append(_NULL if vwap is None else _F8.pack(8, vwap))
-    parts.append(_NULL if num_trades is None else _I4.pack(4, num_trades))
-    parts.append(_strings(strings))
-    return b"".join(parts)
+    head = _CANDLE_FIXED.pack(11, 8, (ms - _PG_EPOCH_MS) * 1000, 8, prices[0], 8, prices[1],
+                              8, prices[2], 8, prices[3])  # fmt: skip
+    return (
+        head
+        + (_NULL if volume is None else _F8.pack(8, volume))
+        + (_NULL if vwap is None else _F8.pack(8, vwap))
+        + (_NULL if num_trades is None else _I4.pack(4, num_trades))
+        + _strings(strings)
+    )
 
 
 def copy_payload(rows: Iterable[bytes]) -> bytes:

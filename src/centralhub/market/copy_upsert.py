@@ -1,4 +1,4 @@
-"""CopyUpsert: store a batch of rows with PostgreSQL COPY, upserting when keys already exist.
+"""CopyUpsert: store a batch of binary COPY rows, upserting when keys already exist.
 
 Market data is nearly always new, so the first try is one ``COPY`` straight into the table: a
 single statement, all-or-nothing by itself, and as fast as PostgreSQL loads rows. When a key is
