@@ -70,6 +70,27 @@ async def test_batch_stored_field_by_field(
     assert await pg.fetchval(f"SELECT count(*) FROM {db_schema}.market_ticks") == 301
 
 
+async def test_a_table_with_other_column_types_is_written_through_the_merge(
+    pg: asyncpg.Connection, db_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An older layout with DECIMAL prices, which binary COPY rows of doubles cannot fill.
+    await pg.execute(f"""
+        CREATE SCHEMA {db_schema};
+        CREATE TABLE {db_schema}.market_ticks (
+            timestamp TIMESTAMPTZ NOT NULL, symbol VARCHAR(20) NOT NULL, bid DECIMAL(18, 5) NOT NULL,
+            ask DECIMAL(18, 5) NOT NULL, volume DECIMAL(18, 5), source VARCHAR(50) NOT NULL,
+            exchange VARCHAR(50), event_type VARCHAR(20) NOT NULL, PRIMARY KEY (timestamp, symbol))
+    """)
+    async with DataRouter(PG_URL, None, db_schema=db_schema, auto_migrate=False) as r:
+        assert await r.save_ticks(_ticks(100, bid=1.123456)) == 100
+        assert await r.save_ticks(_ticks(50, bid=1.2)) == 50
+    rows = await pg.fetch(
+        f"SELECT bid, count(*) AS n FROM {db_schema}.market_ticks GROUP BY bid ORDER BY bid"
+    )
+    assert [(str(row["bid"]), row["n"]) for row in rows] == [("1.12346", 50), ("1.20000", 50)]
+    assert "bid numeric" in caplog.text and "staging table" in caplog.text
+
+
 async def test_mixed_case_schema_and_table_names(pg: asyncpg.Connection, db_schema: str) -> None:
     # Unquoted in the DDL, so stored lower-case; the COPY must find them all the same.
     async with DataRouter(PG_URL, None, db_schema=db_schema.upper(), ticks_table="Ticks_EU") as r:
