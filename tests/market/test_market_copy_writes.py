@@ -195,6 +195,16 @@ async def test_database_error_on_the_last_row_writes_nothing(
     assert await router.save_ticks(batch) == 1000
 
 
+async def test_text_that_is_not_unicode_is_refused_whole(
+    router: DataRouter, pg: asyncpg.Connection, db_schema: str
+) -> None:
+    batch = _ticks(10)
+    batch[-1].source = "feed\udc80"  # a lone surrogate: no UTF-8 for it
+    with pytest.raises(QueryExecutionError, match="UTF8"):
+        await router.save_ticks(batch)
+    assert await _rows(pg, db_schema) == {}
+
+
 @pytest.mark.parametrize("stored_first", [False, True], ids=["new-keys", "keys-stored"])
 async def test_connection_killed_mid_batch_writes_nothing(
     router: DataRouter, pg: asyncpg.Connection, db_schema: str, stored_first: bool

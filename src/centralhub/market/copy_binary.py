@@ -53,7 +53,9 @@ _STRINGS_MAX = 10_000
 def _text(value: str | None) -> bytes:
     if value is None:
         return _NULL
-    data = value.encode()
+    # A lone surrogate is passed on as is: PostgreSQL refuses the row as invalid UTF-8 and the
+    # whole COPY with it, rather than this encoder failing half-way through a batch.
+    data = value.encode("utf-8", "surrogatepass")
     return struct.pack(">i", len(data)) + data
 
 
