@@ -1,14 +1,16 @@
 """Tick/candle write and latest-tick read throughput of DataRouter, beside references from the same run.
 
-Writes: ``DataRouter.save_ticks`` (validation, rows built from TickData, COPY, cache write-through)
-vs a raw asyncpg ``COPY`` of the same rows, built beforehand, into an identical table (same
-columns, primary key and index). The two take turns batch by batch so they share the machine's
-background load. Then the same ticks are saved again: every key exists, so save_ticks goes the
-merge way (COPY into a staging table + ``INSERT ... ON CONFLICT DO UPDATE``), shown against the
-same COPY figure. Candles: ``save_candles`` vs COPY in the same way.
+Writes: ``DataRouter.save_ticks`` (validation, binary COPY rows encoded from TickData, COPY,
+cache write-through) vs a raw asyncpg ``copy_records_to_table`` of the same rows, as tuples built
+beforehand, into an identical table (same columns, primary key and index). The two take turns
+batch by batch so they share the machine's background load. Then the same keys with new prices
+(every key is stored, so save_ticks merges: COPY into a staging table + ``INSERT ... ON CONFLICT
+DO UPDATE``), then those ticks once more unchanged (a replay), each against COPY into an empty
+table. Candles: ``save_candles`` vs COPY in the same way.
 Reads: ``DataRouter.get_latest_tick`` (L1 hit, and L2 hit with a cold L1) vs a raw Redis ``GET``.
 
     .venv/bin/python bench/ticks.py [--ticks 50000] [--batch 5000] [--candles 20000] [--reads 20000]
+                                    [--rounds 3]
 
 Each write round and the reads use a throw-away PostgreSQL schema and Redis namespace, dropped
 afterwards; ratios are the median over rounds (``--rounds``, default 3).
