@@ -205,6 +205,34 @@ async def test_text_that_is_not_unicode_is_refused_whole(
     assert await _rows(pg, db_schema) == {}
 
 
+async def _halt_on(pg: asyncpg.Connection, db_schema: str) -> None:
+    # The row for symbol HALT sleeps in a trigger, so a batch is caught half-way through.
+    await pg.execute(f"""
+        CREATE FUNCTION {db_schema}.halt() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.symbol = 'HALT' THEN PERFORM pg_sleep(30); END IF; RETURN NEW; END $$;
+        CREATE TRIGGER halt BEFORE INSERT ON {db_schema}.market_ticks
+        FOR EACH ROW EXECUTE FUNCTION {db_schema}.halt();
+    """)
+
+
+async def _halted_backend(pg: asyncpg.Connection, db_schema: str) -> int:
+    async with asyncio.timeout(15):
+        while True:
+            pid = await pg.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE $1",
+                f"%{db_schema}%",
+            )
+            if pid is not None:
+                return int(pid)
+            await asyncio.sleep(0.05)
+
+
+def _halting_batch() -> list[TickData]:
+    batch = _ticks(1000, bid=1.1)
+    batch[600] = TickData(symbol="HALT", timestamp_ms=NOW_MS - 1000, bid=1.0, ask=1.1)
+    return batch
+
+
 @pytest.mark.parametrize("stored_first", [False, True], ids=["new-keys", "keys-stored"])
 async def test_connection_killed_mid_batch_writes_nothing(
     router: DataRouter, pg: asyncpg.Connection, db_schema: str, stored_first: bool
@@ -212,30 +240,38 @@ async def test_connection_killed_mid_batch_writes_nothing(
     if stored_first:
         await router.save_ticks(_ticks(500, bid=9.0))
     before = await _rows(pg, db_schema)
-    # The row for symbol HALT sleeps in a trigger, so the batch is caught half-way through.
-    await pg.execute(f"""
-        CREATE FUNCTION {db_schema}.halt() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN IF NEW.symbol = 'HALT' THEN PERFORM pg_sleep(30); END IF; RETURN NEW; END $$;
-        CREATE TRIGGER halt BEFORE INSERT ON {db_schema}.market_ticks
-        FOR EACH ROW EXECUTE FUNCTION {db_schema}.halt();
-    """)
-    batch = _ticks(1000, bid=1.1)
-    batch[600] = TickData(symbol="HALT", timestamp_ms=NOW_MS - 1000, bid=1.0, ask=1.1)
-    write = asyncio.create_task(router.save_ticks(batch))
-    pid = None
-    async with asyncio.timeout(15):
-        while pid is None:
-            pid = await pg.fetchval(
-                "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE $1",
-                f"%{db_schema}%",
-            )
-            await asyncio.sleep(0.05)
+    await _halt_on(pg, db_schema)
+    write = asyncio.create_task(router.save_ticks(_halting_batch()))
+    pid = await _halted_backend(pg, db_schema)
     assert await _rows(pg, db_schema) == before  # nothing visible while the batch is in flight
     assert await pg.fetchval("SELECT pg_terminate_backend($1)", pid)
     with pytest.raises(DatabaseConnectionError):
         await asyncio.wait_for(write, 15)
     assert await _rows(pg, db_schema) == before
     # The pool replaces the dead connection: the next batch is stored.
+    await pg.execute(f"DROP TRIGGER halt ON {db_schema}.market_ticks")
+    assert await router.save_ticks(_ticks(10, bid=1.4, start_ms=NOW_MS - 60_000)) == 10
+
+
+@pytest.mark.parametrize("stored_first", [False, True], ids=["new-keys", "keys-stored"])
+async def test_cancelled_mid_batch_writes_nothing(
+    router: DataRouter, pg: asyncpg.Connection, db_schema: str, stored_first: bool
+) -> None:
+    # A service shutting down cancels its writes: the batch must vanish, the pool stay usable.
+    if stored_first:
+        await router.save_ticks(_ticks(500, bid=9.0))
+    before = await _rows(pg, db_schema)
+    await _halt_on(pg, db_schema)
+    write = asyncio.create_task(router.save_ticks(_halting_batch()))
+    pid = await _halted_backend(pg, db_schema)
+    write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(write, 15)
+    busy = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'"
+    async with asyncio.timeout(15):  # the server abandons the statement, not just the client
+        while await pg.fetchval(busy, pid):
+            await asyncio.sleep(0.05)
+    assert await _rows(pg, db_schema) == before
     await pg.execute(f"DROP TRIGGER halt ON {db_schema}.market_ticks")
     assert await router.save_ticks(_ticks(10, bid=1.4, start_ms=NOW_MS - 60_000)) == 10
 
