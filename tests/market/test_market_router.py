@@ -103,6 +103,27 @@ async def test_candles_and_gap_verification_from_db(router: DataRouter) -> None:
     assert gap.duration == timedelta(hours=2) and gap.missing_candles == 2
 
 
+async def test_reads_take_unix_milliseconds(router: DataRouter) -> None:
+    ticks = [_tick("EURUSD", s) for s in range(10, 0, -1)]
+    await router.save_ticks(ticks)
+    start_ms, end_ms = ticks[2].timestamp_ms, ticks[7].timestamp_ms
+    by_ms = await router.get_ticks("EURUSD", start_ms, end_ms)
+    assert by_ms == ticks[2:7]
+    assert by_ms == await router.get_ticks("EURUSD", ms_to_datetime(start_ms), ms_to_datetime(end_ms))
+    assert await router.get_ticks("EURUSD", start_ms, ms_to_datetime(end_ms), limit=2) == ticks[2:4]
+    hour = 3_600_000
+    candle = CandleData(symbol="EURUSD", timeframe="1h", timestamp_ms=NOW_MS // hour * hour - hour,
+                        open=1.1, high=1.2, low=1.0, close=1.15)  # fmt: skip
+    await router.save_candle(candle)
+    assert await router.get_candles("EURUSD", "1h", candle.timestamp_ms, NOW_MS) == [candle]
+    with pytest.raises(ValueError, match="start: .* before 2000-01-01 as Unix milliseconds"):
+        await router.get_ticks("EURUSD", start_ms // 1000, end_ms)
+    with pytest.raises(ValueError, match="must be after start"):
+        await router.get_ticks("EURUSD", end_ms, start_ms)
+    with pytest.raises(TypeError, match="end: expected an aware datetime or Unix milliseconds"):
+        await router.get_ticks("EURUSD", start_ms, float(end_ms))  # type: ignore[arg-type]
+
+
 async def test_configuration_errors() -> None:
     with pytest.raises(ValueError, match="postgresql://"):
         DataRouter("mysql://localhost/db")

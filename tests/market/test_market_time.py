@@ -56,6 +56,19 @@ def test_bad_input_is_named() -> None:
 )
 def test_market_session(instant: datetime, expected: str) -> None:
     assert H.get_market_session(instant).name == expected
+    # The same instant as Unix milliseconds, as a tick carries it.
+    session = H.get_market_session(int(instant.timestamp() * 1000))
+    assert session.name == expected and session.instant == instant
+
+
+def test_market_session_refuses_what_is_not_an_instant() -> None:
+    with pytest.raises(
+        ValueError, match=r"before 2000-01-01 as Unix milliseconds \(seconds\? use 1705287600000\)"
+    ):
+        H.get_market_session(1_705_287_600)
+    for wrong in (True, 1.7e12, "2024-01-15"):
+        with pytest.raises(TypeError, match="expected an aware datetime or Unix milliseconds"):
+            H.get_market_session(wrong)  # type: ignore[arg-type]
 
 
 def test_forex_week_follows_new_york_17h() -> None:

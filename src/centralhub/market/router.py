@@ -1,30 +1,36 @@
 """DataRouter: validated tick/candle writes to PostgreSQL, latest tick written through to the cache.
 
 Writes validate first and reject the whole call with every error (``ValidationError.errors``),
-so a batch with one bad tick writes nothing. A batch is one ``INSERT ... SELECT FROM unnest(...)``
-statement per chunk inside one transaction: one round trip per chunk, all-or-nothing. A repeated
+so a batch with one bad tick writes nothing. A valid batch is stored with PostgreSQL COPY by
+:class:`CopyUpsert`: straight into the table when its keys are new, else through a staging
+table merged with ``ON CONFLICT DO UPDATE``; either way all-or-nothing. A repeated
 ``(timestamp, symbol)`` keeps the last write. After the database commit, the newest tick per
 symbol is written to the :class:`MultiLevelCache`; cache trouble never fails a write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from centralhub.kit.cache import MultiLevelCache
+from centralhub.market.batch_rows import candle_rows, tick_rows
+from centralhub.market.copy_binary import CANDLE_COLUMNS, TICK_COLUMNS
+from centralhub.market.copy_upsert import CopyUpsert
 from centralhub.market.exceptions import (
     DatabaseConnectionError,
     QueryExecutionError,
     QueryTimeoutError,
     ValidationError,
 )
+from centralhub.market.instants import Instant, to_datetime
 from centralhub.market.migrator import SchemaMigrator
-from centralhub.market.models import CandleData, TickData, datetime_to_ms, ms_to_datetime
+from centralhub.market.models import CandleData, TickData, datetime_to_ms
 from centralhub.market.pools import DatabasePoolManager, normalize_pg_url
 from centralhub.market.schemas import MARKET_CANDLES_SCHEMA, MARKET_TICKS_SCHEMA, qualified_name
 from centralhub.market.validation import DataValidator
@@ -32,24 +38,17 @@ from centralhub.market.validation import DataValidator
 __all__ = ["DataRouter"]
 
 _TICK_COLS = ("timestamp", "symbol", "bid", "ask", "volume", "source", "exchange", "event_type")
-_TICK_TYPES = ("timestamptz", "text", "float8", "float8", "float8", "text", "text", "text")
 _CANDLE_COLS = (
     "timestamp", "symbol", "timeframe", "open", "high", "low", "close",
     "volume", "vwap", "num_trades", "source",
 )  # fmt: skip
-_CANDLE_TYPES = (
-    "timestamptz", "text", "text", "float8", "float8", "float8", "float8",
-    "float8", "float8", "int4", "text",
-)  # fmt: skip
-
-
-def _upsert_sql(table: str, cols: Sequence[str], types: Sequence[str], key: Sequence[str]) -> str:
-    params = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in key)
-    return (
-        f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM unnest({params}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-    )
+# Column types of the staging table a merge goes through (both tables' columns).
+_STAGE_TYPES = {
+    "timestamp": "timestamptz", "symbol": "text", "timeframe": "text", "bid": "float8",
+    "ask": "float8", "open": "float8", "high": "float8", "low": "float8", "close": "float8",
+    "volume": "float8", "vwap": "float8", "num_trades": "int4", "source": "text",
+    "exchange": "text", "event_type": "text",
+}  # fmt: skip
 
 
 class DataRouter:
@@ -57,7 +56,8 @@ class DataRouter:
 
     ``database_url`` defaults to ``$DATABASE_URL`` and ``cache_url`` to ``$CACHE_URL`` (no cache
     URL → an in-process L1-only cache). Tables are created by :class:`SchemaMigrator` unless
-    ``auto_migrate=False``.
+    ``auto_migrate=False``. ``batch_chunk_size`` is accepted and ignored: COPY streams a batch
+    of any size in one statement, so batches are no longer cut into chunks.
     """
 
     def __init__(
@@ -101,10 +101,14 @@ class DataRouter:
             namespace=cache_namespace or f"market:{db_schema}.{ticks_table}",
             l2_ttl=latest_tick_ttl,
         )
-        self._tick_sql = _upsert_sql(self._ticks, _TICK_COLS, _TICK_TYPES, ("timestamp", "symbol"))
-        self._candle_sql = _upsert_sql(
-            self._candles, _CANDLE_COLS, _CANDLE_TYPES, ("timestamp", "symbol", "timeframe")
-        )
+        self._tick_writer = CopyUpsert(
+            db_schema=db_schema, table=ticks_table, columns=TICK_COLUMNS, types=_STAGE_TYPES,
+            key=("timestamp", "symbol"),
+        )  # fmt: skip
+        self._candle_writer = CopyUpsert(
+            db_schema=db_schema, table=candles_table, columns=CANDLE_COLUMNS, types=_STAGE_TYPES,
+            key=("timestamp", "symbol", "timeframe"),
+        )  # fmt: skip
         self._initialized = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -148,72 +152,51 @@ class DataRouter:
 
     async def save_ticks(self, ticks: Iterable[TickData]) -> int:
         """Store a batch atomically (one bad tick → nothing written); returns rows written."""
-        ticks = list(ticks)
-        errors = self._collect_errors("ticks", ticks, TickData, self.validator.check_tick)
-        if errors:
-            raise ValidationError(errors, "tick batch" if len(ticks) > 1 else "tick")
-        if not ticks:
+        ticks = ticks if isinstance(ticks, list | tuple) else list(ticks)
+        batch = tick_rows(
+            ticks, self.validator.check_tick, max_future_skew_ms=self.validator.max_future_skew_ms
+        )
+        if batch.errors:
+            raise ValidationError(batch.errors, "tick batch" if len(ticks) > 1 else "tick")
+        if not batch.rows:
             return 0
-        # Last write wins for a repeated key; ON CONFLICT cannot touch one row twice per statement.
-        unique = list({(t.timestamp_ms, t.symbol): t for t in ticks}.values())
-        columns: list[list[Any]] = [[] for _ in _TICK_COLS]
-        for t in unique:
-            row = (ms_to_datetime(t.timestamp_ms), t.symbol, t.bid, t.ask, t.volume,
-                   t.source, t.exchange, t.event_type)  # fmt: skip
-            for col, value in zip(columns, row, strict=True):
-                col.append(value)
-        await self._write_columns(self._tick_sql, columns, len(unique))
-        await self._cache_latest(unique)
-        return len(unique)
+        await self._write(self._tick_writer, batch.rows)
+        await self._cache_latest(batch.newest)
+        return len(batch.rows)
 
     async def save_candle(self, candle: CandleData) -> None:
         await self.save_candles([candle])
 
     async def save_candles(self, candles: Iterable[CandleData]) -> int:
         """Store candles atomically (one bad candle → nothing written); returns rows written."""
-        candles = list(candles)
-        errors = self._collect_errors("candles", candles, CandleData, self.validator.check_candle)
-        if errors:
-            raise ValidationError(errors, "candle batch" if len(candles) > 1 else "candle")
-        if not candles:
+        candles = candles if isinstance(candles, list | tuple) else list(candles)
+        batch = candle_rows(
+            candles, self.validator.check_candle, max_future_skew_ms=self.validator.max_future_skew_ms
+        )
+        if batch.errors:
+            raise ValidationError(batch.errors, "candle batch" if len(candles) > 1 else "candle")
+        if not batch.rows:
             return 0
-        unique = list({(c.timestamp_ms, c.symbol, c.timeframe): c for c in candles}.values())
-        columns: list[list[Any]] = [[] for _ in _CANDLE_COLS]
-        for c in unique:
-            row = (ms_to_datetime(c.timestamp_ms), c.symbol, c.timeframe, c.open, c.high, c.low,
-                   c.close, c.volume, c.vwap, c.num_trades, c.source)  # fmt: skip
-            for col, value in zip(columns, row, strict=True):
-                col.append(value)
-        await self._write_columns(self._candle_sql, columns, len(unique))
-        return len(unique)
+        await self._write(self._candle_writer, batch.rows)
+        return len(batch.rows)
 
-    @staticmethod
-    def _collect_errors(what: str, items: list[Any], model: type, check: Any) -> list[str]:
-        errors: list[str] = []
-        for i, item in enumerate(items):
-            if not isinstance(item, model):
-                errors.append(f"{what}[{i}]: expected {model.__name__}, got {type(item).__name__}")
-                continue
-            prefix = f"{what}[{i}]." if len(items) > 1 else ""
-            errors.extend(prefix + e for e in check(item))
-        return errors
+    async def _write(self, writer: CopyUpsert, rows: list[bytes]) -> None:
+        async with self._connection() as conn:
+            await self._run(writer.write, conn, rows)
 
-    async def _write_columns(self, sql: str, columns: list[list[Any]], n: int) -> None:
-        step = self.batch_chunk_size
-        async with self._connection() as conn, conn.transaction():
-            for start in range(0, n, step):
-                await self._run(conn.execute, sql, *(c[start : start + step] for c in columns))
+    async def _cache_latest(self, newest: dict[str, TickData]) -> None:
+        # One symbol's read-compare-write does not depend on another's: run them side by side,
+        # so a batch of many symbols costs about one cache round trip, not one per symbol.
+        if len(newest) == 1:
+            await self._cache_if_newer(*next(iter(newest.items())))
+        else:
+            await asyncio.gather(*(self._cache_if_newer(s, t) for s, t in newest.items()))
 
-    async def _cache_latest(self, ticks: Sequence[TickData]) -> None:
-        newest: dict[str, TickData] = {}
-        for t in ticks:
-            if t.symbol not in newest or t.timestamp_ms >= newest[t.symbol].timestamp_ms:
-                newest[t.symbol] = t
-        for symbol, tick in newest.items():
-            cached = await self.cache.get(self._latest_key(symbol))
-            # Out-of-order arrivals must not replace a newer cached tick.
-            if cached is None or tick.timestamp_ms >= cached.get("timestamp_ms", 0):
-                await self.cache.set(self._latest_key(symbol), tick.to_dict(), l2_ttl=self.latest_tick_ttl)
+    async def _cache_if_newer(self, symbol: str, tick: TickData) -> None:
+        cached = await self.cache.get(self._latest_key(symbol))
+        # Out-of-order arrivals must not replace a newer cached tick.
+        if cached is None or tick.timestamp_ms >= cached.get("timestamp_ms", 0):
+            await self.cache.set(self._latest_key(symbol), tick.to_dict(), l2_ttl=self.latest_tick_ttl)
 
     @staticmethod
     def _latest_key(symbol: str) -> str:
@@ -238,10 +221,13 @@ class DataRouter:
         return tick
 
     async def get_ticks(
-        self, symbol: str, start: datetime, end: datetime, *, limit: int | None = None
+        self, symbol: str, start: Instant, end: Instant, *, limit: int | None = None
     ) -> list[TickData]:
-        """Ticks with ``start <= timestamp < end`` in time order, from the database."""
-        _check_range(start, end)
+        """Ticks with ``start <= timestamp < end`` in time order, from the database.
+
+        ``start``/``end``: aware datetimes or Unix milliseconds (``TickData.timestamp_ms``).
+        """
+        start, end = _range(start, end)
         async with self._connection() as conn:
             rows = await self._run(
                 conn.fetch,
@@ -255,10 +241,13 @@ class DataRouter:
         return [_row_to_tick(r) for r in rows]
 
     async def get_candles(
-        self, symbol: str, timeframe: str, start: datetime, end: datetime
+        self, symbol: str, timeframe: str, start: Instant, end: Instant
     ) -> list[CandleData]:
-        """Candles with open time in ``[start, end)`` in time order, from the database."""
-        _check_range(start, end)
+        """Candles with open time in ``[start, end)`` in time order, from the database.
+
+        ``start``/``end``: aware datetimes or Unix milliseconds.
+        """
+        start, end = _range(start, end)
         async with self._connection() as conn:
             rows = await self._run(
                 conn.fetch,
@@ -282,16 +271,21 @@ class DataRouter:
             return await method(*args, timeout=self.query_timeout)
         except TimeoutError as exc:
             raise QueryTimeoutError(f"query exceeded {self.query_timeout}s") from exc
-        except (asyncpg.PostgresConnectionError, OSError) as exc:
+        except (
+            asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.InterfaceError, OSError
+        ) as exc:  # fmt: skip
+            # The server ended the session (shutdown, pg_terminate_backend) or the socket died;
+            # each call holds its own pooled connection, so an InterfaceError means a dead one.
             raise DatabaseConnectionError(f"database connection failed: {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise QueryExecutionError(f"query failed: {exc}") from exc
 
 
-def _check_range(start: datetime, end: datetime) -> None:
-    datetime_to_ms(start), datetime_to_ms(end)  # rejects naive datetimes with a clear error
-    if end <= start:
-        raise ValueError(f"end {end.isoformat()} must be after start {start.isoformat()}")
+def _range(start: Instant, end: Instant) -> tuple[datetime, datetime]:
+    start_at, end_at = to_datetime(start, "start"), to_datetime(end, "end")
+    if end_at <= start_at:
+        raise ValueError(f"end {end_at.isoformat()} must be after start {start_at.isoformat()}")
+    return start_at, end_at
 
 
 def _row_to_tick(row: Any) -> TickData:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
+from centralhub.market.instants import Instant, to_datetime
+
 __all__ = ["SESSIONS", "MarketSession", "TimezoneHandler", "is_forex_open"]
 
 _ALIASES = {
@@ -128,9 +130,12 @@ class TimezoneHandler:
         local = self.convert(_aware(value), tz)
         return bool(local.dst())
 
-    def get_market_session(self, instant: datetime) -> MarketSession:
-        """Sessions active at ``instant`` (in Asian → European → US order)."""
-        instant = _aware(instant)
+    def get_market_session(self, instant: Instant) -> MarketSession:
+        """Sessions active at ``instant`` (in Asian → European → US order).
+
+        ``instant``: an aware datetime or Unix milliseconds, as ``TickData.timestamp_ms``.
+        """
+        instant = _aware(instant) if isinstance(instant, datetime) else to_datetime(instant)
         active = tuple(
             name
             for name, (zone, opens, closes) in SESSIONS.items()
