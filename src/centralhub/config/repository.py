@@ -108,6 +108,25 @@ async def get_latest_revisions(conn: AsyncConnection, *, keys: Iterable[Key]) ->
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
+async def get_all_latest_revisions(conn: AsyncConnection) -> dict[Key, int]:
+    """Newest revision of every (tenant, service) in one query (the replicas' revision check)."""
+    stmt = select(t.c.tenant_id, t.c.service_name, func.max(t.c.revision)).group_by(
+        t.c.tenant_id, t.c.service_name
+    )
+    return {(r[0], r[1]): int(r[2]) for r in (await conn.execute(stmt)).all()}
+
+
+async def lock_and_get_schema(conn: AsyncConnection, *, tenant: str, service: str) -> dict[str, Any] | None:
+    """:func:`lock_service` and :func:`get_schema` in one round trip (PostgreSQL: one statement,
+    the advisory lock taken before the scalar subquery is read, both in the write's transaction)."""
+    if conn.dialect.name != "postgresql":
+        return await get_schema(conn, tenant=tenant, service=service)
+    key = func.hashtextextended(f"config-write:{tenant}/{service}", 0)
+    schema = select(s.c.json_schema).where(_schema_key(tenant, service)).scalar_subquery()
+    row = (await conn.execute(select(func.pg_advisory_xact_lock(key), schema))).first()
+    return None if row is None or row[1] is None else dict(row[1])
+
+
 async def get(
     conn: AsyncConnection,
     *,
