@@ -162,27 +162,38 @@ async def get_service_names(conn: AsyncConnection, *, tenant: str) -> list[str]:
     return [r[0] for r in (await conn.execute(stmt)).all()]
 
 
+def _row(version: ConfigVersion) -> dict[str, Any]:
+    return {
+        "tenant_id": version.tenant_id,
+        "service_name": version.service_name,
+        "revision": version.revision,
+        "version": version.version,
+        "config": version.config,
+        "author": version.author,
+        "message": version.message,
+        "source": version.source,
+        "created_at": to_datetime(version.created_at),
+    }
+
+
 async def create(conn: AsyncConnection, *, version: ConfigVersion) -> ConfigVersion:
     """Insert ``version``; ``RevisionTaken`` when its revision is already stored.
 
     On PostgreSQL the failed insert aborts the caller's transaction, which must then be left."""
+    await create_many(conn, [version])
+    return version
+
+
+async def create_many(conn: AsyncConnection, versions: list[ConfigVersion]) -> None:
+    """Insert consecutive versions in one statement (a batch of queued writes);
+    ``RevisionTaken`` when any of their revisions is already stored."""
     try:
-        await conn.execute(
-            insert(t).values(
-                tenant_id=version.tenant_id,
-                service_name=version.service_name,
-                revision=version.revision,
-                version=version.version,
-                config=version.config,
-                author=version.author,
-                message=version.message,
-                source=version.source,
-                created_at=to_datetime(version.created_at),
-            )
-        )
+        if len(versions) == 1:
+            await conn.execute(insert(t).values(**_row(versions[0])))
+        elif versions:
+            await conn.execute(insert(t), [_row(v) for v in versions])
     except IntegrityError as exc:
         raise RevisionTaken(str(exc.orig)) from None
-    return version
 
 
 # ---------------------------------------------------------------- schemas

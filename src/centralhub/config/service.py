@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub.audit.service import AuditLog
 from centralhub.config import audit_trail, repository
@@ -36,12 +35,11 @@ from centralhub.config.documents import (
     require_document,
 )
 from centralhub.config.hot_reload import HotReloader
-from centralhub.config.locks import KeyedLocks
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.secrets import SecretBox, SecretUnreadable, mask_change, masked, opaque
 from centralhub.config.watch import Key, RevisionWatcher
 from centralhub.config.writer import WRITE_ATTEMPTS as WRITE_ATTEMPTS  # kept importable from here
-from centralhub.config.writer import DocumentBuilder, store_next
+from centralhub.config.writer import DocumentBuilder, WriteQueue
 from centralhub.core.database import Database, is_storage_failure
 from centralhub.core.errors import Conflict, InvalidInput, NotFound
 from centralhub.core.events.base import EventBus, Subscription
@@ -104,8 +102,8 @@ class ConfigService:
             self, Path(hot_reload_dir), supervisor=supervisor, enabled=hot_reload_enabled
         )
         self._subs: list[Subscription] = []
-        #: this replica's writers of one service queue here instead of racing for the revision
-        self._writers = KeyedLocks()
+        #: this replica's writers of one service queue here and are stored in batches
+        self._queue = WriteQueue(self)
         self.publish_failures = 0
         self.broadcasts = 0
         events.subscribe(ConfigChanged, count_config_change)
@@ -390,18 +388,17 @@ class ConfigService:
         check_service_name(service)
         check_message(message)
         author = (check_label(author, "author") or "anonymous")[:255]
-        async with self._writers.hold((tenant, service)):
-            return await store_next(
-                self,
-                tenant,
-                service,
-                make,
-                author=author,
-                message=message,
-                source=source,
-                if_match=if_match,
-                skip_unchanged=skip_unchanged,
-            )
+        stored = await self._queue.submit(
+            tenant,
+            service,
+            make,
+            author=author,
+            message=message,
+            source=source,
+            if_match=if_match,
+            skip_unchanged=skip_unchanged,
+        )
+        return None if stored is None else self.secrets.for_caller(stored)
 
     def _check_stored(self, version: ConfigVersion, schema: dict[str, Any]) -> list[ValidationIssue]:
         """Issues of a stored version under ``schema``, its secrets checked decrypted (an
@@ -410,13 +407,6 @@ class ConfigService:
             return self.check(self.secrets.opened(version).config, schema)
         except SecretUnreadable as exc:
             return [ValidationIssue("$", exc.message)]
-
-    async def _audit_version(
-        self, conn: AsyncConnection, current: ConfigVersion | None, stored: ConfigVersion, schema: Any
-    ) -> None:
-        """Record a new version in the audit trail, inside the write's own transaction."""
-        if self.audit is not None:
-            await audit_trail.record_version(self.audit, conn, current, stored, schema)
 
     def audit_view(self, document: Any, schema: dict[str, Any] | None) -> Any:
         """What the audit trail keeps of a document: secret values masked."""
