@@ -135,6 +135,7 @@ class ConfigService:
         try:
             async with self.database.engine.connect() as conn:
                 self.current.replace_all(await repository.get_all_latest(conn))
+            self._queue.forget_schema()
         except Exception as exc:
             log.warning("configuration not preloaded into memory: %s", exc)
 
@@ -274,6 +275,8 @@ class ConfigService:
                     current = await repository.get_latest(conn, tenant=tenant, service=service)
             except IntegrityError:
                 continue  # a concurrent first registration won: replace it
+            finally:
+                self._queue.forget_schema((tenant, service))
             return [] if current is None else self._check_stored(current, schema)
         raise Conflict(f"the schema of {service!r} is being registered concurrently; retry")
 

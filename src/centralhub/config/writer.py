@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub.audit import repository as audit_repository
 from centralhub.config import audit_trail, repository
@@ -83,6 +84,9 @@ class WriteQueue:
         self.svc = svc
         self._pending: dict[Key, list[PendingWrite]] = {}
         self._drains: dict[Key, asyncio.Task[None]] = {}
+        #: SQLite only (one hub per database file): schemas as last read, forgotten when this
+        #: hub registers one (``forget_schema``), so a write need not read it each time
+        self._schemas: dict[Key, dict[str, Any] | None] = {}
         #: transactions and versions stored (the ratio is the mean batch size)
         self.transactions = 0
         self.versions = 0
@@ -119,6 +123,22 @@ class WriteQueue:
             task = asyncio.create_task(self._drain(key), name=f"config-write:{tenant}/{service}")
             self._drains[key] = task
         return await write.future
+
+    def forget_schema(self, key: Key | None = None) -> None:
+        """A schema was registered (or a backup restored, ``key=None``): read it again."""
+        if key is None:
+            self._schemas.clear()
+        else:
+            self._schemas.pop(key, None)
+
+    async def _schema(self, conn: AsyncConnection, key: Key) -> dict[str, Any] | None:
+        """The service's schema; on PostgreSQL read with the cross-replica write lock taken."""
+        tenant, service = key
+        if not self.svc.database.is_sqlite:
+            return await repository.lock_and_get_schema(conn, tenant=tenant, service=service)
+        if key not in self._schemas:
+            self._schemas[key] = await repository.get_schema(conn, tenant=tenant, service=service)
+        return self._schemas[key]
 
     async def _drain(self, key: Key) -> None:
         try:
@@ -175,7 +195,7 @@ class WriteQueue:
                 write.stored, write.error = None, None
             try:
                 async with svc.database.engine.begin() as conn:
-                    schema = await repository.lock_and_get_schema(conn, tenant=tenant, service=service)
+                    schema = await self._schema(conn, key)
                     known, current = svc.current.authoritative(key) if from_memory else (False, None)
                     if not known:
                         current = await repository.get_latest(conn, tenant=tenant, service=service)
