@@ -447,7 +447,8 @@ class ConfigService:
         key = (tenant, service)
         deadline = time.monotonic() + timeout
         try:
-            self.watcher.advance(key, (await self._latest_revisions([key])).get(key, 0))
+            if not self.current.authoritative(key)[0]:  # else memory is as new as the database
+                self.watcher.advance(key, (await self._latest_revisions([key])).get(key, 0))
         except Exception as exc:
             if not is_storage_failure(exc):
                 raise
@@ -455,7 +456,7 @@ class ConfigService:
         with self.watcher.holding(key):
             while not self.watcher.closed:
                 if self.watcher.known(key) > revision:
-                    current = await self._latest(tenant, service)
+                    current = self.current.fresh(key) or await self._latest(tenant, service)
                     if current is not None and current.revision > revision:
                         return self.secrets.for_caller(current)
                 remaining = deadline - time.monotonic()
