@@ -189,3 +189,31 @@ async def test_secrets_are_shown_only_to_readers_allowed_to_see_them(auth_hub_db
             assert got.json()["secrets"] == ["db.password"]
             assert _same("secret read", got, want) == []
         assert (await fast.get(f"/api/v1/config/{name}")).status_code == 401
+
+
+async def test_queued_writers_each_get_their_own_answer(hub: Hub, client: httpx.AsyncClient) -> None:
+    """Writes stored by one transaction still succeed or fail one by one: a document the schema
+    refuses, or a stale If-Match, fails alone; the others are stored in order."""
+    name = svc()
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    assert (await client.put(f"/api/v1/config/{name}/schema", json=schema)).status_code == 200
+    assert (await client.post(f"/api/v1/config/{name}", json={"n": 0})).status_code == 200
+
+    async def write(i: int) -> httpx.Response:
+        if i % 10 == 3:
+            return await client.post(f"/api/v1/config/{name}", json={"n": "not a number"})
+        if i % 10 == 7:
+            return await client.post(f"/api/v1/config/{name}", json={"n": i}, headers={"If-Match": '"1"'})
+        return await client.post(f"/api/v1/config/{name}", json={"n": i})
+
+    answers = await asyncio.gather(*(write(i) for i in range(40)))
+    by_status: dict[int, int] = {}
+    for a in answers:
+        by_status[a.status_code] = by_status.get(a.status_code, 0) + 1
+    # the If-Match writers race: at most one of them can find revision 1 still current
+    assert by_status.get(422) == 4 and by_status.get(200, 0) in (32, 33), by_status
+    assert by_status.get(409, 0) + by_status.get(200, 0) == 36, by_status
+    revisions = sorted(a.json()["revision"] for a in answers if a.status_code == 200)
+    assert revisions == list(range(2, 2 + len(revisions)))
+    history = (await client.get(f"/api/v1/config/history/{name}", params={"limit": 100})).json()["history"]
+    assert len(history) == 1 + len(revisions)
