@@ -124,6 +124,7 @@ class ConfigService:
         """Stop watching files and the bus; held ``watch`` calls return at once (no change)."""
         self.watcher.close()
         await self.hot_reload.stop()
+        await self._queue.wait_idle(timeout=10.0)
         await self.supervisor.stop(REVISION_CHECK_TASK)
         for sub in self._subs:
             with contextlib.suppress(Exception):

@@ -124,6 +124,18 @@ class WriteQueue:
             self._drains[key] = task
         return await write.future
 
+    async def wait_idle(self, timeout: float) -> None:
+        """Let the writes already queued finish (the hub is stopping); after ``timeout`` the
+        rest is cancelled and their callers get 503."""
+        drains = list(self._drains.values())
+        if not drains:
+            return
+        _done, pending = await asyncio.wait(drains, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
     def forget_schema(self, key: Key | None = None) -> None:
         """A schema was registered (or a backup restored, ``key=None``): read it again."""
         if key is None:
