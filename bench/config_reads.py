@@ -12,7 +12,10 @@ For SQLite and then a fresh PostgreSQL database (``BENCH_POSTGRES_URL``, dropped
    for ``--duration`` s (50 concurrent writers), then checks that every 2xx is one stored
    revision (contiguous, none lost) and prints writes/s and refusals; the same load on etcd
    (one key, ``/v3/kv/put``) is the reference when ``etcd`` is installed (once, before the
-   databases).
+   databases);
+4. in process (no socket, no HTTP parser): microseconds per request through the hub's ASGI app
+   for the configuration read, and through the bare Starlette reference app returning the same
+   bytes, best of 5 rounds (the noise-resistant figure when wrk's swing on a loaded machine).
 
     python bench/config_reads.py [--only sqlite|postgres] [--duration 5] [--rounds 2]
 """
@@ -20,6 +23,7 @@ For SQLite and then a fresh PostgreSQL database (``BENCH_POSTGRES_URL``, dropped
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
@@ -236,6 +240,37 @@ def bench_backend(label: str, url: str, workdir: Path, args: argparse.Namespace)
     return {"reads": reads, "writes": writes}
 
 
+async def asgi_cost(n: int = 5000) -> dict[str, float]:
+    """Per-request microseconds through the hub's app (config read) and bare Starlette."""
+    from _asgi_cost import per_request_us
+    from _starlette_ref import build_app
+
+    from centralhub.core.settings import load_settings
+    from centralhub.hub import Hub
+    from centralhub.server.app import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(
+            env={},
+            database_url=f"sqlite:///{Path(tmp) / 'hub.db'}",
+            log_level="WARNING",
+            rate_limit_per_minute=10**12,
+            rate_limit_burst=10**12,
+        )
+        hub = Hub(settings)
+        await hub.start()
+        try:
+            await hub.config_service.put("default", "svc", document(1), author="bench")
+            app = create_app(settings, hub=hub)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c:
+                body = (await c.get("/api/v1/config/svc")).content
+            hub_us = await per_request_us(app, "/api/v1/config/svc", n)
+            ref_us = await per_request_us(build_app(body, b"{}"), "/api/v1/services/svc", n)
+        finally:
+            await hub.stop()
+    return {"hub_config_read_us": round(hub_us, 1), "starlette_us": round(ref_us, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=["sqlite", "postgres"])
@@ -262,6 +297,13 @@ def main() -> None:
             else:
                 with temp_postgres_database() as url:
                     report[backend] = bench_backend(backend, url, workdir, args)
+    cost = asyncio.run(asgi_cost())
+    report["asgi_cost"] = cost
+    hub_us, ref_us = cost["hub_config_read_us"], cost["starlette_us"]
+    print(
+        f"in process: hub config read {hub_us:.1f} us/request, bare Starlette {ref_us:.1f} us/request "
+        f"(hub/starlette cost x{hub_us / ref_us:.2f})"
+    )
     print(
         "\nsummary (targets: reads >= 0.9x Starlette at 64 connections; "
         "50 writers >= 500 writes/s, 0 refused)"
