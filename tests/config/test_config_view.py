@@ -151,6 +151,19 @@ async def test_fifty_concurrent_writers_of_one_service_all_succeed_in_order(
     current = (await client.get(f"/api/v1/config/{name}")).json()
     assert current["revision"] == 50
     assert current["config"] == next(v.config for v in stored if v.revision == 50)
+    # one audit entry per version, each "before" the version it was built on
+    audit = await client.get("/api/v1/audit", params={"resource": f"config/{name}", "limit": 100})
+    entries = audit.json()["entries"]
+    assert len(entries) == 50
+    by_revision = {v.revision: v.config for v in stored}
+    for entry in entries:
+        after = entry["after"]
+        assert after["config"] == by_revision[after["revision"]]
+        if after["revision"] == 1:
+            assert entry["before"] is None
+        else:
+            assert entry["before"]["revision"] == after["revision"] - 1
+            assert entry["before"]["config"] == by_revision[after["revision"] - 1]
 
 
 # ---------------------------------------------------------------- secrets

@@ -45,15 +45,20 @@ def version_state(version: ConfigVersion | None, schema: Any) -> dict[str, Any] 
 
 
 def version_entry(
-    audit: AuditLog, current: ConfigVersion | None, stored: ConfigVersion, schema: Any
+    audit: AuditLog,
+    current: ConfigVersion | None,
+    stored: ConfigVersion,
+    schema: Any,
+    before: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """The audit entry of a new version, by the current context's caller (stored by the write
-    together with the version)."""
+    together with the version). ``before``: the state of ``current`` when already built (the
+    previous entry's ``after`` in a batch), so a document is masked once, not twice."""
     return audit.entry(
         AUDIT_ACTIONS.get(stored.source, f"config.{stored.source}"),
         f"config/{stored.service_name}",
         tenant=stored.tenant_id,
-        before=version_state(current, schema),
+        before=before if before is not None else version_state(current, schema),
         after=version_state(stored, schema),
         details={"author": stored.author, "message": stored.message, "source": stored.source},
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -104,9 +105,13 @@ def key_segments(key: str) -> list[str]:
     return [s.lower() for s in _SEGMENTS.findall(key)]
 
 
+@functools.lru_cache(maxsize=8192)
 def looks_like_credential(key: str) -> bool:
     """Whether the key names a credential; only its last words count, so ``token_url``,
-    ``password_env``, ``secret_name`` or ``max_tokens`` (which describe one) are fine."""
+    ``password_env``, ``secret_name`` or ``max_tokens`` (which describe one) are fine.
+
+    Cached: every write walks every key of its document (and the audit copy, and the broadcast),
+    and a service's keys hardly change between writes."""
     words = key_segments(key)
     if not words:
         return False

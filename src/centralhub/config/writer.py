@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub.audit import repository as audit_repository
+from centralhub.audit.models import AuditEntry
 from centralhub.config import audit_trail, repository
 from centralhub.config.documents import check_document, version_for
 from centralhub.config.models import ConfigVersion
@@ -211,7 +212,7 @@ class WriteQueue:
                     known, current = svc.current.authoritative(key) if from_memory else (False, None)
                     if not known:
                         current = await repository.get_latest(conn, tenant=tenant, service=service)
-                    entries = []
+                    entries: list[AuditEntry] = []
                     for write in batch:
                         try:
                             stored = self._build(write, key, current, schema, recheck=known)
@@ -223,10 +224,12 @@ class WriteQueue:
                         if stored is None:
                             continue  # unchanged: nothing to store
                         if svc.audit is not None:
+                            # the write before this one in the batch made ``current``: its entry's
+                            # "after" is this one's "before" (masked once, not twice)
+                            before = entries[-1].after if entries else None
+                            entry = audit_trail.version_entry
                             entries.append(
-                                write.context.run(
-                                    audit_trail.version_entry, svc.audit, current, stored, schema
-                                )
+                                write.context.run(entry, svc.audit, current, stored, schema, before)
                             )
                         write.stored = current = stored
                     versions = [w.stored for w in batch if w.stored is not None]
