@@ -41,16 +41,16 @@ async def test_a_write_failing_after_its_insert_stores_nothing(
         published.append(payload)
 
     sub = await hub.bus.subscribe(f"config.update.{name}", on_publish)
-    real_create = repository.create
+    real_create = repository.create_many
     inserted: list[int] = []
 
-    async def create_then_fail(conn: AsyncConnection, *, version: ConfigVersion) -> ConfigVersion:
-        await real_create(conn, version=version)
+    async def create_then_fail(conn: AsyncConnection, versions: list[ConfigVersion]) -> None:
+        await real_create(conn, versions)
         # inside the transaction the new version is there ...
         inserted.append(await repository.get_latest_revision(conn, tenant="default", service=name))
         raise RuntimeError("storage failed mid-write")
 
-    monkeypatch.setattr(repository, "create", create_then_fail)
+    monkeypatch.setattr(repository, "create_many", create_then_fail)
     try:
         with pytest.raises(RuntimeError, match="mid-write"):
             await hub.config_service.put("default", name, {"v": 2}, author="t")

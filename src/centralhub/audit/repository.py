@@ -39,21 +39,29 @@ def _matches(column: Any, value: str) -> Any:
     return column == value
 
 
+def _row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": to_datetime(entry.at),
+        "actor": entry.actor,
+        "address": entry.address,
+        "tenant_id": entry.tenant_id,
+        "action": entry.action,
+        "resource": entry.resource,
+        "before": entry.before,
+        "after": entry.after,
+        "details": entry.details,
+    }
+
+
 async def create(conn: AsyncConnection, *, entry: AuditEntry) -> None:
-    await conn.execute(
-        insert(t).values(
-            id=entry.id,
-            at=to_datetime(entry.at),
-            actor=entry.actor,
-            address=entry.address,
-            tenant_id=entry.tenant_id,
-            action=entry.action,
-            resource=entry.resource,
-            before=entry.before,
-            after=entry.after,
-            details=entry.details,
-        )
-    )
+    await conn.execute(insert(t).values(**_row(entry)))
+
+
+async def create_many(conn: AsyncConnection, entries: list[AuditEntry]) -> None:
+    """Several entries in one statement (changes committed together, e.g. batched writes)."""
+    if entries:
+        await conn.execute(insert(t), [_row(e) for e in entries])
 
 
 async def get_all(

@@ -95,10 +95,30 @@ class AuditLog:
 
         Without ``conn`` the entry gets a transaction of its own: call it after the change
         committed, never while holding another connection (SQLite has one)."""
+        entry = self.entry(action, resource, tenant=tenant, before=before, after=after, details=details)
+        if conn is not None:
+            await repository.create(conn, entry=entry)
+        else:
+            async with self.database.engine.begin() as own:
+                await repository.create(own, entry=entry)
+        return entry
+
+    def entry(
+        self,
+        action: str,
+        resource: str,
+        *,
+        tenant: str | None = None,
+        before: Any = None,
+        after: Any = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """The entry :meth:`record` would store, for a caller that stores several at once (the
+        actor and address are the current context's: build it where the request runs)."""
         principal = current_principal.get()
         at = self.clock()
         address = current_address.get()
-        entry = AuditEntry(
+        return AuditEntry(
             id=entry_id(at),
             at=at,
             actor=principal.name[:255],
@@ -110,12 +130,6 @@ class AuditLog:
             after=after,
             details=details,
         )
-        if conn is not None:
-            await repository.create(conn, entry=entry)
-        else:
-            async with self.database.engine.begin() as own:
-                await repository.create(own, entry=entry)
-        return entry
 
     async def record_instance(
         self,

@@ -181,6 +181,7 @@ class BackupService:
             key = (row["tenant_id"], row["service_name"])
             latest[key] = max(latest.get(key, 0), row["revision"])
         config = hub.config_service
+        await config.reload_view()  # reads answer from memory: it must hold what was restored
         for (tenant, service), revision in latest.items():
             config.watcher.advance((tenant, service), revision)
             async with hub.database.engine.connect() as conn:

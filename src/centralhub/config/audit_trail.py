@@ -16,6 +16,7 @@ from centralhub.config.secrets import mask
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from centralhub.audit.models import AuditEntry
     from centralhub.audit.service import AuditLog
 
 #: audit action of a version written by each source (others: ``config.<source>``)
@@ -41,6 +42,26 @@ def version_state(version: ConfigVersion | None, schema: Any) -> dict[str, Any] 
         "revision": version.revision,
         "config": audit_view(version.config, schema),
     }
+
+
+def version_entry(
+    audit: AuditLog,
+    current: ConfigVersion | None,
+    stored: ConfigVersion,
+    schema: Any,
+    before: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """The audit entry of a new version, by the current context's caller (stored by the write
+    together with the version). ``before``: the state of ``current`` when already built (the
+    previous entry's ``after`` in a batch), so a document is masked once, not twice."""
+    return audit.entry(
+        AUDIT_ACTIONS.get(stored.source, f"config.{stored.source}"),
+        f"config/{stored.service_name}",
+        tenant=stored.tenant_id,
+        before=before if before is not None else version_state(current, schema),
+        after=version_state(stored, schema),
+        details={"author": stored.author, "message": stored.message, "source": stored.source},
+    )
 
 
 async def record_version(

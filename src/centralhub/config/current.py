@@ -1,21 +1,33 @@
-"""The memory copy of each service's current configuration, answered while the database is down.
+"""The memory view of each service's current configuration: what reads answer from.
 
-A service that reads its configuration at start must not fail to start because the hub's
-database is briefly unreachable: the hub keeps the newest stored version of every service it has
-loaded, read or written, and serves it when a read cannot reach the database. The copy is kept
-coherent by this replica's own writes and reads, and it is served only while no newer revision
-is known: another replica's change, announced on the bus or found by the revision check, makes
-it stale, and a stale copy is never answered (the read is refused with 503 instead).
+Every service reads its configuration at start and whenever it is told of a change, so the
+current version of each (tenant, service) is kept here, loaded in one query at start and kept
+coherent by this replica's own writes and by the other replicas' broadcasts. A held version is
+answered only while no newer revision is known: another replica's change, announced on the bus
+or found by the revision check, makes it stale, and a stale copy is never answered as current
+(the read goes to the database instead, or is refused with 503 when the database is down).
+
+The window in which a replica can still answer the previous revision after another replica
+acknowledged a write is the time the bus takes to carry the announcement (well under a
+millisecond on one host); a lost announcement is caught by the revision check within
+``safety_poll_interval`` (see :mod:`centralhub.config.watch`).
+
+Answers are serialized once per revision and per what a caller may see (secrets decrypted or
+masked), so a read of an unchanged configuration costs a dictionary look-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from centralhub.config.models import ConfigVersion
+from centralhub.config.secrets import masked_paths
 from centralhub.config.watch import Key, RevisionWatcher
 from centralhub.core.database import is_storage_failure
 from centralhub.core.errors import StorageUnavailable
+
+#: ``render(version, full) -> body``: the answer to a caller who may (or may not) see secrets
+Renderer = Callable[[ConfigVersion, bool], bytes]
 
 
 class CurrentVersions:
@@ -24,6 +36,10 @@ class CurrentVersions:
     def __init__(self, watcher: RevisionWatcher) -> None:
         self.watcher = watcher
         self._held: dict[Key, ConfigVersion] = {}
+        #: per key: (revision, whether it holds secrets, {full: body}) of the held version
+        self._bodies: dict[Key, tuple[int, bool, dict[bool, bytes]]] = {}
+        #: set once the start-up load succeeded: until then a missing key proves nothing
+        self.loaded = False
 
     def __len__(self) -> int:
         return len(self._held)
@@ -33,12 +49,65 @@ class CurrentVersions:
         key = (version.tenant_id, version.service_name)
         held = self._held.get(key)
         if held is None or version.revision >= held.revision:
+            if held is None or version.revision > held.revision:
+                self._bodies.pop(key, None)
             self._held[key] = version
         self.watcher.advance(key, version.revision)
 
     def remember_all(self, versions: Iterable[ConfigVersion]) -> None:
         for version in versions:
             self.remember(version)
+
+    def replace_all(self, versions: Iterable[ConfigVersion]) -> None:
+        """Hold exactly ``versions`` (a restored backup may have removed or rewritten some)."""
+        self._held.clear()
+        self._bodies.clear()
+        self.remember_all(versions)
+        self.loaded = True
+
+    def fresh(self, key: Key) -> ConfigVersion | None:
+        """The held version of ``key`` when it is current as far as this replica knows.
+
+        ``None`` when nothing is held, when a newer revision is known, or while the shared bus
+        is disconnected (other replicas' changes would not reach this replica then)."""
+        held = self._held.get(key)
+        if held is None or held.revision < self.watcher.known(key) or not self.following():
+            return None
+        return held
+
+    def authoritative(self, key: Key) -> tuple[bool, ConfigVersion | None]:
+        """``(True, current)`` when memory knows the current version of ``key`` (``None``: none
+        stored yet), ``(False, None)`` when the database must be asked."""
+        if not self.loaded or not self.following():
+            return False, None
+        held = self.fresh(key)
+        if held is not None:
+            return True, held
+        if key not in self._held and self.watcher.known(key) == 0:
+            return True, None
+        return False, None
+
+    def following(self) -> bool:
+        """Whether other replicas' changes reach this replica: an in-process bus has no other
+        replica on it (the revision check covers replicas sharing a database without NATS)."""
+        bus = self.watcher.bus
+        return bus.name == "memory" or bus.connected
+
+    def body(self, version: ConfigVersion, full: bool, render: Renderer) -> bytes:
+        """The answer for ``version``, rendered once per revision and visibility."""
+        key = (version.tenant_id, version.service_name)
+        cached = self._bodies.get(key)
+        if cached is None or cached[0] != version.revision:
+            if self._held.get(key) is not version:
+                return render(version, full)  # not the held version: nothing to cache it under
+            cached = (version.revision, bool(masked_paths(version.config)), {})
+            self._bodies[key] = cached
+        # without secrets both callers see the same document: one body serves them all
+        variant = full if cached[1] else True
+        out = cached[2].get(variant)
+        if out is None:
+            out = cached[2][variant] = render(version, variant)
+        return out
 
     def instead_of(self, key: Key, error: Exception) -> ConfigVersion:
         """The held version of ``key`` in place of a read that failed with ``error``.

@@ -108,6 +108,25 @@ async def get_latest_revisions(conn: AsyncConnection, *, keys: Iterable[Key]) ->
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
+async def get_all_latest_revisions(conn: AsyncConnection) -> dict[Key, int]:
+    """Newest revision of every (tenant, service) in one query (the replicas' revision check)."""
+    stmt = select(t.c.tenant_id, t.c.service_name, func.max(t.c.revision)).group_by(
+        t.c.tenant_id, t.c.service_name
+    )
+    return {(r[0], r[1]): int(r[2]) for r in (await conn.execute(stmt)).all()}
+
+
+async def lock_and_get_schema(conn: AsyncConnection, *, tenant: str, service: str) -> dict[str, Any] | None:
+    """:func:`lock_service` and :func:`get_schema` in one round trip (PostgreSQL: one statement,
+    the advisory lock taken before the scalar subquery is read, both in the write's transaction)."""
+    if conn.dialect.name != "postgresql":
+        return await get_schema(conn, tenant=tenant, service=service)
+    key = func.hashtextextended(f"config-write:{tenant}/{service}", 0)
+    schema = select(s.c.json_schema).where(_schema_key(tenant, service)).scalar_subquery()
+    row = (await conn.execute(select(func.pg_advisory_xact_lock(key), schema))).first()
+    return None if row is None or row[1] is None else dict(row[1])
+
+
 async def get(
     conn: AsyncConnection,
     *,
@@ -143,27 +162,38 @@ async def get_service_names(conn: AsyncConnection, *, tenant: str) -> list[str]:
     return [r[0] for r in (await conn.execute(stmt)).all()]
 
 
+def _row(version: ConfigVersion) -> dict[str, Any]:
+    return {
+        "tenant_id": version.tenant_id,
+        "service_name": version.service_name,
+        "revision": version.revision,
+        "version": version.version,
+        "config": version.config,
+        "author": version.author,
+        "message": version.message,
+        "source": version.source,
+        "created_at": to_datetime(version.created_at),
+    }
+
+
 async def create(conn: AsyncConnection, *, version: ConfigVersion) -> ConfigVersion:
     """Insert ``version``; ``RevisionTaken`` when its revision is already stored.
 
     On PostgreSQL the failed insert aborts the caller's transaction, which must then be left."""
+    await create_many(conn, [version])
+    return version
+
+
+async def create_many(conn: AsyncConnection, versions: list[ConfigVersion]) -> None:
+    """Insert consecutive versions in one statement (a batch of queued writes);
+    ``RevisionTaken`` when any of their revisions is already stored."""
     try:
-        await conn.execute(
-            insert(t).values(
-                tenant_id=version.tenant_id,
-                service_name=version.service_name,
-                revision=version.revision,
-                version=version.version,
-                config=version.config,
-                author=version.author,
-                message=version.message,
-                source=version.source,
-                created_at=to_datetime(version.created_at),
-            )
-        )
+        if len(versions) == 1:
+            await conn.execute(insert(t).values(**_row(versions[0])))
+        elif versions:
+            await conn.execute(insert(t), [_row(v) for v in versions])
     except IntegrityError as exc:
         raise RevisionTaken(str(exc.orig)) from None
-    return version
 
 
 # ---------------------------------------------------------------- schemas

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -104,9 +105,13 @@ def key_segments(key: str) -> list[str]:
     return [s.lower() for s in _SEGMENTS.findall(key)]
 
 
+@functools.lru_cache(maxsize=8192)
 def looks_like_credential(key: str) -> bool:
     """Whether the key names a credential; only its last words count, so ``token_url``,
-    ``password_env``, ``secret_name`` or ``max_tokens`` (which describe one) are fine."""
+    ``password_env``, ``secret_name`` or ``max_tokens`` (which describe one) are fine.
+
+    Cached: every write walks every key of its document (and the audit copy, and the broadcast),
+    and a service's keys hardly change between writes."""
     words = key_segments(key)
     if not words:
         return False
@@ -280,6 +285,17 @@ def mask_change(change: Change) -> Change:
     )
 
 
+def may_see_secrets(version: ConfigVersion) -> bool:
+    """Whether the request's caller may read ``version``'s secrets: ``config:read`` on the
+    service in its tenant (everyone when auth is off)."""
+    principal = current_principal.get()
+    return (
+        principal.has(Scope.CONFIG_READ)
+        and principal.may_act_for(version.service_name)
+        and principal.tenant in (None, version.tenant_id)
+    )
+
+
 # ---------------------------------------------------------------- encryption
 class SecretBox:
     """Refuses credentials in documents, encrypts ``x-secret`` values and decrypts them again.
@@ -350,12 +366,11 @@ class SecretBox:
     def for_caller(self, version: ConfigVersion) -> ConfigVersion:
         """Secrets decrypted for a caller with ``config:read`` on the service, masked for others
         (the caller is the request's principal; everything when auth is off)."""
-        principal = current_principal.get()
-        if (
-            principal.has(Scope.CONFIG_READ)
-            and principal.may_act_for(version.service_name)
-            and principal.tenant in (None, version.tenant_id)
-        ):
+        return self.shown(version, full=may_see_secrets(version))
+
+    def shown(self, version: ConfigVersion, *, full: bool) -> ConfigVersion:
+        """``version`` as a caller sees it: secrets decrypted (``full``) or masked."""
+        if full:
             hidden = tuple(masked_paths(version.config))
             return dataclasses.replace(self.opened(version), secrets=hidden)
         return masked(version)

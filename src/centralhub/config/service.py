@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from centralhub.audit.service import AuditLog
 from centralhub.config import audit_trail, repository
@@ -27,7 +26,6 @@ from centralhub.config.broadcast import publish_change
 from centralhub.config.current import CurrentVersions
 from centralhub.config.documents import (
     SchemaValidator,
-    check_document,
     check_label,
     check_message,
     check_schema,
@@ -35,16 +33,15 @@ from centralhub.config.documents import (
     diff,
     parse_revision,
     require_document,
-    version_for,
 )
 from centralhub.config.hot_reload import HotReloader
-from centralhub.config.locks import KeyedLocks
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
-from centralhub.config.repository import RevisionTaken
 from centralhub.config.secrets import SecretBox, SecretUnreadable, mask_change, masked, opaque
 from centralhub.config.watch import Key, RevisionWatcher
+from centralhub.config.writer import WRITE_ATTEMPTS as WRITE_ATTEMPTS  # kept importable from here
+from centralhub.config.writer import DocumentBuilder, WriteQueue
 from centralhub.core.database import Database, is_storage_failure
-from centralhub.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from centralhub.core.errors import Conflict, InvalidInput, NotFound
 from centralhub.core.events.base import EventBus, Subscription
 from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.tasks import Supervisor
@@ -54,12 +51,7 @@ from centralhub.metrics import collectors as metrics
 log = logging.getLogger(__name__)
 
 MAX_WATCH_TIMEOUT = 300.0
-#: how often a write is rebuilt on top of a concurrent writer's version before giving up (503)
-WRITE_ATTEMPTS = 8
 REVISION_CHECK_TASK = "config-revision-check"
-
-#: ``make(current) -> document`` builds the new document inside the write transaction
-DocumentBuilder = Callable[[ConfigVersion | None], Any]
 
 
 async def count_config_change(event: ConfigChanged) -> None:
@@ -101,6 +93,8 @@ class ConfigService:
             self._latest_revisions,
             poll_interval=poll_interval,
             safety_poll_interval=safety_poll_interval,
+            # replicas may share a PostgreSQL database: check every service, not only watched ones
+            load_all=None if database.is_sqlite else self._all_revisions,
         )
         #: what reads answer from while the database is unreachable
         self.current = CurrentVersions(self.watcher)
@@ -108,8 +102,8 @@ class ConfigService:
             self, Path(hot_reload_dir), supervisor=supervisor, enabled=hot_reload_enabled
         )
         self._subs: list[Subscription] = []
-        #: this replica's writers of one service queue here instead of racing for the revision
-        self._writers = KeyedLocks()
+        #: this replica's writers of one service queue here and are stored in batches
+        self._queue = WriteQueue(self)
         self.publish_failures = 0
         self.broadcasts = 0
         events.subscribe(ConfigChanged, count_config_change)
@@ -123,24 +117,26 @@ class ConfigService:
             await self.bus.subscribe("tenant.*.config.update.*", self.watcher.on_bus_event),
         ]
         self.supervisor.start(REVISION_CHECK_TASK, self.watcher.poll_revisions)
-        await self._load_current()
+        await self.reload_view()
         await self.hot_reload.start()
 
     async def stop(self) -> None:
         """Stop watching files and the bus; held ``watch`` calls return at once (no change)."""
         self.watcher.close()
         await self.hot_reload.stop()
+        await self._queue.wait_idle(timeout=10.0)
         await self.supervisor.stop(REVISION_CHECK_TASK)
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         self._subs = []
 
-    async def _load_current(self) -> None:
+    async def reload_view(self) -> None:
         """Fill the memory copy with every service's current version (one query at start)."""
         try:
             async with self.database.engine.connect() as conn:
-                self.current.remember_all(await repository.get_all_latest(conn))
+                self.current.replace_all(await repository.get_all_latest(conn))
+            self._queue.forget_schema()
         except Exception as exc:
             log.warning("configuration not preloaded into memory: %s", exc)
 
@@ -159,14 +155,24 @@ class ConfigService:
         async with self.database.engine.connect() as conn:
             return await repository.get_latest_revisions(conn, keys=keys)
 
+    async def _all_revisions(self) -> dict[Key, int]:
+        async with self.database.engine.connect() as conn:
+            return await repository.get_all_latest_revisions(conn)
+
     async def get(self, tenant: str, service: str) -> ConfigVersion:
-        """The current version; ``NotFound`` when none is stored."""
+        """The current version, as the caller may see it; ``NotFound`` when none is stored."""
+        return self.secrets.for_caller(await self.current_version(tenant, service))
+
+    async def current_version(self, tenant: str, service: str, *, view: bool = False) -> ConfigVersion:
+        """The current version as stored; with ``view``, from memory when it is current there."""
         check_service_name(service)
-        current = await self._latest(tenant, service)
+        current = self.current.fresh((tenant, service)) if view else None
+        if current is None:
+            current = await self._latest(tenant, service)
         if current is None:
             raise NotFound(f"no configuration stored for service {service!r}")
         self.watcher.advance((tenant, service), current.revision)
-        return self.secrets.for_caller(current)
+        return current
 
     async def services(self, tenant: str) -> list[str]:
         async with self.database.engine.connect() as conn:
@@ -270,6 +276,8 @@ class ConfigService:
                     current = await repository.get_latest(conn, tenant=tenant, service=service)
             except IntegrityError:
                 continue  # a concurrent first registration won: replace it
+            finally:
+                self._queue.forget_schema((tenant, service))
             return [] if current is None else self._check_stored(current, schema)
         raise Conflict(f"the schema of {service!r} is being registered concurrently; retry")
 
@@ -384,70 +392,17 @@ class ConfigService:
         check_service_name(service)
         check_message(message)
         author = (check_label(author, "author") or "anonymous")[:255]
-        async with self._writers.hold((tenant, service)):
-            return await self._store_next(
-                tenant, service, make, author, message, source, if_match, skip_unchanged
-            )
-
-    async def _store_next(
-        self,
-        tenant: str,
-        service: str,
-        make: DocumentBuilder,
-        author: str,
-        message: str | None,
-        source: str,
-        if_match: int | None,
-        skip_unchanged: bool,
-    ) -> ConfigVersion | None:
-        """The write itself; a collision (rare: writers of one service wait for each other) rebuilds
-        on the winner's version."""
-        for _attempt in range(WRITE_ATTEMPTS):
-            try:
-                async with self.database.engine.begin() as conn:
-                    await repository.lock_service(conn, tenant=tenant, service=service)
-                    current = await repository.get_latest(conn, tenant=tenant, service=service)
-                    current_rev = current.revision if current else 0
-                    if if_match is not None and if_match != current_rev:
-                        raise Conflict(
-                            f"If-Match: revision {if_match} is stale; the current revision of "
-                            f"{service!r} is {current_rev}"
-                        )
-                    opened = self.secrets.opened(current) if current else None
-                    plain = opened.config if opened else None
-                    document = make(opened)
-                    check_document(document, "config")
-                    if skip_unchanged and current is not None and plain == document:
-                        return None
-                    schema = await repository.get_schema(conn, tenant=tenant, service=service)
-                    self.validator.require_valid(service, document, schema)
-                    document = self.secrets.seal(
-                        tenant, service, document, schema, stored=current and current.config, plain=plain
-                    )
-                    stored = await repository.create(
-                        conn,
-                        version=ConfigVersion(
-                            tenant_id=tenant,
-                            service_name=service,
-                            revision=current_rev + 1,
-                            version=version_for(current_rev + 1),
-                            config=document,
-                            author=author,
-                            created_at=self.clock(),
-                            message=message,
-                            source=source,
-                        ),
-                    )
-                    await self._audit_version(conn, current, stored, schema)
-            except (RevisionTaken, IntegrityError):
-                if if_match is not None:
-                    raise Conflict(
-                        f"If-Match: revision {if_match} is stale; {service!r} was changed concurrently"
-                    ) from None
-                continue  # another writer won the race: rebuild on top of its version
-            await self._committed(stored)
-            return self.secrets.for_caller(stored)
-        raise Unavailable(f"configuration of {service!r} is being changed too often; retry")
+        stored = await self._queue.submit(
+            tenant,
+            service,
+            make,
+            author=author,
+            message=message,
+            source=source,
+            if_match=if_match,
+            skip_unchanged=skip_unchanged,
+        )
+        return None if stored is None else self.secrets.for_caller(stored)
 
     def _check_stored(self, version: ConfigVersion, schema: dict[str, Any]) -> list[ValidationIssue]:
         """Issues of a stored version under ``schema``, its secrets checked decrypted (an
@@ -456,13 +411,6 @@ class ConfigService:
             return self.check(self.secrets.opened(version).config, schema)
         except SecretUnreadable as exc:
             return [ValidationIssue("$", exc.message)]
-
-    async def _audit_version(
-        self, conn: AsyncConnection, current: ConfigVersion | None, stored: ConfigVersion, schema: Any
-    ) -> None:
-        """Record a new version in the audit trail, inside the write's own transaction."""
-        if self.audit is not None:
-            await audit_trail.record_version(self.audit, conn, current, stored, schema)
 
     def audit_view(self, document: Any, schema: dict[str, Any] | None) -> Any:
         """What the audit trail keeps of a document: secret values masked."""
@@ -500,7 +448,8 @@ class ConfigService:
         key = (tenant, service)
         deadline = time.monotonic() + timeout
         try:
-            self.watcher.advance(key, (await self._latest_revisions([key])).get(key, 0))
+            if not self.current.authoritative(key)[0]:  # else memory is as new as the database
+                self.watcher.advance(key, (await self._latest_revisions([key])).get(key, 0))
         except Exception as exc:
             if not is_storage_failure(exc):
                 raise
@@ -508,7 +457,7 @@ class ConfigService:
         with self.watcher.holding(key):
             while not self.watcher.closed:
                 if self.watcher.known(key) > revision:
-                    current = await self._latest(tenant, service)
+                    current = self.current.fresh(key) or await self._latest(tenant, service)
                     if current is not None and current.revision > revision:
                         return self.secrets.for_caller(current)
                 remaining = deadline - time.monotonic()

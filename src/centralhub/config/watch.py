@@ -4,6 +4,10 @@ A replica learns of a new revision three ways: its own write (``advance`` after 
 replica's broadcast on the bus (``on_bus_event``), and, when the bus is not carrying events
 (in-process bus, NATS down, a failed publish), a periodic revision check against the database
 (``poll_revisions``, run by the supervisor) so a change is never lost to a watcher.
+
+With ``load_all`` set (replicas may share the database), the revision check covers every
+service rather than the watched ones only: reads answer from memory, and a replica whose
+announcement was lost must still make the others' copies stale within one check.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 #: ``load([(tenant, service), ...]) -> {key: newest revision}`` read from the database
 RevisionLoader = Callable[[list[Key]], Awaitable[dict[Key, int]]]
+#: ``load() -> {key: newest revision}`` of every stored service
+AllRevisionsLoader = Callable[[], Awaitable[dict[Key, int]]]
 
 
 class RevisionWatcher:
@@ -35,9 +41,12 @@ class RevisionWatcher:
         *,
         poll_interval: float = 1.0,
         safety_poll_interval: float = 5.0,
+        load_all: AllRevisionsLoader | None = None,
     ) -> None:
         self.bus = bus
         self.load_revisions = load_revisions
+        #: every service's newest revision, checked each round when set
+        self.load_all = load_all
         self.poll_interval = poll_interval
         #: with a healthy shared bus other replicas' changes arrive as events: poll only this often
         self.safety_poll_interval = safety_poll_interval
@@ -105,14 +114,17 @@ class RevisionWatcher:
         failing = False
         while True:
             await asyncio.sleep(self.poll_interval)
-            if not self._watching:
+            if not self._watching and self.load_all is None:
                 continue
             shared_bus_ok = self.bus.name != "memory" and self.bus.connected
             if shared_bus_ok and time.monotonic() - last < self.safety_poll_interval:
                 continue
             last = time.monotonic()
             try:
-                revisions = await self.load_revisions(list(self._watching))
+                if self.load_all is not None:
+                    revisions = await self.load_all()
+                else:
+                    revisions = await self.load_revisions(list(self._watching))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -451,7 +451,6 @@ class ConfigClient:
             self._fetched_at = time.monotonic()
             self.updates_received += 1
             self.last_update_origin = origin
-            self._save_cache_file(doc)
             log.info(
                 "config for %s now version %s (revision %d, via %s)",
                 self.service_name,
@@ -466,6 +465,8 @@ class ConfigClient:
                         await result
                 except Exception:
                     log.exception("config update callback failed")
+            # after the callbacks: the service acts on a change before the disk copy is written
+            self._save_cache_file(doc)
 
     def _save_cache_file(self, doc: dict[str, Any]) -> None:
         if self.cache_path is None:

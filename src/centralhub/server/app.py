@@ -16,6 +16,7 @@ from centralhub.auth import api as keys_api
 from centralhub.auth.middleware import AuthMiddleware
 from centralhub.backup import api as backup_api
 from centralhub.config import api as config_api
+from centralhub.config.hot_path import config_hot_routes
 from centralhub.contracts import api as contracts_api
 from centralhub.core.settings import Settings, load_settings
 from centralhub.dashboard.api import router as dashboard_router
@@ -42,8 +43,8 @@ def create_app(
 ) -> FastAPI:
     """Build the hub's ASGI app; the hub starts in the lifespan and stops on shutdown.
 
-    ``hot_paths=False`` leaves the discovery reads and heartbeats to the FastAPI routes alone
-    (the parity tests compare both ways)."""
+    ``hot_paths=False`` leaves the discovery reads, heartbeats and configuration reads to the
+    FastAPI routes alone (the parity tests compare both ways)."""
     settings = settings or load_settings()
     hub = hub or Hub(settings)
 
@@ -84,7 +85,9 @@ def create_app(
         # added last = outermost of ours: the discovery reads and heartbeats skip the layers
         # below, yet answer and fail exactly as the FastAPI routes they shadow
         app.add_middleware(
-            HotRoutes, routes=hot_routes(hub.registry), exception_handlers=app.exception_handlers
+            HotRoutes,
+            routes=hot_routes(hub.registry) + config_hot_routes(hub.config_service),
+            exception_handlers=app.exception_handlers,
         )
     # ahead of every route, hot ones included; the rate limit inside the auth middleware,
     # which names the caller it counts against
