@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,13 +53,30 @@ def _without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-class _NatsSubscription(Subscription):
-    """A subscription the bus keeps so it can be made again on a new connection."""
+#: receives each message as nats-py delivers it (bytes, subject, reply subject), undecoded
+RawHandler = Callable[[Msg], Awaitable[None]]
 
-    def __init__(self, bus: NatsEventBus, subject: str, handler: EventHandler) -> None:
+
+class _NatsSubscription(Subscription):
+    """A subscription the bus keeps so it can be made again on a new connection.
+
+    ``raw`` set: a raw subscription (:meth:`NatsEventBus.subscribe_raw`), in queue group ``queue``
+    when one is given."""
+
+    def __init__(
+        self,
+        bus: NatsEventBus,
+        subject: str,
+        handler: EventHandler | None,
+        *,
+        raw: RawHandler | None = None,
+        queue: str = "",
+    ) -> None:
         self._bus = bus
         self.subject = subject
         self.handler = handler
+        self.raw = raw
+        self.queue = queue
         self._sub: NatsSub | None = None
 
     async def unsubscribe(self) -> None:
@@ -222,7 +240,7 @@ class NatsEventBus(EventBus):
             if self._nc is not nc:  # lost again at once: on_closed has started over
                 break
             if holder._sub is None:
-                holder._sub = await self._raw_subscribe(holder.subject, holder.handler)
+                holder._sub = await self._make(holder)
         return True
 
     @staticmethod
@@ -293,8 +311,32 @@ class NatsEventBus(EventBus):
         self._subscriptions.append(holder)
         # not connected yet: made as soon as a connection is (see _try_connect)
         if self._nc is not None and not self._nc.is_closed:
-            holder._sub = await self._raw_subscribe(subject, handler)
+            holder._sub = await self._make(holder)
         return holder
+
+    async def subscribe_raw(self, subject: str, handler: RawHandler, *, queue: str = "") -> Subscription:
+        """Deliver each message on ``subject`` to ``handler`` undecoded, in queue group ``queue``
+        when given (each message then goes to one member of the group).
+
+        For high-rate traffic that must not pay for a dict payload per message; the handler gets
+        nats-py's message (``data``, ``subject`` with the cluster prefix, ``reply``). Kept across
+        reconnections like :meth:`subscribe`."""
+        check_subject(subject, wildcards=True)
+        if self._closed:
+            raise ConnectionError("event bus is closed")
+        holder = _NatsSubscription(self, subject, None, raw=handler, queue=queue)
+        self._subscriptions.append(holder)
+        if self._nc is not None and not self._nc.is_closed:
+            holder._sub = await self._make(holder)
+        return holder
+
+    async def _make(self, holder: _NatsSubscription) -> NatsSub:
+        if holder.raw is None:
+            assert holder.handler is not None
+            return await self._raw_subscribe(holder.subject, holder.handler)
+        return await self.client.subscribe(
+            wire.cluster_subject(self.cluster, holder.subject), queue=holder.queue, cb=holder.raw
+        )
 
     def _forget(self, holder: _NatsSubscription) -> None:
         with contextlib.suppress(ValueError):

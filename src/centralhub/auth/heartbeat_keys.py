@@ -1,0 +1,147 @@
+"""Checking signed heartbeat messages (NATS) against stored API keys.
+
+A heartbeat message carries no credential, only the key's public prefix and an HMAC keyed with
+the SHA-256 digest of the key (see :mod:`centralhub.core.heartbeat_wire`). The hub stores that
+digest for every key, so it verifies without the plaintext, at the cost of one HMAC per message
+and, per key, one database read every ``cache_seconds``.
+
+The trade-off: the stored digest is enough to sign. Someone who reads the ``api_keys`` table (a
+database dump, a backup) can forge heartbeats for the services those keys may act for, keeping
+dead instances in discovery; the digest still does not open any HTTP API, which needs the
+plaintext. Rotating a key (revoke, create) ends both.
+
+JWTs have no shared secret the hub stores, so a service holding a JWT sends its heartbeats over
+HTTP, where the token is verified as for any other request.
+
+A revoked key is dropped at once on the replica that revoked it and on every replica that hears
+the revocation on the bus; a key revoked straight in the database stops signing once its cached
+entry ages out (``cache_seconds``). Expiry is checked on every message.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from centralhub.auth import repository
+from centralhub.auth.models import KeyRevoked, Principal, Scope
+from centralhub.auth.service import REVOKED_SUBJECT
+from centralhub.core.database import Database
+from centralhub.core.events import EventBus, Subscription
+from centralhub.core.events.dispatch import DomainEvents
+from centralhub.core.time import Clock
+
+log = logging.getLogger(__name__)
+
+
+class HeartbeatRefused(Exception):
+    """A heartbeat message that is not accepted; ``code`` is what the sender is told."""
+
+    def __init__(self, code: str, message: str, *, instance_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        #: the instance the message was about, when it got that far
+        self.instance_id = instance_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    principal: Principal
+    secret: bytes
+    expires_at: float | None
+
+
+class HeartbeatSigners:
+    """The keys heartbeat messages may be signed with, by public prefix, verified from memory."""
+
+    def __init__(
+        self,
+        database: Database,
+        bus: EventBus,
+        *,
+        events: DomainEvents,
+        clock: Clock = time.time,
+        cache_seconds: float = 5.0,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.database = database
+        self.bus = bus
+        self.clock = clock
+        self.cache_seconds = cache_seconds
+        self.cache_size = cache_size
+        #: key prefix -> (keys with that prefix, still usable, monotonic time the entry is good until)
+        self._signers: dict[str, tuple[list[_Signer], float]] = {}
+        self._subscription: Subscription | None = None
+        events.subscribe(KeyRevoked, self._on_key_revoked)
+
+    async def start(self) -> None:
+        self._subscription = await self.bus.subscribe(REVOKED_SUBJECT, self._on_revoked)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+        self._signers.clear()
+
+    def forget(self, name: str) -> None:
+        """Stop accepting signatures of key ``name`` until it is read again from the database."""
+        for prefix, (signers, _) in list(self._signers.items()):
+            if any(s.principal.name == name for s in signers):
+                self._signers.pop(prefix, None)
+
+    async def _on_key_revoked(self, event: KeyRevoked) -> None:
+        self.forget(event.name)
+
+    async def _on_revoked(self, _subject: str, payload: dict[str, Any]) -> None:
+        name = payload.get("name")
+        if isinstance(name, str):
+            self.forget(name)
+
+    async def _load(self, prefix: str) -> list[_Signer]:
+        async with self.database.engine.connect() as conn:
+            keys = await repository.by_prefix(conn, prefix)
+        signers = [
+            _Signer(k.principal(), bytes.fromhex(k.key_hash), k.expires_at)
+            for k in keys
+            if k.revoked_at is None
+        ]
+        if len(self._signers) >= self.cache_size:
+            self._signers.clear()  # many distinct prefixes (forged ones too): start over, never grow
+        self._signers[prefix] = (signers, time.monotonic() + self.cache_seconds)
+        return signers
+
+    async def principal(self, prefix: object, signed: bytes, sig: str) -> Principal:
+        """The principal whose key signed ``signed`` with ``sig``; :class:`HeartbeatRefused`
+        (``unauthorized``) for an unknown, revoked or expired key or a wrong signature."""
+        if not isinstance(prefix, str) or len(prefix) > 32:
+            raise HeartbeatRefused("unauthorized", "the message names no API key")
+        entry = self._signers.get(prefix)
+        if entry is not None and entry[1] > time.monotonic():
+            signers = entry[0]
+        else:
+            signers = await self._load(prefix)
+        if not signers:
+            raise HeartbeatRefused("unauthorized", f"no usable API key with prefix {prefix[:32]!r}")
+        for signer in signers:
+            if hmac.compare_digest(hmac.digest(signer.secret, signed, "sha256").hex(), sig):
+                if signer.expires_at is not None and signer.expires_at <= self.clock():
+                    raise HeartbeatRefused("unauthorized", f"API key {signer.principal.name!r} has expired")
+                return signer.principal
+        raise HeartbeatRefused("unauthorized", "the signature does not match the key")
+
+
+def authorize(principal: Principal, tenant: str, service: str) -> None:
+    """What the HTTP heartbeat route asks of a caller, asked of a message's signer."""
+    if not principal.has(Scope.REGISTRY_WRITE):
+        needed = Scope.REGISTRY_WRITE.value
+        raise HeartbeatRefused("forbidden", f"{principal.name!r} may not send heartbeats: needs scope {needed}")
+    if principal.tenant is not None and principal.tenant != tenant:
+        raise HeartbeatRefused(
+            "forbidden", f"{principal.name!r} is bound to tenant {principal.tenant!r}, not {tenant[:64]!r}"
+        )
+    if not principal.may_act_for(service):
+        raise HeartbeatRefused("forbidden", f"{principal.name!r} may not act for service {service[:128]!r}")
