@@ -138,7 +138,7 @@ def authorize(principal: Principal, tenant: str, service: str) -> None:
     """What the HTTP heartbeat route asks of a caller, asked of a message's signer."""
     if not principal.has(Scope.REGISTRY_WRITE):
         needed = Scope.REGISTRY_WRITE.value
-        raise HeartbeatRefused("forbidden", f"{principal.name!r} may not send heartbeats: needs scope {needed}")
+        raise HeartbeatRefused("forbidden", f"{principal.name!r} may not heartbeat: needs scope {needed}")
     if principal.tenant is not None and principal.tenant != tenant:
         raise HeartbeatRefused(
             "forbidden", f"{principal.name!r} is bound to tenant {principal.tenant!r}, not {tenant[:64]!r}"

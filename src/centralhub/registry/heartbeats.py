@@ -54,6 +54,8 @@ class HeartbeatBatcher:
 
     def add(self, instance_id: str, seen: float) -> None:
         self._pending[instance_id] = seen
+        # a heartbeat nobody waits for (a NATS message) must still reach the next batch
+        self._wake.set()
 
     def discard(self, instance_id: str) -> None:
         """Forget a pending heartbeat (the instance was removed)."""
