@@ -114,18 +114,25 @@ class HeartbeatSigners:
         self._signers[prefix] = (signers, time.monotonic() + self.cache_seconds)
         return signers
 
-    async def principal(self, prefix: object, signed: bytes, sig: str) -> Principal:
-        """The principal whose key signed ``signed`` with ``sig``; :class:`HeartbeatRefused`
-        (``unauthorized``) for an unknown, revoked or expired key or a wrong signature."""
+    def cached(self, prefix: object) -> list[_Signer] | None:
+        """The keys with public prefix ``prefix`` as read at most ``cache_seconds`` ago; ``None``
+        when they must be read (:meth:`load`)."""
+        entry = self._signers.get(prefix) if type(prefix) is str else None
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        return None
+
+    async def load(self, prefix: object) -> list[_Signer]:
+        """The keys with public prefix ``prefix``, read from the database and cached."""
         if not isinstance(prefix, str) or len(prefix) > 32:
             raise HeartbeatRefused("unauthorized", "the message names no API key")
-        entry = self._signers.get(prefix)
-        if entry is not None and entry[1] > time.monotonic():
-            signers = entry[0]
-        else:
-            signers = await self._load(prefix)
+        return await self._load(prefix)
+
+    def principal(self, signers: list[_Signer], signed: bytes, sig: str) -> Principal:
+        """The principal whose key signed ``signed`` with ``sig``; :class:`HeartbeatRefused`
+        (``unauthorized``) for an unknown, revoked or expired key or a wrong signature."""
         if not signers:
-            raise HeartbeatRefused("unauthorized", f"no usable API key with prefix {prefix[:32]!r}")
+            raise HeartbeatRefused("unauthorized", "no usable API key has the prefix the message names")
         for signer in signers:
             if hmac.compare_digest(hmac.digest(signer.secret, signed, "sha256").hex(), sig):
                 if signer.expires_at is not None and signer.expires_at <= self.clock():

@@ -15,6 +15,7 @@ seen for a few seconds) await the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -40,6 +41,8 @@ from centralhub.registry.service import InstanceRegistry
 
 log = logging.getLogger(__name__)
 
+#: messages handled between two returns to the event loop
+YIELD_EVERY = 50
 _loads = orjson.loads
 _JSONError = orjson.JSONDecodeError
 
@@ -67,6 +70,7 @@ class NatsHeartbeats:
         #: messages refused, by the code the sender is told
         self.rejected: Counter[str] = Counter()
         self._subscription: Subscription | None = None
+        self._turn = 0
 
     @property
     def enabled(self) -> bool:
@@ -88,6 +92,12 @@ class NatsHeartbeats:
             await self.signers.stop()
 
     async def on_message(self, msg: Msg) -> None:
+        # nats-py hands over queued messages without returning to the event loop: under a
+        # backlog this loop would starve every HTTP request, so it steps aside now and then
+        self._turn += 1
+        if self._turn >= YIELD_EVERY:
+            self._turn = 0
+            await asyncio.sleep(0)
         try:
             await self._apply(msg.data)
         except HeartbeatRefused as refused:
@@ -130,7 +140,11 @@ class NatsHeartbeats:
             ts = doc.get("ts")
             if not isinstance(ts, float | int) or abs(self.clock() - ts) > MAX_AGE_SECONDS:
                 raise HeartbeatRefused("stale", f"ts must be within {MAX_AGE_SECONDS:g}s of the hub's clock")
-            authorize(await signers.principal(doc.get("key"), data, sig), tenant, service)
+            key = doc.get("key")
+            candidates = signers.cached(key)
+            if candidates is None:
+                candidates = await signers.load(key)
+            authorize(signers.principal(candidates, data, sig), tenant, service)
         registry = self.registry
         inst = registry.held(tenant, service, instance_id)
         if inst is None:
