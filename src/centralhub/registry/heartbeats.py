@@ -72,6 +72,7 @@ class HeartbeatBatcher:
         """The writer loop (supervised): a batch, then a short pause for the next to gather."""
         # a restarted writer stores at once whatever waited while it was down
         self._wake.set()
+        loop = asyncio.get_running_loop()
         while True:
             # a batch kept through an outage is tried again without waiting for a new heartbeat
             retry = self.retry_interval if self.outage and self._pending else None
@@ -79,8 +80,13 @@ class HeartbeatBatcher:
                 async with asyncio.timeout(retry):
                     await self._wake.wait()
             self._wake.clear()
+            # the interval runs from the start of one write to the start of the next: a write
+            # that took longer than it is followed at once by the next batch, which gathered
+            # meanwhile, so callers wait for one write rather than a write plus a pause
+            started = loop.time()
             await self.flush()
-            await asyncio.sleep(self.flush_interval)
+            pause = self.flush_interval - (loop.time() - started)
+            await asyncio.sleep(pause if pause > 0 else 0)
 
     async def flush(self) -> None:
         """Store what is pending now and release the callers waiting for it."""
