@@ -44,6 +44,7 @@ from _util import (  # noqa: E402
     temp_postgres_database,
     wait_ready,
 )
+from discovery import py_spy, summarize_profile  # noqa: E402
 
 SECRET = "bench-secret-bench-secret-bench-secret"
 NATS_URL = os.environ.get("BENCH_NATS_URL", "nats://127.0.0.1:4222")
@@ -187,6 +188,7 @@ def measure_nats(
     cluster: str,
     workdir: Path,
     args: argparse.Namespace,
+    profile: Path | None = None,
 ) -> tuple[float, float]:
     """(applied/s in the measured window, sent/s by the publishers)."""
     warm = 1.5
@@ -202,7 +204,11 @@ def measure_nats(
     try:
         time.sleep(warm)
         a0, t0 = nats_applied(hub.url), time.perf_counter()
-        time.sleep(args.duration)
+        if profile is not None:
+            with py_spy(hub.proc.pid, args.duration, profile):
+                pass
+        else:
+            time.sleep(args.duration)
         a1, t1 = nats_applied(hub.url), time.perf_counter()
         sent = 0.0
         for proc in procs:
@@ -215,6 +221,13 @@ def measure_nats(
                 proc.kill()
                 proc.wait(5)
     return (a1 - a0) / (t1 - t0), sent
+
+
+def print_top(raw: Path) -> None:
+    top = summarize_profile(raw, top=15)
+    print(f"  py-spy of the hub ({raw.relative_to(ROOT)}), self time:")
+    for frame, share in top["self"]:
+        print(f"    {share:5.1f}%  {frame}")
 
 
 def wrk_script(path: Path, targets: list[tuple[str, str]], key: str) -> Path:
@@ -252,6 +265,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--profile", action="store_true", help="py-spy the hub in the first round (needs py-spy)")
     ap.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--targets", help=argparse.SUPPRESS)
     ap.add_argument("--key", help=argparse.SUPPRESS)
@@ -287,10 +301,19 @@ def main() -> None:
             run_wrk(hub.url, lua, connections=args.connections, duration=1)  # warm-up
             run_wrk(ref.url, lua, connections=args.connections, duration=1)
             for r in range(args.rounds):
-                applied, sent = measure_nats(hub, targets, key, cluster, work, args)
+                prof = ROOT / ".bench" / "profile-heartbeats-nats.txt" if args.profile and r == 0 else None
+                applied, sent = measure_nats(hub, targets, key, cluster, work, args, prof)
+                if prof is not None:
+                    print_top(prof)
                 nats_rates.append(applied)
                 sent_rates.append(sent)
-                h = run_wrk(hub.url, lua, connections=args.connections, duration=args.duration)
+                if args.profile and r == 0:
+                    prof = ROOT / ".bench" / "profile-heartbeats-http.txt"
+                    with py_spy(hub.proc.pid, args.duration, prof):
+                        h = run_wrk(hub.url, lua, connections=args.connections, duration=args.duration)
+                    print_top(prof)
+                else:
+                    h = run_wrk(hub.url, lua, connections=args.connections, duration=args.duration)
                 s = run_wrk(ref.url, lua, connections=args.connections, duration=args.duration)
                 for name, res in (("hub", h), ("starlette", s)):
                     if res.non2xx or res.socket_errors:

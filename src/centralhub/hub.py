@@ -86,9 +86,8 @@ class Hub:
         self.nats_heartbeats = NatsHeartbeats(
             self.registry,
             self.bus,
-            signers=HeartbeatSigners(self.database, self.bus, events=self.events)
-            if settings.auth_required
-            else None,
+            signers=HeartbeatSigners(self.database, self.keys) if settings.auth_required else None,
+            supervisor=self.supervisor,
         )
         self.components.append(self.nats_heartbeats)
         #: rolling deployments, each run as a supervised task

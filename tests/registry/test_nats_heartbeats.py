@@ -176,7 +176,9 @@ async def test_signed_heartbeats_checked_when_auth_is_on(fresh_pg: str, nats_url
 
             try:
                 await send(beat(writer))
-                await wait_until(lambda: intake.applied == 1, timeout=10, what="valid message applied")
+                await send(beat(revoked))
+                await wait_until(lambda: intake.applied == 2, timeout=10, what="valid messages applied")
+                assert replies == []
                 # the right prefix, signed with another secret
                 forged = SigningKey(SigningKey.of(writer).key_id, b"x" * 32)  # type: ignore[union-attr]
                 await send(build_heartbeat("default", "paid", iid, now=time.time(), key=forged))
@@ -186,18 +188,20 @@ async def test_signed_heartbeats_checked_when_auth_is_on(fresh_pg: str, nats_url
                 await send(beat(writer, now=time.time() - 300))
                 await send(beat(other))
                 await send(beat(None))
+                # a key accepted a moment ago is refused from its revocation on
                 await hub.keys.revoke("soon-revoked")
                 await send(beat(revoked))
                 await wait_until(lambda: len(replies) >= 6, timeout=10, what="six refusals")
-                assert [r["code"] for r in replies] == [
-                    "unauthorized",
-                    "unauthorized",
-                    "stale",
+                # refusals needing a database read (a key not seen before) may come later
+                assert sorted(r["code"] for r in replies) == [
                     "forbidden",
+                    "stale",
+                    "unauthorized",
+                    "unauthorized",
                     "unauthorized",
                     "unauthorized",
                 ]
-                assert intake.applied == 1
+                assert intake.applied == 2
                 assert intake.rejected == {"unauthorized": 4, "stale": 1, "forbidden": 1}
                 metrics = (await http.get("/metrics", headers=bearer(await make_key(hub)))).text
                 assert 'centralhub_heartbeat_messages_rejected_total{reason="unauthorized"} 4.0' in metrics

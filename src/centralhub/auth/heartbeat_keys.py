@@ -24,14 +24,11 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from centralhub.auth import repository
-from centralhub.auth.models import KeyRevoked, Principal, Scope
-from centralhub.auth.service import REVOKED_SUBJECT
+from centralhub.auth.models import Principal, Scope
+from centralhub.auth.service import KeyService
 from centralhub.core.database import Database
-from centralhub.core.events import EventBus, Subscription
-from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.time import Clock
 
 log = logging.getLogger(__name__)
@@ -61,30 +58,26 @@ class HeartbeatSigners:
     def __init__(
         self,
         database: Database,
-        bus: EventBus,
+        keys: KeyService,
         *,
-        events: DomainEvents,
         clock: Clock = time.time,
         cache_seconds: float = 5.0,
         cache_size: int = 10_000,
     ) -> None:
         self.database = database
-        self.bus = bus
         self.clock = clock
         self.cache_seconds = cache_seconds
         self.cache_size = cache_size
         #: key prefix -> (keys with that prefix, still usable, monotonic time the entry is good until)
         self._signers: dict[str, tuple[list[_Signer], float]] = {}
-        self._subscription: Subscription | None = None
-        events.subscribe(KeyRevoked, self._on_key_revoked)
+        # a key revoked here, or announced revoked by a peer, is dropped with the key service's own
+        # cached verifications, before the revocation call returns
+        keys.forget_listeners.append(self.forget)
 
     async def start(self) -> None:
-        self._subscription = await self.bus.subscribe(REVOKED_SUBJECT, self._on_revoked)
+        """Nothing to start: revocations arrive through the key service."""
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
         self._signers.clear()
 
     def forget(self, name: str) -> None:
@@ -92,14 +85,6 @@ class HeartbeatSigners:
         for prefix, (signers, _) in list(self._signers.items()):
             if any(s.principal.name == name for s in signers):
                 self._signers.pop(prefix, None)
-
-    async def _on_key_revoked(self, event: KeyRevoked) -> None:
-        self.forget(event.name)
-
-    async def _on_revoked(self, _subject: str, payload: dict[str, Any]) -> None:
-        name = payload.get("name")
-        if isinstance(name, str):
-            self.forget(name)
 
     async def _load(self, prefix: str) -> list[_Signer]:
         async with self.database.engine.connect() as conn:

@@ -4,13 +4,16 @@ Every hub replica subscribes to ``heartbeats.>`` in one queue group, so each mes
 by exactly one replica; the batch it joins is announced to the others as HTTP heartbeats are.
 A message is fire-and-forget: nobody waits for its batch to be stored, and the sender hears back
 only when the message is refused (and only when it gave a reply subject), with
-``{"error": {"code", "message"}}``: ``unknown_instance`` (register again), ``unauthorized``,
-``forbidden``, ``stale``, ``invalid`` or ``unavailable``.
+``{"error": {"code", "message", "instance_id"}}``: ``unknown_instance`` (register again),
+``unauthorized``, ``forbidden``, ``stale``, ``invalid``, ``unavailable`` or ``busy``.
 
-This path runs tens of thousands of times a second, so it decodes with orjson straight from the
-message bytes, checks fields by hand rather than through a model, and starts no task per message;
-only the rare cases (an instance another replica registered a moment ago, a revival, a key not
-seen for a few seconds) await the database.
+This path runs tens of thousands of times a second, so a message is handled synchronously in the
+NATS read loop (:meth:`~centralhub.core.events.nats.NatsEventBus.subscribe_direct`): orjson
+straight from the bytes, fields checked by hand, an HMAC against a key held in memory, a
+dictionary lookup and a dictionary write. Whatever needs the database or the network (a key not
+seen for a few seconds, an instance another replica registered a moment ago, a revival, a reply)
+is queued for one supervised task, :data:`SLOW_TASK`; when that queue is full the message is
+refused as ``busy`` rather than held.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from nats.aio.msg import Msg
 
 from centralhub.auth.heartbeat_keys import HeartbeatRefused, HeartbeatSigners, authorize
 from centralhub.core.database import is_storage_failure
@@ -36,15 +38,23 @@ from centralhub.core.heartbeat_wire import (
     error_reply,
     split_signature,
 )
+from centralhub.core.tasks import Supervisor
 from centralhub.core.time import Clock
+from centralhub.registry.models import Instance
 from centralhub.registry.service import InstanceRegistry
 
 log = logging.getLogger(__name__)
 
-#: messages handled between two returns to the event loop
-YIELD_EVERY = 50
+#: supervised task finishing the messages that need the database, and sending refusals
+SLOW_TASK = "registry-nats-heartbeats"
+#: messages waiting for that task at most; beyond it a message is refused as ``busy``
+SLOW_QUEUE_SIZE = 10_000
 _loads = orjson.loads
 _JSONError = orjson.JSONDecodeError
+
+
+class _Later(Exception):
+    """Raised by the synchronous path: this message needs :meth:`NatsHeartbeats._apply_slowly`."""
 
 
 class NatsHeartbeats:
@@ -59,28 +69,28 @@ class NatsHeartbeats:
         bus: EventBus,
         *,
         signers: HeartbeatSigners | None,
+        supervisor: Supervisor,
         clock: Clock = time.time,
     ) -> None:
         self.registry = registry
         self.bus = bus
         self.signers = signers
+        self.supervisor = supervisor
         self.clock = clock
         #: messages applied (each one a heartbeat of a known instance)
         self.applied = 0
         #: messages refused, by the code the sender is told
         self.rejected: Counter[str] = Counter()
         self._subscription: Subscription | None = None
-        self._turn = 0
-
-    @property
-    def enabled(self) -> bool:
-        return isinstance(self.bus, NatsEventBus)
+        #: ("apply", payload, reply) | ("revive", instance, reply) | ("refuse", refusal, reply)
+        self._slow: asyncio.Queue[tuple[str, Any, bytes]] = asyncio.Queue(SLOW_QUEUE_SIZE)
 
     async def start(self) -> None:
         if self.signers is not None:
             await self.signers.start()
         if isinstance(self.bus, NatsEventBus):
-            self._subscription = await self.bus.subscribe_raw(
+            self.supervisor.start(SLOW_TASK, self._run_slow)
+            self._subscription = await self.bus.subscribe_direct(
                 HEARTBEATS_ALL_SUBJECTS, self.on_message, queue=HEARTBEATS_QUEUE
             )
 
@@ -88,30 +98,37 @@ class NatsHeartbeats:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
+            await self.supervisor.stop(SLOW_TASK)
         if self.signers is not None:
             await self.signers.stop()
 
-    async def on_message(self, msg: Msg) -> None:
-        # nats-py hands over queued messages without returning to the event loop: under a
-        # backlog this loop would starve every HTTP request, so it steps aside now and then
-        self._turn += 1
-        if self._turn >= YIELD_EVERY:
-            self._turn = 0
-            await asyncio.sleep(0)
+    # ------------------------------------------------------------------ the fast path
+    def on_message(self, subject: bytes, reply: bytes, data: bytes) -> None:
+        """One message, in the NATS read loop: applied now, or queued for the slow task."""
         try:
-            await self._apply(msg.data)
+            inst, load = self._check(data, cached_only=True)
+            if self.registry.note_heartbeat(inst, load):
+                self._defer("revive", inst, reply)
+            self.applied += 1
+        except _Later:
+            self._defer("apply", data, reply)
         except HeartbeatRefused as refused:
-            self.rejected[refused.code] += 1
-            if msg.reply:
-                try:
-                    await msg.respond(error_reply(refused.code, refused.message, refused.instance_id))
-                except Exception as exc:  # the sender went away: nothing left to tell
-                    log.debug("heartbeat refusal not sent: %s", exc)
-        except Exception:
-            self.rejected["internal"] += 1
-            log.exception("heartbeat message not applied")
+            self._refuse(refused, reply)
 
-    async def _apply(self, data: bytes) -> None:
+    def _defer(self, kind: str, item: Any, reply: bytes) -> None:
+        try:
+            self._slow.put_nowait((kind, item, reply))
+        except asyncio.QueueFull:
+            self.rejected["busy"] += 1
+
+    def _refuse(self, refused: HeartbeatRefused, reply: bytes) -> None:
+        self.rejected[refused.code] += 1
+        if reply:
+            self._defer("refuse", refused, reply)
+
+    def _check(self, data: bytes, *, cached_only: bool) -> tuple[Instance, float | None]:
+        """The instance a message is for and the load it reports; :class:`HeartbeatRefused` when
+        it is refused, :class:`_Later` when deciding needs the database (``cached_only``)."""
         signers = self.signers
         sig = ""
         if signers is not None:
@@ -140,29 +157,81 @@ class NatsHeartbeats:
             ts = doc.get("ts")
             if not isinstance(ts, float | int) or abs(self.clock() - ts) > MAX_AGE_SECONDS:
                 raise HeartbeatRefused("stale", f"ts must be within {MAX_AGE_SECONDS:g}s of the hub's clock")
-            key = doc.get("key")
-            candidates = signers.cached(key)
+            candidates = signers.cached(doc.get("key"))
             if candidates is None:
-                candidates = await signers.load(key)
+                if cached_only:
+                    raise _Later
+                raise HeartbeatRefused("unavailable", "the key could not be read; send again")
             authorize(signers.principal(candidates, data, sig), tenant, service)
-        registry = self.registry
-        inst = registry.held(tenant, service, instance_id)
+        inst = self.registry.held(tenant, service, instance_id)
         if inst is None:
-            inst = await self._load(tenant, service, instance_id)
-        if registry.note_heartbeat(inst, load):
-            await registry.store_revival(inst)
-        self.applied += 1
-
-    async def _load(self, tenant: str, service: str, instance_id: str) -> Any:
-        try:
-            return await self.registry.load_unheld(tenant, service, instance_id)
-        except NotFound:
+            if cached_only:
+                raise _Later
             raise HeartbeatRefused(
                 "unknown_instance",
                 f"no instance {instance_id[:128]!r} of service {service[:128]!r}",
                 instance_id=instance_id,
-            ) from None
+            )
+        return inst, load
+
+    # ------------------------------------------------------------------ the slow path
+    async def _run_slow(self) -> None:
+        while True:
+            kind, item, reply = await self._slow.get()
+            try:
+                if kind == "apply":
+                    await self._apply_slowly(item, reply)
+                elif kind == "revive":
+                    await self.registry.store_revival(item)
+                else:
+                    await self._answer(item, reply)
+            except Exception as exc:
+                if not is_storage_failure(exc):
+                    raise
+                log.warning("heartbeat message not applied: the database is unreachable")
+
+    async def _apply_slowly(self, data: bytes, reply: bytes) -> None:
+        """What the fast path could not decide: read the key or the instance, then apply."""
+        try:
+            await self._load_key(data)
+            try:
+                inst, load = self._check(data, cached_only=True)
+            except _Later:
+                inst, load = await self._with_stored_instance(data)
+        except HeartbeatRefused as refused:
+            self._refuse(refused, reply)
+            return
+        if self.registry.note_heartbeat(inst, load):
+            await self.registry.store_revival(inst)
+        self.applied += 1
+
+    async def _load_key(self, data: bytes) -> None:
+        if self.signers is None:
+            return
+        split = split_signature(data)
+        doc = _loads(split[0]) if split is not None else None
+        if isinstance(doc, dict) and self.signers.cached(doc.get("key")) is None:
+            await self.signers.load(doc.get("key"))
+
+    async def _with_stored_instance(self, data: bytes) -> tuple[Instance, float | None]:
+        split = split_signature(data) if self.signers is not None else None
+        doc = _loads(split[0] if split is not None else data)
+        tenant, service, instance_id = doc["tenant"], doc["service"], doc["instance_id"]
+        try:
+            await self.registry.load_unheld(tenant, service, instance_id)
+        except NotFound:
+            pass  # refused as unknown_instance by the check below
         except Exception as exc:
             if is_storage_failure(exc):
                 raise HeartbeatRefused("unavailable", "the database is unreachable") from None
             raise
+        return self._check(data, cached_only=False)
+
+    async def _answer(self, refused: HeartbeatRefused, reply: bytes) -> None:
+        if not isinstance(self.bus, NatsEventBus):
+            return
+        body = error_reply(refused.code, refused.message, refused.instance_id)
+        try:
+            await self.bus.publish_reply(reply.decode("ascii", "replace"), body)
+        except Exception as exc:  # the sender or the connection went away: nothing left to tell
+            log.debug("heartbeat refusal not sent: %s", exc)
