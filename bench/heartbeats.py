@@ -211,6 +211,13 @@ def measure_nats(
             time.sleep(args.duration)
         a1, t1 = nats_applied(hub.url), time.perf_counter()
         sent = 0.0
+        # the HTTP figure that follows must not share the hub with a backlog still draining
+        last, still = a1, 0
+        while still < 3:
+            time.sleep(0.5)
+            now = nats_applied(hub.url)
+            still = still + 1 if now == last else 0
+            last = now
         for proc in procs:
             out, _ = proc.communicate(timeout=60)
             doc = json.loads(out.strip().splitlines()[-1])

@@ -20,6 +20,7 @@ entry ages out (``cache_seconds``). Expiry is checked on every message.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import time
@@ -48,7 +49,8 @@ class HeartbeatRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class _Signer:
     principal: Principal
-    secret: bytes
+    #: HMAC-SHA256 keyed with the key's stored digest, copied per message (cheaper than keying anew)
+    mac: hmac.HMAC
     expires_at: float | None
 
 
@@ -90,7 +92,9 @@ class HeartbeatSigners:
         async with self.database.engine.connect() as conn:
             keys = await repository.by_prefix(conn, prefix)
         signers = [
-            _Signer(k.principal(), bytes.fromhex(k.key_hash), k.expires_at)
+            _Signer(
+                k.principal(), hmac.new(bytes.fromhex(k.key_hash), digestmod=hashlib.sha256), k.expires_at
+            )
             for k in keys
             if k.revoked_at is None
         ]
@@ -119,7 +123,9 @@ class HeartbeatSigners:
         if not signers:
             raise HeartbeatRefused("unauthorized", "no usable API key has the prefix the message names")
         for signer in signers:
-            if hmac.compare_digest(hmac.digest(signer.secret, signed, "sha256").hex(), sig):
+            mac = signer.mac.copy()
+            mac.update(signed)
+            if hmac.compare_digest(mac.hexdigest(), sig):
                 if signer.expires_at is not None and signer.expires_at <= self.clock():
                     raise HeartbeatRefused("unauthorized", f"API key {signer.principal.name!r} has expired")
                 return signer.principal
