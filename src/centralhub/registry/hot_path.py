@@ -124,6 +124,12 @@ class HotRoutes:
     def __init__(self, app: ASGIApp, *, routes: list[Route], exception_handlers: dict[Any, Any]) -> None:
         self.app = app
         self.routes = routes
+        #: the routes to try per method: a heartbeat (the only POST) is not matched against the
+        #: three GET patterns first
+        self._by_method: dict[str, list[Route]] = {}
+        for route in routes:
+            for method in route.methods or ():
+                self._by_method.setdefault(method, []).append(route)
         self._handlers: dict[type, ExceptionHandler] = {
             k: v for k, v in exception_handlers.items() if isinstance(k, type) and k is not Exception
         }
@@ -146,7 +152,7 @@ class HotRoutes:
         HTTP_STATS.record(scope["method"], route.path, response.status_code, time.perf_counter() - start)
 
     def _match(self, scope: Scope) -> Route | None:
-        for route in self.routes:
+        for route in self._by_method.get(scope["method"], ()):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope.update(child_scope)
