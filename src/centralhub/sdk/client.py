@@ -4,7 +4,9 @@ The contract a service relies on:
 
 * ``await register()`` stores the instance and heartbeats in the background every third of the
   TTL. When the hub answers a heartbeat with 404 (it restarted with an empty store, or the
-  instance expired and was removed) the client registers again by itself.
+  instance expired and was removed) the client registers again by itself. Where the hub takes
+  heartbeats on NATS they travel there as signed messages, HTTP whenever NATS is not usable
+  (:mod:`centralhub.sdk.heartbeat_sender`).
 * Discovery answers come from a local cache that a background task keeps current (a periodic
   refresh of every service asked about, at least every ``reconcile_seconds``, plus NATS registry
   events when the hub publishes them on NATS; see :mod:`centralhub.sdk.discovery_cache`). While
