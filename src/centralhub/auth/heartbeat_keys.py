@@ -3,7 +3,7 @@
 A heartbeat message carries no credential, only the key's public prefix and an HMAC keyed with
 the SHA-256 digest of the key (see :mod:`centralhub.core.heartbeat_wire`). The hub stores that
 digest for every key, so it verifies without the plaintext, at the cost of one HMAC per message
-and, per key, one database read every ``cache_seconds``.
+and, per key, one database read every ``cache_seconds`` (made aside while the entry stays in use).
 
 The trade-off: the stored digest is enough to sign. Someone who reads the ``api_keys`` table (a
 database dump, a backup) can forge heartbeats for the services those keys may act for, keeping
@@ -15,7 +15,7 @@ HTTP, where the token is verified as for any other request.
 
 A revoked key is dropped at once on the replica that revoked it and on every replica that hears
 the revocation on the bus; a key revoked straight in the database stops signing once its cached
-entry ages out (``cache_seconds``). Expiry is checked on every message.
+entry has been read again (within twice ``cache_seconds``). Expiry is checked on every message.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from centralhub.auth import repository
@@ -72,6 +73,12 @@ class HeartbeatSigners:
         self.cache_size = cache_size
         #: key prefix -> (keys with that prefix, still usable, monotonic time the entry is good until)
         self._signers: dict[str, tuple[list[_Signer], float]] = {}
+        #: prefixes whose entry is past ``cache_seconds`` and being read again
+        self._refreshing: set[str] = set()
+        #: called with a prefix whose entry should be read again (:meth:`load`) soon; until then,
+        #: for another ``cache_seconds``, the entry is still used, so a busy key never sends a
+        #: burst of messages down the slow path at once
+        self.on_stale: Callable[[str], None] = lambda _prefix: None
         # a key revoked here, or announced revoked by a peer, is dropped with the key service's own
         # cached verifications, before the revocation call returns
         keys.forget_listeners.append(self.forget)
@@ -100,14 +107,24 @@ class HeartbeatSigners:
         ]
         if len(self._signers) >= self.cache_size:
             self._signers.clear()  # many distinct prefixes (forged ones too): start over, never grow
-        self._signers[prefix] = (signers, time.monotonic() + self.cache_seconds)
+        # used as is for cache_seconds, then for as long again while it is read anew
+        self._signers[prefix] = (signers, time.monotonic() + 2 * self.cache_seconds)
+        self._refreshing.discard(prefix)
         return signers
 
     def cached(self, prefix: object) -> list[_Signer] | None:
         """The keys with public prefix ``prefix`` as read at most ``cache_seconds`` ago; ``None``
         when they must be read (:meth:`load`)."""
         entry = self._signers.get(prefix) if type(prefix) is str else None
-        if entry is not None and entry[1] > time.monotonic():
+        if entry is None:
+            return None
+        left = entry[1] - time.monotonic()
+        if left > self.cache_seconds:
+            return entry[0]
+        if left > 0:
+            if prefix not in self._refreshing:
+                self._refreshing.add(prefix)  # type: ignore[arg-type]
+                self.on_stale(prefix)  # type: ignore[arg-type]
             return entry[0]
         return None
 

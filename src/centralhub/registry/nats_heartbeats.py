@@ -19,6 +19,7 @@ refused as ``busy`` rather than held.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -83,7 +84,10 @@ class NatsHeartbeats:
         self.rejected: Counter[str] = Counter()
         self._subscription: Subscription | None = None
         #: ("apply", payload, reply) | ("revive", instance, reply) | ("refuse", refusal, reply)
+        #: | ("key", key prefix, b"")
         self._slow: asyncio.Queue[tuple[str, Any, bytes]] = asyncio.Queue(SLOW_QUEUE_SIZE)
+        if signers is not None:
+            signers.on_stale = self._refresh_key
 
     async def start(self) -> None:
         if self.signers is not None:
@@ -114,6 +118,11 @@ class NatsHeartbeats:
             self._defer("apply", data, reply)
         except HeartbeatRefused as refused:
             self._refuse(refused, reply)
+
+    def _refresh_key(self, prefix: str) -> None:
+        # a full queue: the entry runs out instead and the next message reads the key anew
+        with contextlib.suppress(asyncio.QueueFull):
+            self._slow.put_nowait(("key", prefix, b""))
 
     def _defer(self, kind: str, item: Any, reply: bytes) -> None:
         try:
@@ -183,6 +192,9 @@ class NatsHeartbeats:
                     await self._apply_slowly(item, reply)
                 elif kind == "revive":
                     await self.registry.store_revival(item)
+                elif kind == "key":
+                    if self.signers is not None:
+                        await self.signers.load(item)
                 else:
                     await self._answer(item, reply)
             except Exception as exc:
