@@ -15,6 +15,7 @@ from typing import Any
 from centralhub import __version__
 from centralhub.alerts.service import AlertManager
 from centralhub.audit.service import AuditLog
+from centralhub.auth.heartbeat_keys import HeartbeatSigners
 from centralhub.auth.jwt import JwtVerifier
 from centralhub.auth.service import KeyService
 from centralhub.config.service import ConfigService
@@ -29,6 +30,7 @@ from centralhub.graph.service import DependencyGraph
 from centralhub.health.circuits import CircuitRegistry
 from centralhub.health.infrastructure import InfrastructureMonitor, load_infrastructure_file
 from centralhub.health.service import HealthChecker
+from centralhub.registry.nats_heartbeats import NatsHeartbeats
 from centralhub.registry.service import InstanceRegistry
 from centralhub.replicas.service import ReplicaMembership
 
@@ -80,6 +82,14 @@ class Hub:
         self.components: list[Any] = [self.audit]
         self.contracts = ContractService(self.database, self.registry, self.bus, events=self.events)
         self.components.append(self.contracts)
+        #: heartbeats sent as NATS messages (signed when auth is on), shared by the replicas
+        self.nats_heartbeats = NatsHeartbeats(
+            self.registry,
+            self.bus,
+            signers=HeartbeatSigners(self.database, self.keys) if settings.auth_required else None,
+            supervisor=self.supervisor,
+        )
+        self.components.append(self.nats_heartbeats)
         #: rolling deployments, each run as a supervised task
         self.deployments = DeploymentCoordinator(
             self.registry,

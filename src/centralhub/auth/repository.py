@@ -75,3 +75,9 @@ async def mark_revoked(conn: AsyncConnection, name: str, at: float) -> bool:
     if result.rowcount:
         return True
     return await get(conn, name) is not None
+
+
+async def by_prefix(conn: AsyncConnection, prefix: str) -> list[ApiKey]:
+    """Keys whose public prefix is ``prefix`` (almost always one: it holds 32 random bits)."""
+    rows = (await conn.execute(select(t).where(t.c.prefix == prefix))).all()
+    return [_from_row(r) for r in rows]

@@ -14,7 +14,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cachetools import TTLCache
@@ -117,6 +117,9 @@ class KeyService:
         self._cache_seconds = cache_seconds
         self._cache_size = cache_size
         self._subscription: Subscription | None = None
+        #: called with a key's name whenever its cached verifications are dropped (a revocation
+        #: here or announced by a peer), for caches of the key kept elsewhere
+        self.forget_listeners: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         self._subscription = await self.bus.subscribe(REVOKED_SUBJECT, self._on_revoked)
@@ -226,6 +229,8 @@ class KeyService:
         for sent, (principal, *_) in list(self._recent.items()):
             if principal.name == name:
                 self._recent.pop(sent, None)
+        for listener in self.forget_listeners:
+            listener(name)
 
     async def _on_revoked(self, _subject: str, payload: dict[str, Any]) -> None:
         name = payload.get("name")

@@ -148,6 +148,23 @@ class HubCollector(Collector):
             "1 when the event bus is connected.",
             value=int(self.hub.bus.connected),
         )
+        nats_beats = getattr(self.hub, "nats_heartbeats", None)
+        over_nats = nats_beats.applied if nats_beats is not None else 0
+        by_transport = CounterMetricFamily(
+            "centralhub_heartbeats", "Heartbeats applied, by how they arrived.", labels=["transport"]
+        )
+        by_transport.add_metric(["http"], self.hub.registry.heartbeats - over_nats)
+        by_transport.add_metric(["nats"], over_nats)
+        yield by_transport
+        if nats_beats is not None:
+            refused = CounterMetricFamily(
+                "centralhub_heartbeat_messages_rejected",
+                "Heartbeat messages (NATS) refused, by the reason the sender is told.",
+                labels=["reason"],
+            )
+            for reason, count in sorted(nats_beats.rejected.items()):
+                refused.add_metric([reason], count)
+            yield refused
         checker = getattr(self.hub, "health_checker", None)
         if checker is not None and isinstance(getattr(checker, "probes", None), int):
             yield CounterMetricFamily(

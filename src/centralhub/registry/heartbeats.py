@@ -21,6 +21,10 @@ from centralhub.core.errors import StorageUnavailable, Unavailable
 
 log = logging.getLogger(__name__)
 
+#: heartbeats nobody waits for are written this long after the first of them arrived: soon
+#: enough for a crash to lose only a fraction of any TTL, rare enough that a flood of them costs
+#: the database one row per instance per interval
+QUIET_FLUSH_SECONDS = 0.25
 #: stores ``{instance id: last seen}`` in one transaction
 StoreBatch = Callable[[dict[str, float]], Awaitable[None]]
 
@@ -35,12 +39,15 @@ class HeartbeatBatcher:
         after_store: StoreBatch,
         flush_interval: float,
         retry_interval: float = 1.0,
+        quiet_interval: float = QUIET_FLUSH_SECONDS,
         on_outage: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._after_store = after_store
         self.flush_interval = flush_interval
         self.retry_interval = retry_interval
+        #: how long heartbeats nobody waits for gather before they are written
+        self.quiet_interval = quiet_interval
         #: called each time a batch could not be stored because the database is out of reach
         self._on_outage = on_outage
         #: a batch kept through an outage waits here to be stored
@@ -53,6 +60,9 @@ class HeartbeatBatcher:
         self.batches = 0
 
     def add(self, instance_id: str, seen: float) -> None:
+        if not self._pending:
+            # heartbeats nobody waits for (NATS messages) are written too, after quiet_interval
+            self._wake.set()
         self._pending[instance_id] = seen
 
     def discard(self, instance_id: str) -> None:
@@ -69,16 +79,40 @@ class HeartbeatBatcher:
     async def run(self) -> None:
         """The writer loop (supervised): a batch, then a short pause for the next to gather."""
         # a restarted writer stores at once whatever waited while it was down
-        self._wake.set()
+        loop = asyncio.get_running_loop()
+        first = True
         while True:
-            # a batch kept through an outage is tried again without waiting for a new heartbeat
-            retry = self.retry_interval if self.outage and self._pending else None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(retry):
-                    await self._wake.wait()
+            await self._batch_due(loop, at_once=first)
+            first = False
             self._wake.clear()
+            # the interval runs from the start of one write to the start of the next: a write
+            # that took longer than it is followed at once by the next batch, which gathered
+            # meanwhile, so callers wait for one write rather than a write plus a pause
+            started = loop.time()
             await self.flush()
-            await asyncio.sleep(self.flush_interval)
+            pause = self.flush_interval - (loop.time() - started)
+            await asyncio.sleep(pause if pause > 0 else 0)
+
+    async def _batch_due(self, loop: asyncio.AbstractEventLoop, *, at_once: bool) -> None:
+        """Return when the next batch is to be written: at once when a caller waits for it;
+        after ``quiet_interval`` when nobody does (a burst of fire-and-forget heartbeats is then
+        one write per instance, not one per flush interval); after ``retry_interval`` for a batch
+        kept through an outage, which is tried again without waiting for a new heartbeat."""
+        deadline: float | None = None
+        while True:
+            if self._waiters or (at_once and self._pending):
+                return
+            remaining: float | None = None
+            if self._pending:
+                if deadline is None:
+                    deadline = loop.time() + (self.retry_interval if self.outage else self.quiet_interval)
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._wake.wait()
 
     async def flush(self) -> None:
         """Store what is pending now and release the callers waiting for it."""

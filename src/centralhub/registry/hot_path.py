@@ -124,9 +124,13 @@ class HotRoutes:
     def __init__(self, app: ASGIApp, *, routes: list[Route], exception_handlers: dict[Any, Any]) -> None:
         self.app = app
         self.routes = routes
-        #: each route's literal start (up to its first parameter): a path that does not start
-        #: with it cannot match, and ``startswith`` is much cheaper than the route's regex
-        self._prefixes = [(route.path.split("{", 1)[0], route) for route in routes]
+        #: the routes to try per method (a heartbeat, the only POST, is not matched against the
+        #: GET patterns), each with its literal start up to its first parameter: a path that does
+        #: not start with it cannot match, and ``startswith`` is much cheaper than the regex
+        self._by_method: dict[str, list[tuple[str, Route]]] = {}
+        for route in routes:
+            for method in route.methods or ():
+                self._by_method.setdefault(method, []).append((route.path.split("{", 1)[0], route))
         self._handlers: dict[type, ExceptionHandler] = {
             k: v for k, v in exception_handlers.items() if isinstance(k, type) and k is not Exception
         }
@@ -153,7 +157,7 @@ class HotRoutes:
         root = scope.get("root_path")
         if root and path.startswith(root):
             path = path[len(root) :]  # as Starlette's routes see it
-        for prefix, route in self._prefixes:
+        for prefix, route in self._by_method.get(scope["method"], ()):
             if not path.startswith(prefix):
                 continue
             match, child_scope = route.matches(scope)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,6 +33,10 @@ __all__ = [
 
 _ENDPOINT_COLUMNS = [t.c.tenant_id, t.c.service_name, t.c.host, t.c.port]
 _TOUCH = update(t).where(t.c.id == bindparam("b_id")).values(last_seen=bindparam("b_seen"))
+_TOUCH_ARRAYS = text(
+    f"UPDATE {t.name} AS r SET last_seen = v.seen "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:seen AS timestamptz[])) AS v(id, seen) WHERE r.id = v.id"
+)
 
 
 def _row_values(inst: Instance) -> dict[str, Any]:
@@ -138,8 +142,16 @@ async def delete_many(conn: AsyncConnection, instance_ids: Iterable[str]) -> int
 
 async def touch_many(conn: AsyncConnection, seen: dict[str, float]) -> None:
     """Write coalesced heartbeats (``instance id -> last seen``): one statement, many rows."""
-    if seen:
-        await conn.execute(_TOUCH, [{"b_id": i, "b_seen": to_datetime(ts)} for i, ts in seen.items()])
+    if not seen:
+        return
+    if conn.dialect.name == "postgresql":
+        # two arrays in one statement: one round trip and one parameter set whatever the batch
+        # size, where executemany would bind (and the driver encode) every row on its own
+        await conn.execute(
+            _TOUCH_ARRAYS, {"ids": list(seen), "seen": [to_datetime(ts) for ts in seen.values()]}
+        )
+        return
+    await conn.execute(_TOUCH, [{"b_id": i, "b_seen": to_datetime(ts)} for i, ts in seen.items()])
 
 
 async def set_status(conn: AsyncConnection, instance_id: str, status: InstanceStatus) -> bool:

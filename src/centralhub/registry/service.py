@@ -348,15 +348,30 @@ class InstanceRegistry(RegistryReads):
         return await self._touch_instance(inst, load)
 
     async def _touch_instance(self, inst: Instance, load: float | None) -> Instance:
+        if self.note_heartbeat(inst, load):
+            await self._store_revival(inst)
+        return inst
+
+    def note_heartbeat(self, inst: Instance, load: float | None) -> bool:
+        """Mark a held instance alive now, stored with the next batch (nobody waits for it);
+        True when this also revives it from a TTL expiry, which :meth:`store_revival` stores."""
         now = self.clock()
         inst.last_seen = now
         if load is not None:
             inst.load = load
         self._beats.add(inst.id, now)
         self.heartbeats += 1
-        if inst.status == InstanceStatus.CRITICAL and self._revivable(inst):
-            await self._store_revival(inst)
-        return inst
+        return inst.status == InstanceStatus.CRITICAL and self._revivable(inst)
+
+    def held(self, tenant: str, service: str, instance_id: str) -> Instance | None:
+        """The instance when this replica holds it (no database read)."""
+        return self._lookup(tenant, service, instance_id)
+
+    async def load_unheld(self, tenant: str, service: str, instance_id: str) -> Instance:
+        """The stored instance this replica has not heard of yet; ``NotFound`` when none is."""
+        if not storable(instance_id):
+            raise unknown_instance(service, instance_id)
+        return await self._load_missing(tenant, service, instance_id)
 
     async def set_contract_validated(self, tenant: str, service: str, value: bool) -> None:
         """Flag every instance of a service as having (or no longer having) a contract on file."""
@@ -462,6 +477,9 @@ class InstanceRegistry(RegistryReads):
         inst.critical_since = None
         self._changed(inst.tenant_id, inst.service_name)
         return True
+
+    async def store_revival(self, inst: Instance) -> None:
+        await self._store_revival(inst)
 
     async def _store_revival(self, inst: Instance) -> None:
         async with self.database.engine.begin() as conn:

@@ -4,7 +4,9 @@ The contract a service relies on:
 
 * ``await register()`` stores the instance and heartbeats in the background every third of the
   TTL. When the hub answers a heartbeat with 404 (it restarted with an empty store, or the
-  instance expired and was removed) the client registers again by itself.
+  instance expired and was removed) the client registers again by itself. Where the hub takes
+  heartbeats on NATS they travel there as signed messages, HTTP whenever NATS is not usable
+  (:mod:`centralhub.sdk.heartbeat_sender`).
 * Discovery answers come from a local cache that a background task keeps current (a periodic
   refresh of every service asked about, at least every ``reconcile_seconds``, plus NATS registry
   events when the hub publishes them on NATS; see :mod:`centralhub.sdk.discovery_cache`). While
@@ -45,6 +47,7 @@ from centralhub.sdk.discovery_cache import cancel_task as _cancel
 from centralhub.sdk.discovery_cache import check_name as _check_name
 from centralhub.sdk.discovery_cache import choose as _choose
 from centralhub.sdk.discovery_cache import pick_locally as _pick_locally
+from centralhub.sdk.heartbeat_sender import BeatOutcome, NatsHeartbeatSender
 from centralhub.sdk.hub_link import HubInfo, default_cache_path, read_hub_info
 
 __all__ = ["CentralHubClient", "HubAuthError", "HubUnavailable", "ServiceView"]
@@ -104,6 +107,7 @@ class CentralHubClient:
         reconcile_seconds: float = 30.0,
         discovery_cache_path: str | os.PathLike[str] | None = None,
         enable_nats_updates: bool = True,
+        nats_heartbeats: bool = True,
     ) -> None:
         env = os.environ
         self.service_name = service_name
@@ -159,6 +163,21 @@ class CentralHubClient:
         self._views: dict[str, ServiceView] = self._discovery.views
         self._circuits: dict[str, str] = {}
         self._heartbeat_task: asyncio.Task[None] | None = None
+        #: set to run the heartbeat loop's next turn now (the hub refused a heartbeat message)
+        self._beat_now = asyncio.Event()
+        #: heartbeats as NATS messages when the hub takes them there (see sdk.heartbeat_sender)
+        self.nats_heartbeats = (
+            NatsHeartbeatSender(
+                tenant=self.tenant_id,
+                service=service_name,
+                api_key=self._api_key,
+                nats_url=self.nats_url,
+                read_info=self._read_info,
+                on_refused=self._beat_now.set,
+            )
+            if nats_heartbeats
+            else None
+        )
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -247,26 +266,39 @@ class CentralHubClient:
         if self.load_provider is not None:
             with contextlib.suppress(Exception):
                 payload = {"load": max(float(self.load_provider()), 0.0)}
+        if self.nats_heartbeats is not None:
+            load = payload["load"] if payload is not None else None
+            outcome = await self.nats_heartbeats.send(self.instance_id, load)
+            if outcome is BeatOutcome.SENT:
+                self.last_heartbeat_ok = time.time()
+                return True
+            if outcome is BeatOutcome.FORGOTTEN:
+                return await self._register_again()
         resp = await self._call(
             "POST",
             f"/api/v1/services/{self.service_name}/instances/{self.instance_id}/heartbeat",
             json=payload,
         )
         if resp.status_code == 404:
-            log.warning("hub forgot %s/%s; registering again", self.service_name, self.instance_id)
-            self.instance_id = None
-            await self._register_once()
-            self.reregistrations += 1
-            return True
+            return await self._register_again()
         if resp.status_code >= 400:
             raise RegistrationFailed(f"heartbeat refused: {_error_message(resp)}")
         self.last_heartbeat_ok = time.time()
         return True
 
+    async def _register_again(self) -> bool:
+        log.warning("hub forgot %s/%s; registering again", self.service_name, self.instance_id)
+        self.instance_id = None
+        await self._register_once()
+        self.reregistrations += 1
+        return True
+
     async def _heartbeat_loop(self) -> None:
         delay = 0.0 if self.instance_id is None else self.heartbeat_interval
         while True:
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), delay)
+            self._beat_now.clear()
             try:
                 await self.heartbeat()
                 delay = self.heartbeat_interval
@@ -304,6 +336,8 @@ class CentralHubClient:
         await self.deregister()
         self._closed = True
         await self._discovery.close()
+        if self.nats_heartbeats is not None:
+            await self.nats_heartbeats.close()
         await self._http.aclose()
 
     @property
