@@ -20,6 +20,7 @@ from centralhub.core import wire
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import ErrorRead
 from centralhub.registry import views
+from centralhub.registry.batch_api import registration_answer
 from centralhub.registry.models import STATUS_ALIASES, InstanceStatus
 from centralhub.registry.schemas import (
     BatchHeartbeatBody,
@@ -119,16 +120,7 @@ async def heartbeat_response(
 async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCreate) -> Response:
     require_service(body.name)
     inst, created = await hub.registry.register(tenant, body.to_domain())
-    answer = {
-        "status": "registered",
-        "instance_id": inst.id,
-        "service_name": inst.service_name,
-        "tenant_id": tenant,
-        "created": created,
-        "ttl_seconds": inst.ttl_seconds,
-        "heartbeat_interval_seconds": round(inst.ttl_seconds / 3, 3),
-        "instance": views.instance_answer(inst),
-    }
+    answer = registration_answer(inst, created)
     return Response(orjson.dumps(answer), status_code=201, media_type=JSON)
 
 
