@@ -185,7 +185,8 @@ class ServiceRead(BaseModel):
 
 class ServiceListRead(BaseModel):
     tenant_id: str
-    count: int
+    count: int = Field(..., description="services on this page")
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
     services: list[ServiceRead]
 
 

@@ -41,6 +41,7 @@ from centralhub.registry.models import (
     InstanceStatusSynced,
     Registration,
 )
+from centralhub.registry.pages import ServiceIndex
 from centralhub.registry.reads import RegistryReads, ServiceKey, unknown_instance
 from centralhub.registry.registrations import Outcome, RegistrationBatcher, new_instance
 
@@ -108,6 +109,8 @@ class InstanceRegistry(RegistryReads):
         #: when the database was last found unreachable: TTLs count from no earlier than this
         self.storage_outage_at: float | None = None
         self._change_listeners: list[Callable[[str, str], None]] = []
+        self.service_index = ServiceIndex(lambda tenant, name: (tenant, name) in self._services)
+        self.add_change_listener(self.service_index.changed)
         self._sub: Any = None
         #: ``(tenant, service) -> bool``: whether a contract is on file (set by the contracts component)
         self.contract_check: Callable[[str, str], bool] = lambda _tenant, _service: False
