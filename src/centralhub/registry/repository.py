@@ -106,28 +106,32 @@ async def upsert(conn: AsyncConnection, inst: Instance) -> Instance:
     return inst
 
 
-#: rows per multi-row statement: 19 parameters a row stays within both databases' parameter limits
-UPSERT_CHUNK = 1000
+def _upsert_many_statement(dialect: str) -> Any:
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = insert_fn(t)
+    changing = {c.name: rows.excluded[c.name] for c in t.columns if c.name not in ("id", "registered_at")}
+    return rows.on_conflict_do_update(index_elements=_ENDPOINT_COLUMNS, set_=changing).returning(
+        t.c.id, t.c.registered_at, sort_by_parameter_order=True
+    )
+
+
+#: built once per dialect: SQLAlchemy then compiles it once, whatever the number of rows
+_UPSERT_MANY = {dialect: _upsert_many_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 async def upsert_many(conn: AsyncConnection, insts: list[Instance]) -> list[Instance]:
-    """:func:`upsert` for many instances in one statement per :data:`UPSERT_CHUNK` rows.
+    """:func:`upsert` for many instances in one statement (SQLAlchemy sends the rows as one
+    multi-row ``INSERT … ON CONFLICT DO UPDATE … RETURNING``, a statement per 1,000 rows).
 
     No two of ``insts`` may share an endpoint (tenant, name, host, port): PostgreSQL refuses a
     statement that would update one row twice. Returns ``insts`` with stored ids and times."""
-    insert_fn = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    by_key = {(i.tenant_id, i.service_name, i.host, i.port): i for i in insts}
-    for start in range(0, len(insts), UPSERT_CHUNK):
-        chunk = insts[start : start + UPSERT_CHUNK]
-        rows = insert_fn(t).values([_row_values(i) for i in chunk])
-        changing = {c.name: rows.excluded[c.name] for c in t.columns if c.name not in ("id", "registered_at")}
-        stmt = rows.on_conflict_do_update(index_elements=_ENDPOINT_COLUMNS, set_=changing).returning(
-            t.c.id, t.c.registered_at, *_ENDPOINT_COLUMNS
-        )
-        for row in (await conn.execute(stmt)).all():
-            inst = by_key[(row.tenant_id, row.service_name, row.host, row.port)]
-            inst.id = row.id
-            inst.registered_at = to_epoch(row.registered_at)
+    if not insts:
+        return insts
+    stmt = _UPSERT_MANY["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    result = await conn.execute(stmt, [_row_values(i) for i in insts])
+    for inst, row in zip(insts, result.all(), strict=True):
+        inst.id = row.id
+        inst.registered_at = to_epoch(row.registered_at)
     return insts
 
 
