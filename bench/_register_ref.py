@@ -40,7 +40,10 @@ def build_app(answer: bytes) -> Starlette:
 def main() -> None:
     port = int(sys.argv[1])
     app = build_app(Path(sys.argv[2]).read_bytes())
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    # keep in step with centralhub.cli.serve's uvicorn.run call
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=10
+    )
 
 
 if __name__ == "__main__":

@@ -150,6 +150,8 @@ def bench_database(label: str, database_url: str, args: argparse.Namespace, work
         with httpx.Client(base_url=hub.url, timeout=30) as client:
             answer = client.post(REGISTER, json=registration(0))
             answer.raise_for_status()
+        if "register" not in args.parts:
+            return out | bench_listing(label, hub, args, workdir)
         ref = start_reference(answer.content, workdir)
         try:
             runs = {}
@@ -167,67 +169,74 @@ def bench_database(label: str, database_url: str, args: argparse.Namespace, work
         print(f"  starlette (2) {fmt(runs['ref2'])}")
         print(f"  hub / starlette = {ratio:.2f}x   (goal >= 0.5x)")
         out["register"] = {k: v.as_dict() for k, v in runs.items()} | {"ratio": round(ratio, 3)}
-
-        # the big registry, by batches
-        total = args.services * args.per_service
-        items = [
-            {"name": f"big-svc-{s:04d}", "host": f"h{s}-{k}", "port": 9000, "metadata": {"k": k}}
-            for s in range(args.services)
-            for k in range(args.per_service)
-        ]
-        t0 = time.perf_counter()
-        with httpx.Client(base_url=hub.url, timeout=120) as client:
-            for start in range(0, len(items), 1000):
-                resp = client.post(BATCH, json={"instances": items[start : start + 1000]})
-                if resp.status_code != 201:
-                    raise RuntimeError(f"batch registration answered {resp.status_code}: {resp.text[:300]}")
-        batch_seconds = time.perf_counter() - t0
-        print(f"[{label}] {total} instances by batches of 1000: {batch_seconds:.2f} s = {total / batch_seconds:.0f}/s")
-        out["batch_registrations_per_s"] = round(total / batch_seconds)
-
-        listing = {}
-        for limit in (None, 1000):
-            seconds, seen, slowest = walk(hub.url, limit)
-            listing[str(limit or "default")] = {"seconds": seconds, "instances": seen, "slowest_page_s": slowest}
-            print(
-                f"[{label}] GET /api/v1/services walked, limit={limit or 'default'}: {seconds:.2f} s for "
-                f"{seen} instances, slowest page {slowest * 1000:.0f} ms"
-            )
-        out["listing"] = listing
-
-        paths = [f"/api/v1/services/big-svc-{s:04d}/endpoint" for s in range(args.services)]
-        endpoint_script = workdir / "endpoint.lua"
-        endpoint_script.write_text(lua_paths_script(paths))
-        alone = run_wrk(hub.url, endpoint_script, connections=4, duration=args.duration)
-        stop = threading.Event()
-        walks: list[float] = []
-
-        def walker() -> None:
-            while not stop.is_set():
-                walks.append(walk(hub.url, 1000)[0])
-
-        threads = [threading.Thread(target=walker, daemon=True) for _ in range(2)]
-        for t in threads:
-            t.start()
-        time.sleep(0.5)
-        try:
-            during = run_wrk(hub.url, endpoint_script, connections=4, duration=args.duration)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(120)
-        print(f"[{label}] GET …/endpoint, 4 connections, alone:            {fmt(alone)}")
-        print(f"[{label}] GET …/endpoint while 2 clients walk the listing: {fmt(during)}")
-        print(
-            f"  listings served meanwhile: {len(walks)} (mean {sum(walks) / max(1, len(walks)):.2f} s each);"
-            f" max delay over alone: {during.max_ms - alone.max_ms:.1f} ms, p99 {during.p99_ms:.2f} ms"
-            f"   (goal: no request delayed > 10 ms)"
-        )
-        out["endpoint_alone"] = alone.as_dict()
-        out["endpoint_during_listing"] = during.as_dict()
-        out["listings_during"] = len(walks)
+        if "listing" in args.parts:
+            out |= bench_listing(label, hub, args, workdir)
     finally:
         hub.stop()
+    return out
+
+
+def bench_listing(label: str, hub: Server, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    # the big registry, by batches
+    total = args.services * args.per_service
+    items = [
+        {"name": f"big-svc-{s:04d}", "host": f"h{s}-{k}", "port": 9000, "metadata": {"k": k}}
+        for s in range(args.services)
+        for k in range(args.per_service)
+    ]
+    t0 = time.perf_counter()
+    with httpx.Client(base_url=hub.url, timeout=120) as client:
+        for start in range(0, len(items), 1000):
+            resp = client.post(BATCH, json={"instances": items[start : start + 1000]})
+            if resp.status_code != 201:
+                raise RuntimeError(f"batch registration answered {resp.status_code}: {resp.text[:300]}")
+    batch_seconds = time.perf_counter() - t0
+    rate = total / batch_seconds
+    print(f"[{label}] {total} instances by batches of 1000: {batch_seconds:.2f} s = {rate:.0f}/s")
+    out["batch_registrations_per_s"] = round(total / batch_seconds)
+
+    listing = {}
+    for limit in (None, 1000):
+        seconds, seen, slowest = walk(hub.url, limit)
+        listing[str(limit or "default")] = {"seconds": seconds, "instances": seen, "slowest_page_s": slowest}
+        print(
+            f"[{label}] GET /api/v1/services walked, limit={limit or 'default'}: {seconds:.2f} s for "
+            f"{seen} instances, slowest page {slowest * 1000:.0f} ms"
+        )
+    out["listing"] = listing
+
+    paths = [f"/api/v1/services/big-svc-{s:04d}/endpoint" for s in range(args.services)]
+    endpoint_script = workdir / "endpoint.lua"
+    endpoint_script.write_text(lua_paths_script(paths))
+    alone = run_wrk(hub.url, endpoint_script, connections=4, duration=args.duration)
+    stop = threading.Event()
+    walks: list[float] = []
+
+    def walker() -> None:
+        while not stop.is_set():
+            walks.append(walk(hub.url, 1000)[0])
+
+    threads = [threading.Thread(target=walker, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    try:
+        during = run_wrk(hub.url, endpoint_script, connections=4, duration=args.duration)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(120)
+    print(f"[{label}] GET …/endpoint, 4 connections, alone:            {fmt(alone)}")
+    print(f"[{label}] GET …/endpoint while 2 clients walk the listing: {fmt(during)}")
+    print(
+        f"  listings served meanwhile: {len(walks)} (mean {sum(walks) / max(1, len(walks)):.2f} s each);"
+        f" max delay over alone: {during.max_ms - alone.max_ms:.1f} ms, p99 {during.p99_ms:.2f} ms"
+        f"   (goal: no request delayed > 10 ms)"
+    )
+    out["endpoint_alone"] = alone.as_dict()
+    out["endpoint_during_listing"] = during.as_dict()
+    out["listings_during"] = len(walks)
     return out
 
 
@@ -238,6 +247,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--per-service", type=int, default=50)
+    parser.add_argument("--parts", default="register,listing", help="register, listing or both (comma)")
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "registrations.json")
     args = parser.parse_args()
     LOG_DIR.mkdir(parents=True, exist_ok=True)

@@ -94,12 +94,19 @@ class RegistrationBatcher:
         after_store: AfterStore,
         flush_interval: float,
         audit: AuditLog | None = None,
+        writers: int = 1,
     ) -> None:
         self.database = database
         self.audit = audit
         self._after_store = after_store
         self.flush_interval = flush_interval
+        #: batches stored at once: a commit waits mostly on the disk, and while one batch
+        #: waits the next can be written on another connection
+        self.writers = writers
         self._pending: list[_Pending] = []
+        #: endpoints of the batches being stored: another registration of one of them waits
+        #: for the next batch, so the view and the events follow the order of the commits
+        self._in_flight: set[Endpoint] = set()
         self._wake = asyncio.Event()
         #: batches stored so far, and the registrations they held
         self.batches = 0
@@ -127,35 +134,62 @@ class RegistrationBatcher:
         return outcomes
 
     async def run(self) -> None:
-        """The writer loop (supervised): a batch, then a short pause for the next to gather."""
+        """The writer loops (supervised): each takes a batch, stores it, pauses briefly so the
+        next can gather."""
         # a restarted writer stores at once whatever waited while it was down
         self._wake.set()
+        async with asyncio.TaskGroup() as writers:
+            for _ in range(self.writers):
+                writers.create_task(self._write_batches())
+
+    async def _write_batches(self) -> None:
         while True:
             await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
-            await asyncio.sleep(self.flush_interval)
+            batch = self._take()
+            if batch:
+                await self._flush_batch(batch)
+                await asyncio.sleep(self.flush_interval)
+
+    def _take(self) -> list[_Pending]:
+        """What is pending, but for endpoints another writer is storing now."""
+        if self._in_flight:
+            batch = [p for p in self._pending if p.endpoint not in self._in_flight]
+            self._pending = [p for p in self._pending if p.endpoint in self._in_flight]
+        else:
+            batch, self._pending = self._pending, []
+        # left over (if anything) until a writer in flight is done and wakes the others
+        self._wake.clear()
+        return batch
 
     async def flush(self) -> None:
-        """Store what is pending now and answer its callers."""
+        """Store what is pending now and answer its callers (the final flush on stop)."""
         batch, self._pending = self._pending, []
-        if not batch:
-            return
+        if batch:
+            await self._flush_batch(batch)
+
+    async def _flush_batch(self, batch: list[_Pending]) -> None:
+        endpoints = {p.endpoint for p in batch}
+        self._in_flight |= endpoints
         try:
-            rows = await self._store(batch)
-        except asyncio.CancelledError:
-            # stopped mid-write (the transaction rolled back): the final flush stores these
-            self._pending = batch + self._pending
-            raise
-        stored = [row[0] for row in rows.values() if not isinstance(row, Exception)]
-        if stored:
-            self.batches += 1
-            self.stored += len(stored)
             try:
-                await self._after_store(stored)
-            except Exception:
-                # the rows are committed; a view or bus hiccup must not turn them into errors
-                log.exception("registrations stored but not all announced")
+                rows = await self._store(batch)
+            except asyncio.CancelledError:
+                # stopped mid-write (the transaction rolled back): the final flush stores these
+                self._pending = batch + self._pending
+                raise
+            stored = [row[0] for row in rows.values() if not isinstance(row, Exception)]
+            if stored:
+                self.batches += 1
+                self.stored += len(stored)
+                try:
+                    await self._after_store(stored)
+                except Exception:
+                    # the rows are committed; a view or bus hiccup must not turn them into errors
+                    log.exception("registrations stored but not all announced")
+        finally:
+            self._in_flight -= endpoints
+            if self._pending:
+                self._wake.set()
         self._answer(batch, rows)
 
     # ---------------------------------------------------------------- storing

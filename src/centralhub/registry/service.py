@@ -104,7 +104,12 @@ class InstanceRegistry(RegistryReads):
             on_outage=self.note_storage_outage,
         )
         self._registrations = RegistrationBatcher(
-            database, after_store=self._registered, flush_interval=heartbeat_flush_seconds, audit=audit
+            database,
+            after_store=self._registered,
+            flush_interval=heartbeat_flush_seconds,
+            audit=audit,
+            # SQLite has one writer whatever the number of connections
+            writers=1 if database.is_sqlite else 4,
         )
         #: when the database was last found unreachable: TTLs count from no earlier than this
         self.storage_outage_at: float | None = None
