@@ -130,8 +130,15 @@ def _service_head(name: str, tenant: str, group: list[Instance]) -> bytes:
 
 async def page_chunks(page: ServicePage) -> AsyncIterator[bytes]:
     """The page as JSON, in chunks of at most :data:`SLICE` instances each."""
-    yield b'{"tenant_id":' + orjson.dumps(page.tenant) + b',"count":' + str(len(page.services)).encode()
-    yield b',"next_cursor":' + orjson.dumps(page.next_cursor) + b',"services":['
+    yield (
+        b'{"tenant_id":'
+        + orjson.dumps(page.tenant)
+        + b',"count":'
+        + str(len(page.services)).encode()
+        + b',"next_cursor":'
+        + orjson.dumps(page.next_cursor)
+        + b',"services":['
+    )
     budget = SLICE
     for n, (name, group, shown) in enumerate(page.services):
         parts = [b"," if n else b"", _service_head(name, tenant=page.tenant, group=group)]
