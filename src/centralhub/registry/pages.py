@@ -31,8 +31,8 @@ from centralhub.registry.models import Instance, InstanceStatus
 #: services on a page when the caller does not say; enough for most registries in one request
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-#: instances serialized between two yields to the event loop (a few milliseconds of work)
-SLICE = 100
+#: instances serialized between two yields to the event loop (a millisecond or two of work)
+SLICE = 50
 _CURSOR_PREFIX = "s1:"
 
 
