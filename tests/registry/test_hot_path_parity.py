@@ -107,6 +107,8 @@ def cases(iid: str) -> list[Case]:
         Case("register, null body", "POST", REGISTER, {}, 422, content=b"null"),
         Case("register, malformed JSON", "POST", REGISTER, {}, 400, content=b'{"name": '),
         Case("register, body not an object", "POST", REGISTER, {}, 422, content=b"[1]"),
+        Case("register, nested too deeply", "POST", REGISTER, {}, 400, content=b"[" * 99_999 + b"]" * 99_999),
+        Case("register, not UTF-8", "POST", REGISTER, {}, 400, content=b'{"name": "\xff\xfe"}'),
         Case("register, field missing", "POST", REGISTER, {}, 422, content=b'{"name": "p", "host": "p"}'),
         Case("register, bad host", "POST", REGISTER, {}, 422, content=b'{"name":"p","host":"","port":1}'),
         Case(

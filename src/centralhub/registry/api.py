@@ -12,7 +12,7 @@ import json
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -108,6 +108,8 @@ def parse_registration(raw: bytes) -> RegistrationCreate:
                 "ctx": {"error": exc.msg},
             }
             raise RequestValidationError([error], body=raw) from None
+        except Exception as exc:  # nested past the recursion limit, or not UTF-8
+            raise HTTPException(400, "There was an error parsing the body") from exc
     try:
         # from_attributes, as FastAPI validates a body: the same message for a non-object
         return RegistrationCreate.model_validate(value, from_attributes=True)
