@@ -22,7 +22,6 @@ from centralhub.core import wire
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import ErrorRead
 from centralhub.registry import pages, views
-from centralhub.registry.batch_api import registration_answer
 from centralhub.registry.models import STATUS_ALIASES, InstanceStatus
 from centralhub.registry.schemas import (
     BatchHeartbeatBody,
@@ -121,7 +120,7 @@ def parse_registration(raw: bytes) -> RegistrationCreate:
 async def register_response(registry: InstanceRegistry, tenant: str, body: RegistrationCreate) -> Response:
     require_service(body.name)
     inst, created = await registry.register(tenant, body.to_domain())
-    return Response(orjson.dumps(registration_answer(inst, created)), status_code=201, media_type=JSON)
+    return Response(orjson.dumps(views.registration_answer(inst, created)), status_code=201, media_type=JSON)
 
 
 def _json(content: Any) -> Response:

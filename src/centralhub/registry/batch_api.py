@@ -16,7 +16,6 @@ from centralhub.auth.context import require_service
 from centralhub.core.errors import CentralHubError, StorageUnavailable
 from centralhub.core.schemas import ErrorRead
 from centralhub.registry import views
-from centralhub.registry.models import Instance
 from centralhub.registry.schemas import (
     MAX_BATCH_REGISTRATIONS,
     RegistrationBatchCreate,
@@ -25,20 +24,6 @@ from centralhub.registry.schemas import (
 from centralhub.server.deps import HubDep, TenantDep
 
 router = APIRouter(tags=["registry"])
-
-
-def registration_answer(inst: Instance, created: bool) -> dict[str, Any]:
-    """What a registration is answered with (alone or as an item of a batch)."""
-    return {
-        "status": "registered",
-        "instance_id": inst.id,
-        "service_name": inst.service_name,
-        "tenant_id": inst.tenant_id,
-        "created": created,
-        "ttl_seconds": inst.ttl_seconds,
-        "heartbeat_interval_seconds": round(inst.ttl_seconds / 3, 3),
-        "instance": views.instance_answer(inst),
-    }
 
 
 def _error(index: int, service: str, exc: Exception) -> dict[str, Any]:
@@ -81,7 +66,7 @@ async def register_batch(hub: HubDep, tenant: TenantDep, body: RegistrationBatch
     if len(failures) == len(outcomes) and all(isinstance(f, StorageUnavailable) for f in failures):
         raise failures[0]  # nothing stored because the database is away: the request failed as a whole
     results = [
-        _error(i, item.name, o) if isinstance(o, Exception) else {"index": i, **registration_answer(*o)}
+        _error(i, item.name, o) if isinstance(o, Exception) else {"index": i, **views.registration_answer(*o)}
         for i, (item, o) in enumerate(zip(body.instances, outcomes, strict=True))
     ]
     stored = len(outcomes) - len(failures)
