@@ -50,6 +50,7 @@ from _util import (  # noqa: E402
 LOG_DIR = ROOT / ".bench" / "logs" / f"registrations-{time.strftime('%Y%m%d-%H%M%S')}"
 REGISTER = "/api/v1/services/register"
 BATCH = "/api/v1/services/register/batch"
+JSON_HEADERS = {"content-type": "application/json"}
 
 
 def registration(i: int) -> dict[str, Any]:
@@ -342,6 +343,52 @@ async def loop_lag(database_url: str, args: argparse.Namespace) -> dict[str, flo
         await hub.stop()
 
 
+async def cpu_per_registration(database_url: str, n: int = 3000) -> dict[str, float]:
+    """CPU time per registration with the app called in process (no sockets, 64 in flight):
+    the hub's ASGI app against the bare Starlette route, driven by the same client. Less at the
+    mercy of other processes than requests per second; the client's own cost is in both."""
+    import asyncio
+
+    import _register_ref
+
+    from centralhub.core.settings import load_settings
+    from centralhub.hub import Hub
+    from centralhub.server.app import create_app
+
+    bodies = [json.dumps(registration(i)).encode() for i in range(n)]
+
+    async def drive(app: Any) -> tuple[float, bytes]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            gate = asyncio.Semaphore(64)
+
+            async def one(body: bytes) -> bytes:
+                async with gate:
+                    resp = await client.post(
+                        REGISTER, content=body, headers={"content-type": "application/json"}
+                    )
+                    if resp.status_code != 201:
+                        raise RuntimeError(f"registration answered {resp.status_code}: {resp.text[:300]}")
+                    return resp.content
+
+            await asyncio.gather(*(one(b) for b in bodies[:200]))
+            cpu = time.process_time()
+            answers = await asyncio.gather(*(one(b) for b in bodies))
+            return (time.process_time() - cpu) / n * 1e6, answers[0]
+
+    settings = load_settings(
+        env={}, database_url=database_url, rate_limit_per_minute=10**12, rate_limit_burst=10**12
+    )
+    hub = Hub(settings)
+    await hub.start()
+    try:
+        hub_us, answer = await drive(create_app(settings, hub=hub))
+    finally:
+        await hub.stop()
+    ref_us, _ = await drive(_register_ref.build_app(answer))
+    return {"hub_us": round(hub_us), "starlette_us": round(ref_us), "ratio": round(ref_us / hub_us, 3)}
+
+
 def pages_slice() -> int:
     from centralhub.registry.pages import SLICE
 
@@ -370,6 +417,16 @@ def main() -> None:
         if args.only in ("postgres", "both") and {"register", "listing"} & set(args.parts.split(",")):
             with temp_postgres_database() as url:
                 results.append(bench_database("postgres", url, args, workdir))
+        if "cpu" in args.parts:
+            import asyncio
+
+            with temp_postgres_database() as url:
+                cpu = asyncio.run(cpu_per_registration(url))
+            print(
+                f"[postgres, in process] CPU per registration: hub {cpu['hub_us']:.0f} us, bare Starlette"
+                f" {cpu['starlette_us']:.0f} us (client included in both): Starlette/hub {cpu['ratio']:.2f}"
+            )
+            results.append({"cpu_per_registration": cpu})
         if "lag" in args.parts:
             import asyncio
 
