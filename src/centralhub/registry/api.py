@@ -12,6 +12,7 @@ import json
 from typing import Annotated, Any
 
 import orjson
+import pydantic_core
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
@@ -88,14 +89,15 @@ def parse_heartbeat(raw: bytes) -> float | None:
 def parse_registration(raw: bytes) -> RegistrationCreate:
     """A registration body, refused exactly as FastAPI's body validation refuses it (the same
     JSON decoding errors, then pydantic's on the decoded value; an empty body is a missing one),
-    so the hot route and the documented one answer alike. orjson decodes; only a body it
-    refuses goes through the standard library, whose error FastAPI reports."""
+    so the hot route and the documented one answer alike. pydantic's parser decodes (integers
+    past 64 bits stay integers, as with the standard library, which orjson would make floats);
+    only a body it refuses goes through the standard library, whose error FastAPI reports."""
     if not raw.strip():
         missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
         raise RequestValidationError([missing], body=raw)
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        value = pydantic_core.from_json(raw)
+    except ValueError:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
