@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from centralhub.registry.pages import DEFAULT_LIMIT, MAX_LIMIT, SLICE
+from centralhub.registry.pages import DEFAULT_LIMIT, MAX_LIMIT, SLICE, STREAMED_FROM
 
 BATCH = "/api/v1/services/register/batch"
 
@@ -92,7 +92,8 @@ async def test_status_filter_pages_only_matching_services(client: httpx.AsyncCli
 
 
 async def test_big_service_is_sent_whole_and_in_registration_order(client: httpx.AsyncClient) -> None:
-    count = SLICE * 3 + 7
+    # past the size from which a page is streamed, and not a whole number of slices
+    count = STREAMED_FROM + SLICE + 7
     await register_services(client, ["big"], per_service=count)
     await register_services(client, ["small"])
     [big, small] = (await client.get("/api/v1/services")).json()["services"]

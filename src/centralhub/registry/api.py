@@ -245,7 +245,11 @@ async def list_services(
     if page.next_cursor is not None:
         following = request.url.include_query_params(limit=limit, cursor=page.next_cursor)
         headers["Link"] = f'<{following}>; rel="next"'
-    return StreamingResponse(pages.page_chunks(page), media_type=JSON, headers=headers)
+    if page.shown() > pages.STREAMED_FROM:
+        # sent as it is serialized: a big page never sits whole in memory or in one write
+        return StreamingResponse(pages.page_chunks(page), media_type=JSON, headers=headers)
+    body = b"".join([chunk async for chunk in pages.page_chunks(page)])
+    return Response(body, media_type=JSON, headers=headers)
 
 
 @router.get(

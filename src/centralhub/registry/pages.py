@@ -33,6 +33,9 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 #: instances serialized between two yields to the event loop (a millisecond or two of work)
 SLICE = 50
+#: pages with more instances than this are sent chunked as they are serialized; smaller ones
+#: whole, with a Content-Length, as before pagination
+STREAMED_FROM = 1000
 _CURSOR_PREFIX = "s1:"
 
 
