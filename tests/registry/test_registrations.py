@@ -110,6 +110,9 @@ async def test_a_row_the_database_refuses_fails_only_its_caller(client: httpx.As
     assert [a.status_code for a in good] == [201] * 8
     assert bad.status_code == 503
     assert bad.json()["error"]["code"] == "unavailable"
+    # the database's reason, without the statement and the other callers' rows
+    message = bad.json()["error"]["message"]
+    assert "host refused" in message and "INSERT" not in message and "m1" not in message
     assert await stored_hosts(hub) == {f"m{i}" for i in range(8)}
     listed = (await client.get("/api/v1/services/mixed")).json()
     assert REFUSED_HOST not in {i["host"] for i in listed["instances"]}
@@ -190,6 +193,7 @@ async def test_batch_row_refused_by_the_database_is_reported_alone(
     assert (body["stored"], body["failed"]) == (2, 1)
     assert [r["status"] for r in body["results"]] == ["registered", "error", "registered"]
     assert body["results"][1]["error"]["code"] == "unavailable"
+    assert "host refused" in body["results"][1]["error"]["message"]
     assert await stored_hosts(hub) == {"ok1", "ok2"}
 
 

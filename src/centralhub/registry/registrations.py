@@ -2,8 +2,10 @@
 
 A fleet starting up registers hundreds of instances at once; one transaction each would make
 the database's commit rate the hub's registration rate. Registrations arriving together wait
-for one batch instead: the writer stores the whole batch with one multi-row upsert per
+for one batch instead: a writer stores the whole batch with one multi-row upsert in one
 transaction, brings the view up to date and announces each instance, then answers every caller.
+On PostgreSQL several writers store batches at once (a commit mostly waits on the disk); a
+batch never holds an endpoint another writer is storing, so the view follows the commits' order.
 
 Each request is validated before it joins a batch, so a batch fails only for a reason the
 database gives. When that reason is one row (a value the database refuses), the batch is stored
@@ -42,6 +44,12 @@ Endpoint = tuple[str, str, str, int]
 Outcome = tuple[Instance, bool] | Exception
 #: per endpoint of a batch: the stored instance and whether its row is new, or the row's error
 Rows = dict[Endpoint, tuple[Instance, bool] | Exception]
+
+
+def _reason(exc: Exception) -> str:
+    """The database's own reason, short: SQLAlchemy's message also carries the statement and
+    every parameter of the batch, which are nobody else's business."""
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
 
 
 def new_instance(tenant: str, reg: Registration, *, now: float, contract_validated: bool) -> Instance:
@@ -212,7 +220,7 @@ class RegistrationBatcher:
                 return dict.fromkeys(latest, error)
             if len(latest) == 1:
                 log.error("registration not stored: %s", exc)
-                return dict.fromkeys(latest, Unavailable(f"registration not stored: {exc}"))
+                return dict.fromkeys(latest, Unavailable(f"registration not stored: {_reason(exc)}"))
             log.warning("batch of %d registrations refused (%s): storing them one by one", len(latest), exc)
         return {key: await self._store_one(key, inst, batch) for key, inst in latest.items()}
 
@@ -228,7 +236,7 @@ class RegistrationBatcher:
             if is_storage_failure(exc):
                 return StorageUnavailable("the database is unreachable; the registration was not stored")
             log.error("registration of %s/%s:%d not stored: %s", inst.service_name, inst.host, inst.port, exc)
-            return Unavailable(f"registration not stored: {exc}")
+            return Unavailable(f"registration not stored: {_reason(exc)}")
         return inst, inst.id == proposed
 
     async def _record(
