@@ -403,7 +403,7 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--per-service", type=int, default=50)
     parser.add_argument(
-        "--parts", default="register,listing,lag", help="comma-separated: register,listing,lag"
+        "--parts", default="register,listing,cpu,lag", help="comma-separated: register,listing,cpu,lag"
     )
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "registrations.json")
     args = parser.parse_args()
