@@ -172,6 +172,11 @@ def test_postgres_stopped_under_load_hub_answers_from_memory_and_recovers(
             assert write.json()["error"]["message"]
             register = client.post("/api/v1/services/register", json={"name": "late", "host": "l", "port": 1})
             assert _storage_unavailable(register), register.text
+            batch = client.post(
+                "/api/v1/services/register/batch",
+                json={"instances": [{"name": "late", "host": h, "port": 2} for h in ("l", "m")]},
+            )
+            assert _storage_unavailable(batch), batch.text
             beat = client.post(f"/api/v1/services/orders/instances/{instance_id}/heartbeat")
             assert _storage_unavailable(beat), beat.text
 

@@ -22,6 +22,10 @@ SERVICE = "/api/v1/services/{name}"
 DISCOVERY = "/discovery/services/{name}"
 ENDPOINT = "/api/v1/services/{name}/endpoint"
 HEARTBEAT = "/api/v1/services/{name}/instances/{instance_id}/heartbeat"
+REGISTER = "/api/v1/services/register"
+DISCOVERY_REGISTER = "/discovery/register"
+#: an endpoint registered before the cases run, so both apps answer ``created: false`` alike
+KNOWN = b'{"name": "parity", "host": "p", "port": 1}'
 
 
 @dataclass
@@ -88,6 +92,34 @@ def cases(iid: str) -> list[Case]:
         Case("heartbeat, load not a number", "POST", HEARTBEAT, beat, 422, content=b'{"load": "high"}'),
         Case("heartbeat, negative load", "POST", HEARTBEAT, beat, 422, content=b'{"load": -1}'),
         Case("heartbeat, bad tenant", "POST", HEARTBEAT, beat, 400, headers={"X-Tenant-ID": "x/y"}),
+        Case("register", "POST", REGISTER, {}, 201, content=KNOWN),
+        Case("register, discovery path", "POST", DISCOVERY_REGISTER, {}, 201, content=KNOWN),
+        Case(
+            "register, form-labelled JSON",
+            "POST",
+            REGISTER,
+            {},
+            201,
+            content=KNOWN,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        Case("register, no body", "POST", REGISTER, {}, 422),
+        Case("register, null body", "POST", REGISTER, {}, 422, content=b"null"),
+        Case("register, malformed JSON", "POST", REGISTER, {}, 400, content=b'{"name": '),
+        Case("register, body not an object", "POST", REGISTER, {}, 422, content=b"[1]"),
+        Case("register, nested too deeply", "POST", REGISTER, {}, 400, content=b"[" * 99_999 + b"]" * 99_999),
+        Case("register, not UTF-8", "POST", REGISTER, {}, 400, content=b'{"name": "\xff\xfe"}'),
+        Case("register, field missing", "POST", REGISTER, {}, 422, content=b'{"name": "p", "host": "p"}'),
+        Case("register, bad host", "POST", REGISTER, {}, 422, content=b'{"name":"p","host":"","port":1}'),
+        Case(
+            "register, metadata too large",
+            "POST",
+            REGISTER,
+            {},
+            413,
+            content=b'{"name": "parity", "host": "p", "port": 1, "metadata": {"x": "' + b"y" * 70000 + b'"}}',
+        ),
+        Case("register, bad tenant", "POST", REGISTER, {}, 400, content=KNOWN, headers={"X-Tenant-ID": "/"}),
         Case("wrong method on service", "PUT", SERVICE, ok, 405),
         Case("wrong method on endpoint", "POST", ENDPOINT, ok, 405),
         Case("wrong method on heartbeat", "GET", HEARTBEAT, beat, 405),
@@ -126,7 +158,8 @@ async def test_hot_routes_answer_like_the_documented_routes(
         if case.status >= 400 and case.method != "HEAD":  # a HEAD answer carries no body
             assert fast.json()["error"]["message"], case.label
         # the /discovery alias is documented by its /api/v1 twin
-        operations = openapi["paths"][SERVICE if case.template == DISCOVERY else case.template]
+        twin = {DISCOVERY: SERVICE, DISCOVERY_REGISTER: REGISTER}.get(case.template, case.template)
+        operations = openapi["paths"].get(twin, {})
         operation = operations.get(case.method.lower())
         if case.status == 405:
             if operation is not None:

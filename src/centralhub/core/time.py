@@ -41,8 +41,9 @@ def rfc3339(ts: float | None) -> str | None:
     """``2026-12-01T21:22:42.123Z``: UTC, millisecond precision (truncated, never rounded up)."""
     if ts is None:
         return None
-    dt = datetime.fromtimestamp(ts, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # isoformat truncates to the millisecond as well, at half the cost of strftime: listings
+    # format three times per instance
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_rfc3339(text: str) -> float:

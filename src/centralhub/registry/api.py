@@ -8,18 +8,21 @@ so they parse, answer and fail identically; the routes here document them in Ope
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+import pydantic_core
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from centralhub.auth.context import require_service
 from centralhub.core import wire
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import ErrorRead
-from centralhub.registry import views
+from centralhub.registry import pages, views
 from centralhub.registry.models import STATUS_ALIASES, InstanceStatus
 from centralhub.registry.schemas import (
     BatchHeartbeatBody,
@@ -93,6 +96,45 @@ def parse_heartbeat(raw: bytes) -> float | None:
         raise RequestValidationError(errors, body=raw) from None
 
 
+def parse_registration(raw: bytes) -> RegistrationCreate:
+    """A registration body, refused exactly as FastAPI's body validation refuses it (the same
+    JSON decoding errors, then pydantic's on the decoded value; an empty body is a missing one),
+    so the hot route and the documented one answer alike. pydantic's parser decodes (integers
+    past 64 bits stay integers, as with the standard library, which orjson would make floats);
+    only a body it refuses goes through the standard library, whose error FastAPI reports."""
+    if not raw.strip():
+        missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+        raise RequestValidationError([missing], body=raw)
+    try:
+        value = pydantic_core.from_json(raw)
+    except ValueError:
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            error = {
+                "type": "json_invalid",
+                "loc": ("body", exc.pos),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": exc.msg},
+            }
+            raise RequestValidationError([error], body=raw) from None
+        except Exception as exc:  # nested past the recursion limit, or not UTF-8
+            raise HTTPException(400, "There was an error parsing the body") from exc
+    try:
+        # from_attributes, as FastAPI validates a body: the same message for a non-object
+        return RegistrationCreate.model_validate(value, from_attributes=True)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=raw) from None
+
+
+async def register_response(registry: InstanceRegistry, tenant: str, body: RegistrationCreate) -> Response:
+    require_service(body.name)
+    inst, created = await registry.register(tenant, body.to_domain())
+    return Response(orjson.dumps(views.registration_answer(inst, created)), status_code=201, media_type=JSON)
+
+
 def _json(content: Any) -> Response:
     return Response(orjson.dumps(content), media_type=JSON)
 
@@ -127,19 +169,7 @@ async def heartbeat_response(
 )
 @router.post("/discovery/register", status_code=201, response_model=RegistrationRead, include_in_schema=False)
 async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCreate) -> Response:
-    require_service(body.name)
-    inst, created = await hub.registry.register(tenant, body.to_domain())
-    answer = {
-        "status": "registered",
-        "instance_id": inst.id,
-        "service_name": inst.service_name,
-        "tenant_id": tenant,
-        "created": created,
-        "ttl_seconds": inst.ttl_seconds,
-        "heartbeat_interval_seconds": round(inst.ttl_seconds / 3, 3),
-        "instance": views.instance_answer(inst),
-    }
-    return Response(orjson.dumps(answer), status_code=201, media_type=JSON)
+    return await register_response(hub.registry, tenant, body)
 
 
 @router.post(
@@ -201,16 +231,35 @@ async def undrain(hub: HubDep, tenant: TenantDep, name: str, instance_id: str) -
 @router.get(
     "/api/v1/services",
     response_model=ServiceListRead,
-    responses=_errors({400: "X-Tenant-ID or status is malformed"}),
-    summary="Every service with its instances",
+    responses=_errors({400: "X-Tenant-ID, status or cursor is malformed", 422: "limit is out of range"}),
+    summary="Services with their instances, a page at a time (in name order)",
+    description=(
+        f"At most `limit` services (default {pages.DEFAULT_LIMIT}, at most {pages.MAX_LIMIT}); "
+        "`next_cursor` (also in a `Link: rel=next` header) fetches the next page and is null on the last."
+    ),
 )
 @router.get("/discovery/services", response_model=ServiceListRead, include_in_schema=False)
 async def list_services(
+    request: Request,
     hub: HubDep,
     tenant: TenantDep,
     status: Annotated[str | None, Query(description="healthy|passing|warning|critical|draining")] = None,
+    limit: Annotated[int, Query(ge=1, le=pages.MAX_LIMIT, description="services per page")] = (
+        pages.DEFAULT_LIMIT
+    ),
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Response:
-    return _json(hub.registry.list_view(tenant, status_filter(status)))
+    after = pages.decode_cursor(cursor)
+    page = hub.registry.service_page(tenant, status=status_filter(status), limit=limit, after=after)
+    headers = {}
+    if page.next_cursor is not None:
+        following = request.url.include_query_params(limit=limit, cursor=page.next_cursor)
+        headers["Link"] = f'<{following}>; rel="next"'
+    if page.shown() > pages.STREAMED_FROM:
+        # sent as it is serialized: a big page never sits whole in memory or in one write
+        return StreamingResponse(pages.page_chunks(page), media_type=JSON, headers=headers)
+    body = b"".join([chunk async for chunk in pages.page_chunks(page)])
+    return Response(body, media_type=JSON, headers=headers)
 
 
 @router.get(

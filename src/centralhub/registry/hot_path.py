@@ -1,7 +1,8 @@
 """The discovery hot paths as plain Starlette routes, answered ahead of the FastAPI routes.
 
 ``GET /api/v1/services/{name}`` (and ``/discovery/services/{name}``), ``GET …/{name}/endpoint``
-and ``POST …/instances/{id}/heartbeat`` are what every service calls all the time. Their
+and ``POST …/instances/{id}/heartbeat`` are what every service calls all the time, and
+``POST /api/v1/services/register`` (and ``/discovery/register``) what a whole fleet calls at once. Their
 answers come from the same ``*_response`` functions as the documented FastAPI routes in
 :mod:`centralhub.registry.api` (one parser, one serializer) and their errors from the app's own
 exception handlers; the parity tests hold both ways to the same statuses and bodies.
@@ -25,7 +26,13 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from centralhub.metrics.collectors import HTTP_STATS
-from centralhub.registry.api import endpoint_response, heartbeat_response, service_response
+from centralhub.registry.api import (
+    endpoint_response,
+    heartbeat_response,
+    parse_registration,
+    register_response,
+    service_response,
+)
 from centralhub.registry.service import InstanceRegistry
 from centralhub.server.deps import tenant_of
 
@@ -76,6 +83,11 @@ async def _heartbeat(registry: InstanceRegistry, scope: Scope, receive: Receive)
     return await heartbeat_response(registry, tenant, params["name"], params["instance_id"], raw)
 
 
+async def _register(registry: InstanceRegistry, scope: Scope, receive: Receive) -> Response:
+    tenant = _tenant(scope)
+    return await register_response(registry, tenant, parse_registration(await _body(receive)))
+
+
 class HotEndpoint:
     """A hot route's endpoint: ``respond`` builds the answer; called as an ASGI app it also
     serves as an ordinary Starlette endpoint."""
@@ -106,6 +118,8 @@ def hot_routes(registry: InstanceRegistry) -> list[Route]:
         _route(registry, "/discovery/services/{name}", _service, "GET"),
         _route(registry, "/api/v1/services/{name}/endpoint", _endpoint, "GET"),
         _route(registry, "/api/v1/services/{name}/instances/{instance_id}/heartbeat", _heartbeat, "POST"),
+        _route(registry, "/api/v1/services/register", _register, "POST"),
+        _route(registry, "/discovery/register", _register, "POST"),
     ]
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+import orjson
+from sqlalchemy import JSON, Boolean, DateTime, Integer, bindparam, select, text, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,6 +30,7 @@ __all__ = [
     "set_status",
     "touch_many",
     "upsert",
+    "upsert_many",
 ]
 
 _ENDPOINT_COLUMNS = [t.c.tenant_id, t.c.service_name, t.c.host, t.c.port]
@@ -107,6 +109,82 @@ async def upsert(conn: AsyncConnection, inst: Instance) -> Instance:
     inst.id = row.id
     inst.registered_at = to_epoch(row.registered_at)
     return inst
+
+
+def _upsert_many_statement(dialect: str) -> Any:
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = insert_fn(t)
+    changing = {c.name: rows.excluded[c.name] for c in t.columns if c.name not in ("id", "registered_at")}
+    return rows.on_conflict_do_update(index_elements=_ENDPOINT_COLUMNS, set_=changing).returning(
+        t.c.id, t.c.registered_at, sort_by_parameter_order=True
+    )
+
+
+#: built once: SQLAlchemy then compiles it once, whatever the number of rows
+_SQLITE_UPSERT_MANY = _upsert_many_statement("sqlite")
+
+
+def _pg_array_type(column: Any) -> str:
+    if isinstance(column.type, JSON):
+        return "json[]"
+    if isinstance(column.type, DateTime):
+        return "timestamptz[]"
+    if isinstance(column.type, Boolean):
+        return "boolean[]"
+    if isinstance(column.type, Integer):
+        return "integer[]"
+    return "text[]"
+
+
+def _pg_upsert_many_sql() -> str:
+    """One ``INSERT … SELECT FROM unnest(arrays) … ON CONFLICT … RETURNING``: a fixed text
+    whatever the number of rows, so PostgreSQL and asyncpg prepare it once per connection and
+    each row costs an array element rather than 19 bound parameters."""
+    names = [c.name for c in t.columns]
+    arrays = ", ".join(f"${n}::{_pg_array_type(c)}" for n, c in enumerate(t.columns, start=1))
+    changing = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in ("id", "registered_at"))
+    endpoint = ", ".join(c.name for c in _ENDPOINT_COLUMNS)
+    columns = ", ".join(f'"{n}"' for n in names)
+    return (
+        f"INSERT INTO {t.name} ({columns}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({endpoint}) DO UPDATE SET {changing} RETURNING id, registered_at, {endpoint}"
+    )
+
+
+_PG_UPSERT_MANY = _pg_upsert_many_sql()
+_JSON_COLUMNS = frozenset(c.name for c in t.columns if isinstance(c.type, JSON))
+
+
+async def upsert_many(conn: AsyncConnection, insts: list[Instance]) -> list[Instance]:
+    """:func:`upsert` for many instances in one statement.
+
+    No two of ``insts`` may share an endpoint (tenant, name, host, port): PostgreSQL refuses a
+    statement that would update one row twice. Returns ``insts`` with stored ids and times."""
+    if not insts:
+        return insts
+    rows = [_row_values(i) for i in insts]
+    if conn.dialect.name == "postgresql":
+        columns = []
+        for c in t.columns:
+            values = [r[c.name] for r in rows]
+            if c.name in _JSON_COLUMNS:
+                values = [None if v is None else orjson.dumps(v).decode() for v in values]
+            columns.append(values)
+        result = await conn.exec_driver_sql(_PG_UPSERT_MANY, tuple(columns))
+        # matched by endpoint: RETURNING's order is not promised to follow the arrays'
+        by_endpoint = {(i.tenant_id, i.service_name, i.host, i.port): i for i in insts}
+        for row in result.all():
+            inst = by_endpoint[(row.tenant_id, row.service_name, row.host, row.port)]
+            inst.id = row.id
+            inst.registered_at = to_epoch(row.registered_at)
+        return insts
+    else:
+        # SQLAlchemy sends these as one multi-row statement (a statement per 1,000 rows)
+        result = await conn.execute(_SQLITE_UPSERT_MANY, rows)
+    for inst, row in zip(insts, result.all(), strict=True):
+        inst.id = row.id
+        inst.registered_at = to_epoch(row.registered_at)
+    return insts
 
 
 async def get(conn: AsyncConnection, instance_id: str) -> Instance | None:

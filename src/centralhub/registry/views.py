@@ -44,6 +44,20 @@ def instance_answer(inst: Instance) -> dict[str, Any]:
     }
 
 
+def registration_answer(inst: Instance, created: bool) -> dict[str, Any]:
+    """What a registration is answered with (alone or as an item of a batch)."""
+    return {
+        "status": "registered",
+        "instance_id": inst.id,
+        "service_name": inst.service_name,
+        "tenant_id": inst.tenant_id,
+        "created": created,
+        "ttl_seconds": inst.ttl_seconds,
+        "heartbeat_interval_seconds": round(inst.ttl_seconds / 3, 3),
+        "instance": instance_answer(inst),
+    }
+
+
 def endpoint_answer(inst: Instance) -> dict[str, Any]:
     """The instance chosen by ``GET /api/v1/services/{name}/endpoint``."""
     return {
