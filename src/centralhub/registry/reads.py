@@ -39,6 +39,10 @@ class RegistryReads:
     _pools: dict[ServiceKey, list[Instance]]
     #: serialized endpoint answers: instance id -> (instance, load, status, body)
     _endpoint_bodies: dict[str, tuple[Instance, float, InstanceStatus, bytes]]
+    #: services with heartbeats newer than their cached body
+    _beaten: set[ServiceKey]
+    #: :meth:`figures` per tenant (``None``: all), until the next change
+    _figures: dict[str | None, dict[str, Any]]
 
     def _lookup(self, tenant: str, service: str, instance_id: str) -> Instance | None:
         inst = self._by_id.get(instance_id)
@@ -74,16 +78,19 @@ class RegistryReads:
         return views.service_answer(service, tenant, group, shown)
 
     def service_body(self, tenant: str, service: str) -> bytes:
-        """:meth:`service_view` as JSON bytes, serialized at most once a second per service.
+        """:meth:`service_view` as JSON bytes, serialized again only after a change.
 
-        Heartbeats do not invalidate it (that would make the cache useless under load), so
-        ``last_seen`` and ``load`` in this body may lag by up to a second; status changes,
-        registrations and removals show at once."""
+        Heartbeats do not invalidate it (that would make the cache useless under load): a body
+        older than a second is rebuilt when a heartbeat came since, so ``last_seen`` and
+        ``load`` in it may lag by up to a second; status changes, registrations and removals
+        show at once. A service nobody heartbeats keeps its body, however many services there
+        are and however rarely each is read."""
         key = (tenant, service)
         cached = self._body_cache.get(key)
         now = time.monotonic()
-        if cached is not None and now - cached[1] < 1.0:
+        if cached is not None and (now - cached[1] < 1.0 or key not in self._beaten):
             return cached[0]
+        self._beaten.discard(key)
         body = orjson.dumps(self.service_view(tenant, service))
         self._body_cache[key] = (body, now)
         return body
@@ -125,5 +132,11 @@ class RegistryReads:
         return body
 
     def figures(self, tenant: str | None = None) -> dict[str, Any]:
-        """Service and instance counts (by status) of one tenant, or of all."""
-        return views.figures(i for i in self._by_id.values() if tenant is None or i.tenant_id == tenant)
+        """Service and instance counts (by status) of one tenant, or of all: counted once per
+        change rather than on every ``/health`` and metrics scrape."""
+        cached = self._figures.get(tenant)
+        if cached is None:
+            every = self._by_id.values()
+            cached = views.figures(every if tenant is None else (i for i in every if i.tenant_id == tenant))
+            self._figures[tenant] = cached
+        return {**cached, "instances_by_status": dict(cached["instances_by_status"])}

@@ -32,7 +32,8 @@ from centralhub.core.schemas import CONTROL_CHARACTERS
 from centralhub.core.tasks import Supervisor
 from centralhub.core.time import Clock
 from centralhub.metrics import collectors as metrics
-from centralhub.registry import repository, views
+from centralhub.registry import loading, repository, views
+from centralhub.registry.expiry import ExpiryQueue
 from centralhub.registry.heartbeats import HeartbeatBatcher
 from centralhub.registry.models import (
     Instance,
@@ -94,6 +95,11 @@ class InstanceRegistry(RegistryReads):
         self._pools: dict[ServiceKey, list[Instance]] = {}
         #: serialized endpoint answers: instance id -> (instance, load, status, body)
         self._endpoint_bodies: dict[str, tuple[Instance, float, InstanceStatus, bytes]] = {}
+        #: services with heartbeats newer than their cached body
+        self._beaten: set[ServiceKey] = set()
+        self._figures: dict[str | None, dict[str, Any]] = {}
+        #: when the TTL reaper next needs to look at each instance
+        self._expiry = ExpiryQueue()
         self._beats = HeartbeatBatcher(
             self._store_heartbeats,
             after_store=self._announce_heartbeats,
@@ -112,16 +118,17 @@ class InstanceRegistry(RegistryReads):
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Load the stored registry and start the heartbeat writer and the TTL reaper."""
-        async with self.database.engine.connect() as conn:
-            stored = await repository.get_all(conn)
         now = self.clock()
-        for inst in stored:
-            # the hub being down is not the instance's fault: its TTL restarts now
-            inst.last_seen = max(inst.last_seen, now)
-            if inst.status == InstanceStatus.CRITICAL:
-                # the removal grace (and revival by heartbeat) start again from now
-                inst.critical_since = now
-            self._put(inst)
+        with loading.bulk_allocation():
+            async with self.database.engine.connect() as conn:
+                async for chunk in loading.stream_all(conn):
+                    for inst in chunk:
+                        # the hub being down is not the instance's fault: its TTL restarts now
+                        inst.last_seen = max(inst.last_seen, now)
+                        if inst.status == InstanceStatus.CRITICAL:
+                            # the removal grace (and revival by heartbeat) start again from now
+                            inst.critical_since = now
+                    self._put_many(chunk)
         self._sub = await self.bus.subscribe(wire.REGISTRY_ALL_SUBJECTS, self._on_event)
         self.supervisor.start(HEARTBEAT_TASK, self._beats.run)
         self.supervisor.start(REAPER_TASK, self._reaper)
@@ -179,11 +186,28 @@ class InstanceRegistry(RegistryReads):
             self._drop(old.id)
         self._by_id[inst.id] = inst
         self._services.setdefault((inst.tenant_id, inst.service_name), {})[inst.id] = inst
+        self._expiry.schedule(inst.id, inst.last_seen + inst.ttl_seconds)
         self._changed(inst.tenant_id, inst.service_name)
+
+    def _put_many(self, loaded: list[Instance]) -> None:
+        """:meth:`_put` for a bulk load: caches and listeners hear once per service."""
+        keys: set[ServiceKey] = set()
+        for inst in loaded:
+            if inst.id in self._by_id:
+                self._put(inst)
+                continue
+            self._by_id[inst.id] = inst
+            key = (inst.tenant_id, inst.service_name)
+            self._services.setdefault(key, {})[inst.id] = inst
+            keys.add(key)
+        self._expiry.schedule_many((i.id, i.last_seen + i.ttl_seconds) for i in loaded)
+        for key in keys:
+            self._changed(*key)
 
     def _drop(self, instance_id: str) -> Instance | None:
         inst = self._by_id.pop(instance_id, None)
         self._endpoint_bodies.pop(instance_id, None)
+        self._expiry.discard(instance_id)
         if inst is None:
             return None
         key = (inst.tenant_id, inst.service_name)
@@ -199,6 +223,8 @@ class InstanceRegistry(RegistryReads):
     def _changed(self, tenant: str, service: str) -> None:
         self._body_cache.pop((tenant, service), None)
         self._pools.pop((tenant, service), None)
+        if self._figures:
+            self._figures.clear()
         for listener in self._change_listeners:
             listener(tenant, service)
 
@@ -245,6 +271,7 @@ class InstanceRegistry(RegistryReads):
                 inst = self._by_id.get(instance_id)
                 if inst is not None and ts > inst.last_seen:
                     inst.last_seen = ts
+                    self._beaten.add((inst.tenant_id, inst.service_name))
                     self._revive(inst)
 
     # ---------------------------------------------------------------- writes
@@ -352,6 +379,7 @@ class InstanceRegistry(RegistryReads):
         inst.last_seen = now
         if load is not None:
             inst.load = load
+        self._beaten.add((inst.tenant_id, inst.service_name))
         self._beats.add(inst.id, now)
         self.heartbeats += 1
         if inst.status == InstanceStatus.CRITICAL and self._revivable(inst):
@@ -513,25 +541,43 @@ class InstanceRegistry(RegistryReads):
                 paused = False
 
     async def expire(self) -> None:
-        """Mark instances past their TTL critical; remove those critical past the grace."""
+        """Mark instances past their TTL critical; remove those critical past the grace.
+
+        Only instances whose deadline has come are looked at (see :mod:`.expiry`)."""
         now = self.clock()
-        floor = self.storage_outage_at or 0.0
-        for inst in list(self._by_id.values()):
-            if not self._uses_ttl(inst) or now - max(inst.last_seen, floor) <= inst.ttl_seconds:
-                continue
-            if inst.status != InstanceStatus.CRITICAL:
-                await self.set_status(inst, InstanceStatus.CRITICAL)
-            elif inst.critical_since is not None and now - inst.critical_since > self.grace:
-                log.info("removing %s/%s after expiry", inst.service_name, inst.id)
-                async with self.database.engine.begin() as conn:
-                    removed = await repository.delete(conn, inst.id)
-                self._drop(inst.id)
-                if not removed:
-                    continue  # another replica's reaper removed it and announces that
+        due = self._expiry.pop_due(now)
+        for k, instance_id in enumerate(due):
+            try:
+                await self._expire_one(instance_id, now)
+            except BaseException:
+                # the ones not looked at are due again on the next pass
+                self._expiry.schedule_many((i, now) for i in due[k:])
+                raise
+
+    async def _expire_one(self, instance_id: str, now: float) -> None:
+        inst = self._by_id.get(instance_id)
+        if inst is None or not self._uses_ttl(inst):
+            return  # a registration that changes its check to a TTL schedules it again
+        deadline = max(inst.last_seen, self.storage_outage_at or 0.0) + inst.ttl_seconds
+        if now <= deadline:
+            self._expiry.schedule(inst.id, deadline)  # heartbeats came meanwhile
+            return
+        if inst.status != InstanceStatus.CRITICAL:
+            await self.set_status(inst, InstanceStatus.CRITICAL)
+        elif inst.critical_since is not None and now - inst.critical_since > self.grace:
+            log.info("removing %s/%s after expiry", inst.service_name, inst.id)
+            async with self.database.engine.begin() as conn:
+                removed = await repository.delete(conn, inst.id)
+            self._drop(inst.id)
+            if removed:  # otherwise another replica's reaper removed it and announces that
                 await self._publish(
                     wire.registry_subject(inst.tenant_id, "removed"),
                     {"instance_id": inst.id, "service_name": inst.service_name},
                 )
+            return
+        # critical: look again when its grace ends (every pass while the grace has no start)
+        since = inst.critical_since
+        self._expiry.schedule(inst.id, now if since is None else since + self.grace)
 
 
 #: kept importable from here for existing callers

@@ -1,0 +1,482 @@
+"""Scale benchmark: the hub holding 100,000 instances, against itself holding 100.
+
+On a fresh temporary PostgreSQL database it:
+
+1. spawns the real hub (``python -m centralhub.cli serve``), registers a small registry over
+   HTTP (100 instances: 10 services x 10) and drives ``GET /api/v1/services/{name}`` and
+   ``…/endpoint`` with wrk at 64 connections: the reference figures;
+2. stops it and seeds the database up to 100,000 instances (10,000 services x 10). With the
+   batch endpoint ``POST /api/v1/services/register/batch`` present it seeds through that;
+   otherwise in-process through the hub's table definition, one multi-row INSERT per chunk (the
+   output says which);
+3. restarts the hub on that database and times spawn -> first 200 on ``/health`` (the registry
+   is loaded before the server accepts connections), reads ``VmRSS`` from ``/proc/PID/status``
+   and drives the same wrk runs over all 10,000 services;
+4. starts two hub processes on the same database with NATS (a cluster name of this run's own),
+   keeps 10,000 instances heartbeating (``POST /api/v1/heartbeats``, 100 per request, spread
+   over both replicas, each instance every ``--hb-interval`` seconds), and measures how long a
+   registration on replica A takes to show in replica B's ``GET /api/v1/services/{name}``.
+
+Every figure is printed beside its reference from the same run, with the ratio; everything is
+written to ``.bench/scale.json``. Run ``python bench/scale.py [--quick]``; needs ``wrk`` and
+``nats-server`` (or a NATS at ``BENCH_NATS_URL``, default ``nats://127.0.0.1:4222``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _util import (  # noqa: E402 - bench/ is not a package
+    ROOT,
+    Server,
+    WrkResult,
+    free_port,
+    lua_paths_script,
+    python,
+    run_wrk,
+    spawn,
+    temp_postgres_database,
+    wait_ready,
+)
+
+TENANT = "default"
+LOG_DIR = ROOT / ".bench" / "logs" / f"scale-{time.strftime('%H%M%S')}-{os.getpid()}"
+NATS_URL = os.environ.get("BENCH_NATS_URL", "nats://127.0.0.1:4222")
+ROUTES = ("service", "endpoint")
+
+
+def service_name(i: int) -> str:
+    return f"scale-svc-{i:05d}"
+
+
+def route_path(route: str, name: str) -> str:
+    base = f"/api/v1/services/{name}"
+    return base if route == "service" else base + "/endpoint"
+
+
+def registration(i: int, j: int) -> dict[str, Any]:
+    """Instance ``j`` of service ``i``; ``ttl_seconds`` is long so nothing expires mid-run."""
+    return {
+        "name": service_name(i),
+        "host": f"10.{i // 256 % 256}.{i % 256}.{j}",
+        "port": 9000 + j,
+        "protocol": "http",
+        "version": "1.0.0",
+        "ttl_seconds": 3600,
+        "metadata": {"bench": True, "zone": f"z{j % 3}"},
+        "tags": ["bench"],
+    }
+
+
+# --------------------------------------------------------------------------- hub processes
+def start_hub(database_url: str, label: str, extra_env: dict[str, str] | None = None) -> tuple[Server, float]:
+    """Spawn ``centralhub serve`` (this tree's code: ``PYTHONPATH`` is passed on); returns it
+    and seconds from spawn to the first 200 on ``/health``."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL", "CACHE_URL"))}
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "CENTRAL_HUB_PORT": str(port),
+            "CENTRAL_HUB_HOST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "CENTRAL_HUB_RATE_LIMIT_PER_MINUTE": str(10**12),
+            "CENTRAL_HUB_RATE_LIMIT_BURST": str(10**12),
+            "CENTRAL_HUB_MAX_CONNECTIONS": "100000",
+            **(extra_env or {}),
+        }
+    )
+    t0 = time.perf_counter()
+    server = spawn(
+        f"hub-{label}",
+        [python(), "-m", "centralhub.cli", "serve", "--port", str(port)],
+        port=port,
+        log_path=LOG_DIR / f"hub-{label}.log",
+        env=env,
+    )
+    try:
+        ready = wait_ready(server, "/health", timeout=120, started=t0)
+    except BaseException:
+        server.stop()
+        raise
+    return server, ready
+
+
+def registered_count(server: Server) -> int:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        return int(c.get("/discovery/health", headers={"X-Tenant-ID": TENANT}).json()["instances"])
+
+
+# --------------------------------------------------------------------------- seeding
+async def _register_http(url: str, bodies: list[dict[str, Any]], concurrency: int = 32) -> list[str]:
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+        async def one(body: dict[str, Any]) -> str:
+            async with sem:
+                r = await client.post("/api/v1/services/register", json=body, headers={"X-Tenant-ID": TENANT})
+            if r.status_code != 201:
+                raise RuntimeError(f"register -> {r.status_code}: {r.text[:300]}")
+            return str(r.json()["instance_id"])
+
+        return await asyncio.gather(*(one(b) for b in bodies))
+
+
+def batch_endpoint_available(server: Server) -> bool:
+    """Whether this hub has ``POST /api/v1/services/register/batch`` (listed in its OpenAPI)."""
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        return "/api/v1/services/register/batch" in c.get("/openapi.json").json().get("paths", {})
+
+
+async def _register_batches(url: str, bodies: list[dict[str, Any]], per: int = 500) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        for k in range(0, len(bodies), per):
+            r = await client.post(
+                "/api/v1/services/register/batch",
+                json={"registrations": bodies[k : k + per]},
+                headers={"X-Tenant-ID": TENANT},
+            )
+            if r.status_code not in (200, 201, 207):
+                raise RuntimeError(f"batch register -> {r.status_code}: {r.text[:300]}")
+
+
+async def _seed_in_process(database_url: str, bodies: list[dict[str, Any]], chunk: int = 5000) -> None:
+    """Insert rows straight into the hub's table (what a restart then loads)."""
+    from sqlalchemy import insert
+
+    from centralhub.core.database import Database
+    from centralhub.core.tables import service_instances as t
+
+    db = Database(database_url)
+    now = datetime.now(UTC)
+    try:
+        for k in range(0, len(bodies), chunk):
+            rows = [
+                {
+                    "id": uuid.uuid4().hex,
+                    "tenant_id": TENANT,
+                    "service_name": b["name"],
+                    "host": b["host"],
+                    "port": b["port"],
+                    "protocol": b["protocol"],
+                    "health_endpoint": None,
+                    "version": b["version"],
+                    "metadata": b["metadata"],
+                    "tags": b["tags"],
+                    "status": "passing",
+                    "registered_at": now,
+                    "last_seen": now,
+                    "transport_preferences": [],
+                    "contract_validated": False,
+                    "weight": 1,
+                    "ttl_seconds": b["ttl_seconds"],
+                    "dependencies": [],
+                    "check_spec": None,
+                }
+                for b in bodies[k : k + chunk]
+            ]
+            async with db.engine.begin() as conn:
+                await conn.execute(insert(t), rows)
+    finally:
+        await db.close()
+
+
+async def _instance_ids(database_url: str, limit: int) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from centralhub.core.database import Database
+    from centralhub.core.tables import service_instances as t
+
+    db = Database(database_url)
+    try:
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(select(t.c.service_name, t.c.id).limit(limit))).all()
+    finally:
+        await db.close()
+    return [(r[0], r[1]) for r in rows]
+
+
+# --------------------------------------------------------------------------- discovery
+def discovery(server: Server, services: int, label: str, args: argparse.Namespace) -> dict[str, Any]:
+    """wrk at ``args.connections`` on both routes, walking ``services`` service names."""
+    out: dict[str, Any] = {}
+    for route in ROUTES:
+        script = LOG_DIR / f"{label}-{route}.lua"
+        script.write_text(lua_paths_script([route_path(route, service_name(i)) for i in range(services)]))
+        if not args.quick:
+            run_wrk(server.url, script, connections=args.connections, duration=2)  # warm-up
+        r: WrkResult = run_wrk(server.url, script, connections=args.connections, duration=args.duration)
+        out[route] = r.as_dict()
+        print(
+            f"  {label:10} {route:8} c={args.connections} {r.rps:>8,.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
+            f"p99 {r.p99_ms:6.2f} ms  sock-err {r.socket_errors}  non-2xx {r.non2xx}",
+            flush=True,
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- replicas
+class HeartbeatLoad(threading.Thread):
+    """Keeps ``ids`` heartbeating, each every ``interval`` seconds, 100 per request, the
+    requests alternating between ``urls`` (own thread and event loop, so the latency probe's
+    loop is not slowed by it)."""
+
+    def __init__(self, urls: list[str], ids: list[tuple[str, str]], interval: float) -> None:
+        super().__init__(daemon=True)
+        self.urls, self.ids, self.interval = urls, ids, interval
+        self.stop_flag = threading.Event()
+        self.sent = 0
+        self.failed = 0
+        self.lag_s = 0.0
+
+    def run(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        per = 100
+        bodies = [
+            {"heartbeats": [{"service": s, "instance_id": i} for s, i in self.ids[k : k + per]]}
+            for k in range(0, len(self.ids), per)
+        ]
+        gap = self.interval / max(1, len(bodies))
+        clients = [httpx.AsyncClient(base_url=u, timeout=30) for u in self.urls]
+        inflight: set[asyncio.Task[None]] = set()
+
+        async def send(n: int) -> None:
+            try:
+                r = await clients[n % len(clients)].post(
+                    "/api/v1/heartbeats", json=bodies[n % len(bodies)], headers={"X-Tenant-ID": TENANT}
+                )
+                if r.status_code == 200:
+                    self.sent += per
+                else:
+                    self.failed += 1
+            except httpx.HTTPError:
+                self.failed += 1
+
+        t0 = time.perf_counter()
+        n = 0
+        try:
+            while not self.stop_flag.is_set():
+                due = t0 + n * gap
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    self.lag_s = max(self.lag_s, -delay)
+                task = asyncio.create_task(send(n))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+                n += 1
+            if inflight:
+                await asyncio.wait(inflight, timeout=30)
+        finally:
+            for c in clients:
+                await c.aclose()
+
+
+async def _visibility(a: Server, b: Server, count: int, timeout: float = 10.0) -> dict[str, Any]:
+    """Register ``count`` new instances on ``a`` one after another; for each, the seconds from
+    sending the registration to ``b`` listing it (and to ``a``'s 201)."""
+    seen_after: list[float] = []
+    acked_after: list[float] = []
+    missed = 0
+    run = uuid.uuid4().hex[:6]
+    async with httpx.AsyncClient(base_url=a.url, timeout=30) as ca, httpx.AsyncClient(
+        base_url=b.url, timeout=30
+    ) as cb:
+        for k in range(count):
+            # half new services, half a new instance of a service B already holds
+            name = f"vis-{run}-{k}" if k % 2 == 0 else service_name(k)
+            body = registration(0, 0) | {"name": name, "host": f"192.168.{k // 250}.{k % 250}", "port": 7000}
+            t0 = time.perf_counter()
+            r = await ca.post("/api/v1/services/register", json=body, headers={"X-Tenant-ID": TENANT})
+            acked_after.append(time.perf_counter() - t0)
+            if r.status_code != 201:
+                raise RuntimeError(f"register on A -> {r.status_code}: {r.text[:300]}")
+            iid = r.json()["instance_id"]
+            deadline = t0 + timeout
+            while True:
+                g = await cb.get(f"/api/v1/services/{name}", headers={"X-Tenant-ID": TENANT})
+                if g.status_code == 200 and iid.encode() in g.content:
+                    seen_after.append(time.perf_counter() - t0)
+                    break
+                if time.perf_counter() > deadline:
+                    missed += 1
+                    break
+            await asyncio.sleep(0.02)
+    return {"seen": seen_after, "acked": acked_after, "missed": missed}
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
+def replicas(database_url: str, ids: list[tuple[str, str]], args: argparse.Namespace) -> dict[str, Any]:
+    cluster = f"scale{uuid.uuid4().hex[:8]}"
+    env = {"NATS_URL": NATS_URL, "CENTRAL_HUB_CLUSTER": cluster}
+    a, ready_a = start_hub(database_url, "replica-a", env)
+    try:
+        b, ready_b = start_hub(database_url, "replica-b", env)
+    except BaseException:
+        a.stop()
+        raise
+    out: dict[str, Any] = {"cluster": cluster, "ready_s": [round(ready_a, 3), round(ready_b, 3)]}
+    print(f"[replicas] A ready {ready_a:.2f}s, B ready {ready_b:.2f}s (cluster {cluster})", flush=True)
+    load = HeartbeatLoad([a.url, b.url], ids, args.hb_interval)
+    try:
+        # idle first: the reference for the same probe under heartbeat load
+        idle = asyncio.run(_visibility(a, b, max(20, args.visibility // 4)))
+        load.start()
+        time.sleep(min(args.hb_interval, 5.0))  # every instance has beaten at least once or so
+        busy = asyncio.run(_visibility(a, b, args.visibility))
+        out["rss_mb"] = [round(a.rss_mb(), 1), round(b.rss_mb(), 1)]
+    finally:
+        load.stop_flag.set()
+        load.join(60)
+        a.stop()
+        b.stop()
+    for label, res in (("idle", idle), ("heartbeating", busy)):
+        seen = res["seen"]
+        out[label] = {
+            "registrations": len(seen) + res["missed"],
+            "missed": res["missed"],
+            "visible_p50_ms": round(pct(seen, 0.5) * 1000, 2),
+            "visible_p99_ms": round(pct(seen, 0.99) * 1000, 2),
+            "visible_max_ms": round(max(seen) * 1000, 2) if seen else None,
+            "ack_p50_ms": round(statistics.median(res["acked"]) * 1000, 2),
+        }
+    out["heartbeats"] = {
+        "instances": len(ids),
+        "interval_s": args.hb_interval,
+        "target_per_s": round(len(ids) / args.hb_interval),
+        "sent": load.sent,
+        "failed_requests": load.failed,
+        "max_pacing_lag_s": round(load.lag_s, 3),
+    }
+    return out
+
+
+# --------------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--instances", type=int, default=100_000)
+    p.add_argument("--small", type=int, default=100, help="instances of the reference registry")
+    p.add_argument("--per-service", type=int, default=10)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--visibility", type=int, default=200, help="registrations timed across replicas")
+    p.add_argument("--hb-instances", type=int, default=10_000)
+    p.add_argument("--hb-interval", type=float, default=5.0, help="seconds between two beats of one instance")
+    p.add_argument("--skip-replicas", action="store_true")
+    p.add_argument("--quick", action="store_true", help="2 s wrk runs, no warm-up, 50 registrations timed")
+    p.add_argument("--json", type=Path, default=ROOT / ".bench" / "scale.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.visibility = 2.0, 50
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; logs in {LOG_DIR}", flush=True)
+    per = args.per_service
+    small_services = args.small // per
+    big_services = args.instances // per
+    result: dict[str, Any] = {"instances": big_services * per, "reference_instances": small_services * per}
+    with temp_postgres_database() as url:
+        # ---- reference: 100 instances
+        hub, ready = start_hub(url, "small")
+        try:
+            bodies = [registration(i, j) for j in range(per) for i in range(small_services)]
+            asyncio.run(_register_http(hub.url, bodies))
+            result["small"] = {"ready_s": round(ready, 3), "instances": registered_count(hub)}
+            print(f"[{args.small}] hub ready in {ready:.2f}s; {result['small']['instances']} instances", flush=True)
+            result["small"]["wrk"] = discovery(hub, small_services, "small", args)
+            result["small"]["rss_mb"] = round(hub.rss_mb(), 1)
+            batch = batch_endpoint_available(hub)
+            rest = [registration(i, j) for j in range(per) for i in range(big_services) if i >= small_services]
+            t0 = time.perf_counter()
+            if batch:
+                asyncio.run(_register_batches(hub.url, rest))
+                how = "POST /api/v1/services/register/batch (500 per request)"
+        finally:
+            hub.stop()
+        if not batch:
+            asyncio.run(_seed_in_process(url, rest))
+            how = "in-process INSERTs into the hub's table (no batch endpoint on this hub)"
+        seeded = time.perf_counter() - t0
+        result["seeded"] = {"how": how, "instances": len(rest), "seconds": round(seeded, 1)}
+        print(f"[seed] {len(rest):,} instances in {seeded:.1f}s via {how}", flush=True)
+
+        # ---- 100,000 instances, after a restart
+        hub, ready = start_hub(url, "big")
+        try:
+            rss_ready = hub.rss_mb()
+            count = registered_count(hub)
+            result["big"] = {"ready_s": round(ready, 3), "instances": count, "rss_mb_at_ready": round(rss_ready, 1)}
+            print(f"[{count:,}] restart -> ready in {ready:.2f}s, RSS {rss_ready:.0f} MB", flush=True)
+            result["big"]["wrk"] = discovery(hub, big_services, "big", args)
+            result["big"]["rss_mb"] = round(hub.rss_mb(), 1)
+        finally:
+            hub.stop()
+        ids = asyncio.run(_instance_ids(url, args.hb_instances))
+        if not args.skip_replicas:
+            result["replicas"] = replicas(url, ids, args)
+    report(result, args)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    print(f"written to {args.json}")
+
+
+def report(r: dict[str, Any], args: argparse.Namespace) -> None:
+    small, big = r["small"], r["big"]
+    print()
+    print(f"seeded: {r['seeded']['how']}")
+    print(f"{'figure':38} {r['reference_instances']:>10,} {r['instances']:>10,}   ratio")
+    for route in ROUTES:
+        for key in ("rps", "p50_ms", "p99_ms"):
+            a, b = small["wrk"][route][key], big["wrk"][route][key]
+            print(f"{route + ' ' + key + f' (c={args.connections})':38} {a:>10} {b:>10}   {b / a:5.2f}x")
+    print(f"{'ready after restart (s)':38} {small['ready_s']:>10} {big['ready_s']:>10}   {big['ready_s'] / small['ready_s']:5.2f}x")
+    print(f"{'RSS (MB)':38} {small['rss_mb']:>10} {big['rss_mb']:>10}   {big['rss_mb'] / small['rss_mb']:5.2f}x")
+    verdicts = [
+        ("RSS with 100k < 600 MB", big["rss_mb"] < 600, f"{big['rss_mb']} MB"),
+        ("ready after restart with 100k < 5 s", big["ready_s"] < 5, f"{big['ready_s']} s"),
+    ]
+    for route in ROUTES:
+        for key in ("p50_ms", "p99_ms"):
+            ratio = big["wrk"][route][key] / small["wrk"][route][key]
+            verdicts.append((f"{route} {key} at 100k within 10% of 100", ratio <= 1.10, f"{ratio:.2f}x"))
+    rep = r.get("replicas")
+    if rep:
+        print(f"\nreplicas (cluster {rep['cluster']}), RSS A/B {rep['rss_mb']} MB; heartbeats {rep['heartbeats']}")
+        print(f"{'visibility A -> B':38} {'idle':>10} {'10k beat':>10}   ratio")
+        for key in ("visible_p50_ms", "visible_p99_ms", "visible_max_ms", "ack_p50_ms"):
+            a, b = rep["idle"][key], rep["heartbeating"][key]
+            print(f"{key:38} {a:>10} {b:>10}   {b / a if a else float('nan'):5.2f}x")
+        print(f"missed (not visible within 10 s): {rep['idle']['missed']} idle, {rep['heartbeating']['missed']} busy")
+    print()
+    for name, ok, figure in verdicts:
+        print(f"  {'met ' if ok else 'MISS'}  {name}: {figure}")
+    r["verdicts"] = [{"goal": n, "met": ok, "figure": f} for n, ok, f in verdicts]
+
+
+if __name__ == "__main__":
+    main()
