@@ -15,7 +15,6 @@ learns the change from the bus, emit :class:`InstanceStatusSynced`. One change, 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -24,7 +23,7 @@ from typing import Any
 
 from centralhub.audit.service import AuditLog
 from centralhub.core import wire
-from centralhub.core.database import Database, is_storage_failure
+from centralhub.core.database import Database
 from centralhub.core.errors import InvalidInput
 from centralhub.core.events.base import EventBus
 from centralhub.core.events.dispatch import DomainEvents
@@ -43,6 +42,7 @@ from centralhub.registry.models import (
     Registration,
 )
 from centralhub.registry.reads import RegistryReads, ServiceKey, unknown_instance
+from centralhub.registry.reaper import TtlReaper
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,10 @@ def storable(instance_id: str) -> bool:
     return CONTROL_CHARACTERS.search(instance_id) is None
 
 
-class InstanceRegistry(RegistryReads):
+class InstanceRegistry(RegistryReads, TtlReaper):
     """Registers, expires and selects service instances for every tenant (the answers from
-    memory, and endpoint selection, are in :class:`~centralhub.registry.reads.RegistryReads`)."""
+    memory, and endpoint selection, are in :class:`~centralhub.registry.reads.RegistryReads`;
+    TTL expiry in :class:`~centralhub.registry.reaper.TtlReaper`)."""
 
     def __init__(
         self,
@@ -129,6 +130,7 @@ class InstanceRegistry(RegistryReads):
                             # the removal grace (and revival by heartbeat) start again from now
                             inst.critical_since = now
                     self._put_many(chunk)
+        loading.settle(len(self._by_id))
         self._sub = await self.bus.subscribe(wire.REGISTRY_ALL_SUBJECTS, self._on_event)
         self.supervisor.start(HEARTBEAT_TASK, self._beats.run)
         self.supervisor.start(REAPER_TASK, self._reaper)
@@ -513,71 +515,6 @@ class InstanceRegistry(RegistryReads):
 
     async def _announce_heartbeats(self, seen: dict[str, float]) -> None:
         await self._publish(wire.REGISTRY_HEARTBEATS_SUBJECT, {"seen": seen})
-
-    def note_storage_outage(self) -> None:
-        """The database was found unreachable now: heartbeats sent meanwhile (to this replica
-        or, unannounced, to another) may not have been stored or shared, so no TTL counts as
-        expired before a full TTL has passed since. A hub-side outage never makes a healthy
-        instance critical."""
-        self.storage_outage_at = self.clock()
-
-    async def _reaper(self) -> None:
-        # any other failing pass ends the task: the supervisor logs it, reports it, restarts it
-        paused = False
-        while True:
-            await asyncio.sleep(self.reaper_interval)
-            try:
-                await self.expire()
-            except Exception as exc:
-                if not is_storage_failure(exc):
-                    raise
-                self.note_storage_outage()
-                if not paused:
-                    log.warning("TTL expiry paused while the database is unreachable: %s", exc)
-                paused = True
-                continue
-            if paused:
-                log.info("TTL expiry resumed: the database answers again")
-                paused = False
-
-    async def expire(self) -> None:
-        """Mark instances past their TTL critical; remove those critical past the grace.
-
-        Only instances whose deadline has come are looked at (see :mod:`.expiry`)."""
-        now = self.clock()
-        due = self._expiry.pop_due(now)
-        for k, instance_id in enumerate(due):
-            try:
-                await self._expire_one(instance_id, now)
-            except BaseException:
-                # the ones not looked at are due again on the next pass
-                self._expiry.schedule_many((i, now) for i in due[k:])
-                raise
-
-    async def _expire_one(self, instance_id: str, now: float) -> None:
-        inst = self._by_id.get(instance_id)
-        if inst is None or not self._uses_ttl(inst):
-            return  # a registration that changes its check to a TTL schedules it again
-        deadline = max(inst.last_seen, self.storage_outage_at or 0.0) + inst.ttl_seconds
-        if now <= deadline:
-            self._expiry.schedule(inst.id, deadline)  # heartbeats came meanwhile
-            return
-        if inst.status != InstanceStatus.CRITICAL:
-            await self.set_status(inst, InstanceStatus.CRITICAL)
-        elif inst.critical_since is not None and now - inst.critical_since > self.grace:
-            log.info("removing %s/%s after expiry", inst.service_name, inst.id)
-            async with self.database.engine.begin() as conn:
-                removed = await repository.delete(conn, inst.id)
-            self._drop(inst.id)
-            if removed:  # otherwise another replica's reaper removed it and announces that
-                await self._publish(
-                    wire.registry_subject(inst.tenant_id, "removed"),
-                    {"instance_id": inst.id, "service_name": inst.service_name},
-                )
-            return
-        # critical: look again when its grace ends (every pass while the grace has no start)
-        since = inst.critical_since
-        self._expiry.schedule(inst.id, now if since is None else since + self.grace)
 
 
 #: kept importable from here for existing callers
