@@ -119,6 +119,13 @@ def start_hub(database_url: str, label: str, extra_env: dict[str, str] | None = 
     return server, ready
 
 
+def cpu_seconds(server: Server) -> float:
+    """User + system CPU time the process has used (``/proc/PID/stat``): unlike the wall time
+    to ready, it hardly moves with the load other processes put on the machine."""
+    fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def registered_count(server: Server) -> int:
     with httpx.Client(base_url=server.url, timeout=30) as c:
         return int(c.get("/discovery/health", headers={"X-Tenant-ID": TENANT}).json()["instances"])
@@ -217,6 +224,10 @@ async def _instance_ids(database_url: str, limit: int) -> list[tuple[str, str]]:
 def discovery(server: Server, services: int, label: str, args: argparse.Namespace) -> dict[str, Any]:
     """wrk at ``args.connections`` on both routes, walking ``services`` service names."""
     out: dict[str, Any] = {}
+    if not args.quick:
+        # every service read once before measuring, at 100 instances as at 100,000: the figures
+        # compare answers from the view, not the first serialization of each service
+        asyncio.run(_read_all(server.url, services))
     for route in ROUTES:
         script = LOG_DIR / f"{label}-{route}.lua"
         script.write_text(lua_paths_script([route_path(route, service_name(i)) for i in range(services)]))
@@ -230,6 +241,17 @@ def discovery(server: Server, services: int, label: str, args: argparse.Namespac
             flush=True,
         )
     return out
+
+
+async def _read_all(url: str, services: int, concurrency: int = 16) -> None:
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+        async def one(path: str) -> None:
+            async with sem:
+                await client.get(path, headers={"X-Tenant-ID": TENANT})
+
+        await asyncio.gather(*(one(route_path(r, service_name(i))) for i in range(services) for r in ROUTES))
 
 
 # --------------------------------------------------------------------------- replicas
@@ -297,6 +319,7 @@ async def _visibility(a: Server, b: Server, count: int, timeout: float = 10.0) -
     sending the registration to ``b`` listing it (and to ``a``'s 201)."""
     seen_after: list[float] = []
     acked_after: list[float] = []
+    after_ack: list[float] = []
     missed = 0
     run = uuid.uuid4().hex[:6]
     async with (
@@ -318,12 +341,13 @@ async def _visibility(a: Server, b: Server, count: int, timeout: float = 10.0) -
                 g = await cb.get(f"/api/v1/services/{name}", headers={"X-Tenant-ID": TENANT})
                 if g.status_code == 200 and iid.encode() in g.content:
                     seen_after.append(time.perf_counter() - t0)
+                    after_ack.append(seen_after[-1] - acked_after[-1])
                     break
                 if time.perf_counter() > deadline:
                     missed += 1
                     break
             await asyncio.sleep(0.02)
-    return {"seen": seen_after, "acked": acked_after, "missed": missed}
+    return {"seen": seen_after, "acked": acked_after, "after_ack": after_ack, "missed": missed}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -364,6 +388,9 @@ def replicas(database_url: str, ids: list[tuple[str, str]], args: argparse.Names
             "visible_p99_ms": round(pct(seen, 0.99) * 1000, 2),
             "visible_max_ms": round(max(seen) * 1000, 2) if seen else None,
             "ack_p50_ms": round(statistics.median(res["acked"]) * 1000, 2),
+            # from A's 201 to B listing it: the replication alone
+            "after_ack_p50_ms": round(pct(res["after_ack"], 0.5) * 1000, 2),
+            "after_ack_p99_ms": round(pct(res["after_ack"], 0.99) * 1000, 2),
         }
     out["heartbeats"] = {
         "instances": len(ids),
@@ -410,7 +437,8 @@ def main(argv: list[str] | None = None) -> None:
         try:
             bodies = [registration(i, j) for j in range(per) for i in range(small_services)]
             asyncio.run(_register_http(hub.url, bodies))
-            result["small"] = {"ready_s": round(ready, 3), "instances": registered_count(hub)}
+            result["small"] = {"ready_s": round(ready, 3), "ready_cpu_s": round(cpu_seconds(hub), 2)}
+            result["small"]["instances"] = registered_count(hub)
             n_small = result["small"]["instances"]
             print(f"[{args.small}] hub ready in {ready:.2f}s; {n_small} instances", flush=True)
             result["small"]["wrk"] = discovery(hub, small_services, "small", args)
@@ -433,10 +461,11 @@ def main(argv: list[str] | None = None) -> None:
         # ---- 100,000 instances, after a restart
         hub, ready = start_hub(url, "big")
         try:
-            rss_ready = hub.rss_mb()
+            rss_ready, cpu_ready = hub.rss_mb(), cpu_seconds(hub)
             count = registered_count(hub)
             result["big"] = {"ready_s": round(ready, 3), "instances": count}
             result["big"]["rss_mb_at_ready"] = round(rss_ready, 1)
+            result["big"]["ready_cpu_s"] = round(cpu_ready, 2)
             print(f"[{count:,}] restart -> ready in {ready:.2f}s, RSS {rss_ready:.0f} MB", flush=True)
             result["big"]["wrk"] = discovery(hub, big_services, "big", args)
             result["big"]["rss_mb"] = round(hub.rss_mb(), 1)
@@ -460,7 +489,11 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         for key in ("rps", "p50_ms", "p99_ms"):
             a, b = small["wrk"][route][key], big["wrk"][route][key]
             print(f"{route + ' ' + key + f' (c={args.connections})':38} {a:>10} {b:>10}   {b / a:5.2f}x")
-    for label, key in (("ready after restart (s)", "ready_s"), ("RSS (MB)", "rss_mb")):
+    for label, key in (
+        ("ready after restart (s)", "ready_s"),
+        ("CPU used until ready (s)", "ready_cpu_s"),
+        ("RSS (MB)", "rss_mb"),
+    ):
         a, b = small[key], big[key]
         print(f"{label:38} {a:>10} {b:>10}   {b / a:5.2f}x")
     verdicts = [
@@ -476,7 +509,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"\nreplicas (cluster {rep['cluster']}), RSS A/B {rep['rss_mb']} MB")
         print(f"heartbeats: {rep['heartbeats']}")
         print(f"{'visibility A -> B':38} {'idle':>10} {'10k beat':>10}   ratio")
-        for key in ("visible_p50_ms", "visible_p99_ms", "visible_max_ms", "ack_p50_ms"):
+        keys = ("visible_p50_ms", "visible_p99_ms", "visible_max_ms", "ack_p50_ms", "after_ack_p50_ms")
+        for key in (*keys, "after_ack_p99_ms"):
             a, b = rep["idle"][key], rep["heartbeating"][key]
             print(f"{key:38} {a:>10} {b:>10}   {b / a if a else float('nan'):5.2f}x")
         missed = (rep["idle"]["missed"], rep["heartbeating"]["missed"])
