@@ -41,13 +41,20 @@ class ExpiryQueue:
         self._compact()
 
     def schedule_many(self, entries: Iterable[tuple[str, float]]) -> None:
-        """:meth:`schedule` for many ids at once (one heapify rather than a push each)."""
+        """:meth:`schedule` for many ids at once: one heapify when they are many beside the
+        queue (a first load), a push each when they are few (each later chunk of a load)."""
+        added: list[tuple[float, str]] = []
         for instance_id, due in entries:
             current = self._due.get(instance_id)
             if current is None or due < current:
                 self._due[instance_id] = due
-                self._heap.append((due, instance_id))
-        heapq.heapify(self._heap)
+                added.append((due, instance_id))
+        if len(added) * 4 >= len(self._heap):
+            self._heap.extend(added)
+            heapq.heapify(self._heap)
+        else:
+            for entry in added:
+                heapq.heappush(self._heap, entry)
 
     def discard(self, instance_id: str) -> None:
         """Forget ``instance_id`` (its heap entry goes when it comes up)."""

@@ -11,7 +11,7 @@ version) instead of holding a copy per instance.
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -69,31 +69,30 @@ def _list(raw: str | None) -> list[Any]:
     return list(orjson.loads(raw) or [])
 
 
+#: loads at least this large are exempted from cyclic garbage collection afterwards
+FREEZE_AT = 10_000
+
+
 @contextmanager
-def bulk_allocation() -> Iterator[None]:
+def bulk_allocation(loaded: Callable[[], int]) -> Iterator[None]:
     """No cyclic garbage collection while the body runs: loading allocates millions of objects
-    that all live on, and every collection meanwhile would walk all of them again."""
+    that all live on, and every collection meanwhile would walk all of them again.
+
+    After a load of at least :data:`FREEZE_AT` (``loaded()`` at the end), everything alive is
+    moved out of the collector's sight (``gc.freeze``) before collection resumes: with 100,000
+    instances a full collection walks millions of objects that cannot be garbage, a pause of
+    a second or more in the middle of serving requests. Freed instances are still reclaimed by
+    reference counting (they hold no cycles). A small registry gains nothing from it, so it
+    is left to the collector as before."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if loaded() >= FREEZE_AT:
+            gc.freeze()
         if enabled:
             gc.enable()
-
-
-#: loads at least this large are exempted from cyclic garbage collection afterwards
-FREEZE_AT = 10_000
-
-
-def settle(loaded: int) -> None:
-    """After a large load, move every object alive now out of the garbage collector's sight
-    (``gc.freeze``): with 100,000 instances a full collection walks millions of objects that
-    cannot be garbage, a pause of a second or more in the middle of serving requests. Freed
-    instances are reclaimed by reference counting as before (they hold no cycles); a small
-    registry gains nothing from it, so it is left as it is."""
-    if loaded >= FREEZE_AT:
-        gc.freeze()
 
 
 class _Shared(dict[str, str]):

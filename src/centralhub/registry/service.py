@@ -120,7 +120,7 @@ class InstanceRegistry(RegistryReads, TtlReaper):
     async def start(self) -> None:
         """Load the stored registry and start the heartbeat writer and the TTL reaper."""
         now = self.clock()
-        with loading.bulk_allocation():
+        with loading.bulk_allocation(lambda: len(self._by_id)):
             async with self.database.engine.connect() as conn:
                 async for chunk in loading.stream_all(conn):
                     for inst in chunk:
@@ -130,7 +130,6 @@ class InstanceRegistry(RegistryReads, TtlReaper):
                             # the removal grace (and revival by heartbeat) start again from now
                             inst.critical_since = now
                     self._put_many(chunk)
-        loading.settle(len(self._by_id))
         self._sub = await self.bus.subscribe(wire.REGISTRY_ALL_SUBJECTS, self._on_event)
         self.supervisor.start(HEARTBEAT_TASK, self._beats.run)
         self.supervisor.start(REAPER_TASK, self._reaper)
