@@ -44,6 +44,8 @@ RULES: list[tuple[str, str, str | None]] = [
     ("GET HEAD", "/dashboard/static/{rest:path}", None),
     # registry
     ("POST", "/api/v1/services/register", R_WRITE),
+    # each item's service is checked by the route: the path names none
+    ("POST", "/api/v1/services/register/batch", R_WRITE),
     ("POST", "/discovery/register", R_WRITE),
     ("POST", "/api/v1/heartbeats", R_WRITE),
     ("GET", "/api/v1/services", R_READ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,9 +19,7 @@ def services_ls(
     status: Annotated[str | None, typer.Option(help="Filter: healthy|warning|critical")] = None,
 ) -> None:
     """List services and their instances."""
-    data = request(
-        "GET", hub, "/api/v1/services", tenant=tenant, params={"status": status} if status else None
-    )
+    data = _every_page(hub, tenant, {"status": status} if status else {})
     if as_json:
         print_json(data)
         return
@@ -32,6 +30,17 @@ def services_ls(
     for svc in data["services"]:
         endpoints = ", ".join(f"{i['url']}({i['status']})" for i in svc["instances"])
         typer.echo(f"{svc['name']:30} {svc['status']:9} {svc['instance_count']:>9}  {endpoints}")
+
+
+def _every_page(hub: str, tenant: str, params: dict[str, str]) -> dict[str, Any]:
+    """The listing with the services of every page (the hub answers a page at a time)."""
+    data: dict[str, Any] = request("GET", hub, "/api/v1/services", tenant=tenant, params=params or None)
+    while data.get("next_cursor"):
+        following = {**params, "cursor": data["next_cursor"]}
+        page = request("GET", hub, "/api/v1/services", tenant=tenant, params=following)
+        data = {**page, "services": data["services"] + page["services"]}
+    data["count"] = len(data["services"])
+    return data
 
 
 @services_app.command("show")

@@ -13,13 +13,15 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from centralhub.auth.context import require_service
 from centralhub.core import wire
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import ErrorRead
-from centralhub.registry import views
+from centralhub.registry import pages, views
+from centralhub.registry.batch_api import registration_answer
 from centralhub.registry.models import STATUS_ALIASES, InstanceStatus
 from centralhub.registry.schemas import (
     BatchHeartbeatBody,
@@ -119,16 +121,7 @@ async def heartbeat_response(
 async def register_service(hub: HubDep, tenant: TenantDep, body: RegistrationCreate) -> Response:
     require_service(body.name)
     inst, created = await hub.registry.register(tenant, body.to_domain())
-    answer = {
-        "status": "registered",
-        "instance_id": inst.id,
-        "service_name": inst.service_name,
-        "tenant_id": tenant,
-        "created": created,
-        "ttl_seconds": inst.ttl_seconds,
-        "heartbeat_interval_seconds": round(inst.ttl_seconds / 3, 3),
-        "instance": views.instance_answer(inst),
-    }
+    answer = registration_answer(inst, created)
     return Response(orjson.dumps(answer), status_code=201, media_type=JSON)
 
 
@@ -191,16 +184,31 @@ async def undrain(hub: HubDep, tenant: TenantDep, name: str, instance_id: str) -
 @router.get(
     "/api/v1/services",
     response_model=ServiceListRead,
-    responses=_errors({400: "X-Tenant-ID or status is malformed"}),
-    summary="Every service with its instances",
+    responses=_errors({400: "X-Tenant-ID, status or cursor is malformed", 422: "limit is out of range"}),
+    summary="Services with their instances, a page at a time (in name order)",
+    description=(
+        f"At most `limit` services (default {pages.DEFAULT_LIMIT}, at most {pages.MAX_LIMIT}); "
+        "`next_cursor` (also in a `Link: rel=next` header) fetches the next page and is null on the last."
+    ),
 )
 @router.get("/discovery/services", response_model=ServiceListRead, include_in_schema=False)
 async def list_services(
+    request: Request,
     hub: HubDep,
     tenant: TenantDep,
     status: Annotated[str | None, Query(description="healthy|passing|warning|critical|draining")] = None,
+    limit: Annotated[int, Query(ge=1, le=pages.MAX_LIMIT, description="services per page")] = (
+        pages.DEFAULT_LIMIT
+    ),
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Response:
-    return _json(hub.registry.list_view(tenant, status_filter(status)))
+    after = pages.decode_cursor(cursor)
+    page = hub.registry.service_page(tenant, status=status_filter(status), limit=limit, after=after)
+    headers = {}
+    if page.next_cursor is not None:
+        following = request.url.include_query_params(limit=limit, cursor=page.next_cursor)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return StreamingResponse(pages.page_chunks(page), media_type=JSON, headers=headers)
 
 
 @router.get(

@@ -18,6 +18,7 @@ from centralhub.core import wire
 from centralhub.core.errors import InvalidInput, NotFound, Unavailable
 from centralhub.registry import views
 from centralhub.registry.models import Instance, InstanceStatus
+from centralhub.registry.pages import ServiceIndex, ServicePage, choose_page
 
 ServiceKey = tuple[str, str]
 
@@ -43,6 +44,8 @@ class RegistryReads:
     _beaten: set[ServiceKey]
     #: :meth:`figures` per tenant (``None``: all), until the next change
     _figures: dict[str | None, dict[str, Any]]
+    #: each tenant's service names in order, for listings and their pages
+    service_index: ServiceIndex
 
     def _lookup(self, tenant: str, service: str, instance_id: str) -> Instance | None:
         inst = self._by_id.get(instance_id)
@@ -54,7 +57,7 @@ class RegistryReads:
         return list(self._services.get((tenant, service), {}).values())
 
     def service_names(self, tenant: str) -> list[str]:
-        return sorted(name for (t, name) in self._services if t == tenant)
+        return list(self.service_index.names(tenant))
 
     def all_instances(self, tenant: str | None = None) -> list[Instance]:
         return [i for i in self._by_id.values() if tenant is None or i.tenant_id == tenant]
@@ -103,6 +106,19 @@ class RegistryReads:
             if shown or status is None:
                 services.append(views.service_answer(name, tenant, group, shown))
         return {"tenant_id": tenant, "count": len(services), "services": services}
+
+    def service_page(
+        self, tenant: str, *, status: InstanceStatus | None, limit: int, after: str | None
+    ) -> ServicePage:
+        """A page of :meth:`list_view`: up to ``limit`` services named after ``after``."""
+        return choose_page(
+            self.service_index,
+            lambda t, name: self._services.get((t, name)),
+            tenant,
+            status=status,
+            limit=limit,
+            after=after,
+        )
 
     def select_endpoint(self, tenant: str, service: str, strategy: str = "round_robin") -> Instance:
         """Pick one selectable instance; ``Unavailable`` when none is healthy."""

@@ -29,6 +29,7 @@ __all__ = [
     "set_status",
     "touch_many",
     "upsert",
+    "upsert_many",
 ]
 
 _ENDPOINT_COLUMNS = [t.c.tenant_id, t.c.service_name, t.c.host, t.c.port]
@@ -103,6 +104,31 @@ async def upsert(conn: AsyncConnection, inst: Instance) -> Instance:
     inst.id = row.id
     inst.registered_at = to_epoch(row.registered_at)
     return inst
+
+
+#: rows per multi-row statement: 19 parameters a row stays within both databases' parameter limits
+UPSERT_CHUNK = 1000
+
+
+async def upsert_many(conn: AsyncConnection, insts: list[Instance]) -> list[Instance]:
+    """:func:`upsert` for many instances in one statement per :data:`UPSERT_CHUNK` rows.
+
+    No two of ``insts`` may share an endpoint (tenant, name, host, port): PostgreSQL refuses a
+    statement that would update one row twice. Returns ``insts`` with stored ids and times."""
+    insert_fn = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    by_key = {(i.tenant_id, i.service_name, i.host, i.port): i for i in insts}
+    for start in range(0, len(insts), UPSERT_CHUNK):
+        chunk = insts[start : start + UPSERT_CHUNK]
+        rows = insert_fn(t).values([_row_values(i) for i in chunk])
+        changing = {c.name: rows.excluded[c.name] for c in t.columns if c.name not in ("id", "registered_at")}
+        stmt = rows.on_conflict_do_update(index_elements=_ENDPOINT_COLUMNS, set_=changing).returning(
+            t.c.id, t.c.registered_at, *_ENDPOINT_COLUMNS
+        )
+        for row in (await conn.execute(stmt)).all():
+            inst = by_key[(row.tenant_id, row.service_name, row.host, row.port)]
+            inst.id = row.id
+            inst.registered_at = to_epoch(row.registered_at)
+    return insts
 
 
 async def get(conn: AsyncConnection, instance_id: str) -> Instance | None:

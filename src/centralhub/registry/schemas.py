@@ -185,7 +185,8 @@ class ServiceRead(BaseModel):
 
 class ServiceListRead(BaseModel):
     tenant_id: str
-    count: int
+    count: int = Field(..., description="services on this page")
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
     services: list[ServiceRead]
 
 
@@ -246,3 +247,44 @@ class RegistryFiguresRead(BaseModel):
     services: int
     instances: int
     instances_by_status: dict[str, int]
+
+
+#: most registrations one batch may carry: each is a row of one statement and an event
+MAX_BATCH_REGISTRATIONS = 1000
+
+
+class RegistrationBatchCreate(BaseModel):
+    """Many registrations in one request (a process hosting many instances, or a fleet's agent)."""
+
+    instances: list[RegistrationCreate] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_BATCH_REGISTRATIONS,
+        description=f"1 to {MAX_BATCH_REGISTRATIONS} registrations; a larger batch is refused with 422",
+    )
+
+
+class ItemError(BaseModel):
+    code: str
+    message: str
+
+
+class RegistrationBatchItem(BaseModel):
+    """One item's outcome: the registration answer, or the error that kept it from being stored."""
+
+    index: int
+    status: Literal["registered", "error"]
+    instance_id: str | None = None
+    service_name: str
+    created: bool | None = None
+    ttl_seconds: int | None = None
+    heartbeat_interval_seconds: float | None = None
+    instance: InstanceRead | None = None
+    error: ItemError | None = None
+
+
+class RegistrationBatchRead(BaseModel):
+    tenant_id: str
+    stored: int
+    failed: int
+    results: list[RegistrationBatchItem]

@@ -41,8 +41,10 @@ from centralhub.registry.models import (
     InstanceStatusSynced,
     Registration,
 )
+from centralhub.registry.pages import ServiceIndex
 from centralhub.registry.reads import RegistryReads, ServiceKey, unknown_instance
 from centralhub.registry.reaper import TtlReaper
+from centralhub.registry.registrations import Outcome, RegistrationBatcher, new_instance
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ STRATEGIES = wire.STRATEGIES
 StatusListener = Callable[[Instance, InstanceStatus, InstanceStatus], Awaitable[None]]
 HEARTBEAT_TASK = "registry-heartbeats"
 REAPER_TASK = "registry-reaper"
+REGISTRATION_TASK = "registry-registrations"
 
 
 def storable(instance_id: str) -> bool:
@@ -107,9 +110,14 @@ class InstanceRegistry(RegistryReads, TtlReaper):
             flush_interval=heartbeat_flush_seconds,
             on_outage=self.note_storage_outage,
         )
+        self._registrations = RegistrationBatcher(
+            database, after_store=self._registered, flush_interval=heartbeat_flush_seconds, audit=audit
+        )
         #: when the database was last found unreachable: TTLs count from no earlier than this
         self.storage_outage_at: float | None = None
         self._change_listeners: list[Callable[[str, str], None]] = []
+        self.service_index = ServiceIndex(lambda tenant, name: (tenant, name) in self._services)
+        self.add_change_listener(self.service_index.changed)
         self._sub: Any = None
         #: ``(tenant, service) -> bool``: whether a contract is on file (set by the contracts component)
         self.contract_check: Callable[[str, str], bool] = lambda _tenant, _service: False
@@ -132,12 +140,15 @@ class InstanceRegistry(RegistryReads, TtlReaper):
                     self._put_many(chunk)
         self._sub = await self.bus.subscribe(wire.REGISTRY_ALL_SUBJECTS, self._on_event)
         self.supervisor.start(HEARTBEAT_TASK, self._beats.run)
+        self.supervisor.start(REGISTRATION_TASK, self._registrations.run)
         self.supervisor.start(REAPER_TASK, self._reaper)
 
     async def stop(self) -> None:
         """Stop background work, then store the heartbeats still pending."""
         await self.supervisor.stop(HEARTBEAT_TASK)
         await self.supervisor.stop(REAPER_TASK)
+        await self.supervisor.stop(REGISTRATION_TASK)
+        await self._registrations.flush()
         await self._beats.flush()
         if self._sub is not None:
             await self._sub.unsubscribe()
@@ -279,47 +290,36 @@ class InstanceRegistry(RegistryReads, TtlReaper):
     async def register(self, tenant: str, reg: Registration) -> tuple[Instance, bool]:
         """Store a registration; the same (tenant, name, host, port) keeps its instance id.
 
-        Returns the instance and whether it was new."""
+        Returns the instance and whether it was new, once the batch holding it is stored."""
+        [outcome] = await self._registrations.submit([self._new_instance(tenant, reg)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def register_many(self, tenant: str, regs: list[Registration]) -> list[Outcome]:
+        """Registrations stored together; each item's outcome (or error) in order. All are
+        validated first, so an invalid one refuses the lot before anything is stored."""
+        insts = [self._new_instance(tenant, reg) for reg in regs]
+        return await self._registrations.submit(insts)
+
+    def _new_instance(self, tenant: str, reg: Registration) -> Instance:
         if not wire.is_service_name(reg.name):
             raise InvalidInput(f"{reg.name!r} is not a valid service name")
-        now = self.clock()
-        inst = Instance(
-            id=uuid.uuid4().hex,
-            tenant_id=tenant,
-            service_name=reg.name,
-            host=reg.host,
-            port=reg.port,
-            protocol=reg.protocol,
-            health_endpoint=reg.health_endpoint,
-            version=reg.version,
-            metadata=reg.metadata,
-            tags=reg.tags,
-            status=InstanceStatus.PASSING,
-            registered_at=now,
-            last_seen=now,
-            transport_preferences=reg.transport_preferences,
-            contract_validated=self.contract_check(tenant, reg.name),
-            weight=reg.weight,
-            ttl_seconds=reg.ttl_seconds,
-            dependencies=reg.dependencies,
-            check=reg.check,
-        )
-        new_id = inst.id
-        async with self.database.engine.begin() as conn:
-            stored = await repository.upsert(conn, inst)
-            if self.audit is not None:
-                await self.audit.record_instance(
-                    "instance.register", tenant, reg.name, stored.id, after=stored.to_dict(), conn=conn
-                )
-        previous = self._by_id.get(stored.id)
-        if previous is not None:
-            stored.contract_validated = previous.contract_validated
-            stored.load = previous.load
-        self._put(stored)
-        await self._publish(wire.registry_subject(tenant, "upserted"), {"instance": stored.to_dict()})
-        if previous is not None:
-            self._status_changed(stored, previous.status)
-        return stored, stored.id == new_id
+        validated = self.contract_check(tenant, reg.name)
+        return new_instance(tenant, reg, now=self.clock(), contract_validated=validated)
+
+    async def _registered(self, stored: list[Instance]) -> None:
+        """After a registration batch committed: the view, then the other replicas."""
+        for inst in stored:
+            previous = self._by_id.get(inst.id)
+            if previous is not None:
+                inst.contract_validated = previous.contract_validated
+                inst.load = previous.load
+            self._put(inst)
+            subject = wire.registry_subject(inst.tenant_id, "upserted")
+            await self._publish(subject, {"instance": inst.to_dict()})
+            if previous is not None:
+                self._status_changed(inst, previous.status)
 
     async def deregister(self, tenant: str, service: str, instance_id: str) -> None:
         if not storable(instance_id):

@@ -27,6 +27,7 @@ from centralhub.hub import Hub
 from centralhub.metrics.api import router as metrics_router
 from centralhub.metrics.middleware import MetricsMiddleware
 from centralhub.registry import api as registry_api
+from centralhub.registry import batch_api as registry_batch_api
 from centralhub.registry.hot_path import HotRoutes, hot_routes
 from centralhub.replicas import api as replicas_api
 from centralhub.server import info
@@ -111,6 +112,7 @@ def create_app(
     app.add_middleware(ErrorBoundary)
     app.include_router(info.router)
     app.include_router(registry_api.router)
+    app.include_router(registry_batch_api.router)
     app.include_router(contracts_api.router)
     app.include_router(config_api.router)
     app.include_router(deployments_router)
