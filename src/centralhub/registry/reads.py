@@ -23,6 +23,15 @@ from centralhub.registry.pages import ServiceIndex, ServicePage, choose_page
 ServiceKey = tuple[str, str]
 
 
+def kept(body: bytes) -> bytes:
+    """``body`` copied to an object of its own size, for a cache that keeps it.
+
+    A body from ``orjson.dumps`` keeps the serializer's whole write buffer allocated (4 KiB at
+    the least): a 200-byte endpoint answer cached for each of 100,000 instances would hold
+    400 MB instead of 20 MB."""
+    return bytes(memoryview(body))
+
+
 def unknown_instance(service: str, instance_id: str) -> NotFound:
     """The error for an instance id that this tenant's service does not hold."""
     return NotFound(f"instance {instance_id!r} of service {service!r} is not registered")
@@ -94,7 +103,7 @@ class RegistryReads:
         if cached is not None and (now - cached[1] < 1.0 or key not in self._beaten):
             return cached[0]
         self._beaten.discard(key)
-        body = orjson.dumps(self.service_view(tenant, service))
+        body = kept(orjson.dumps(self.service_view(tenant, service)))
         self._body_cache[key] = (body, now)
         return body
 
@@ -143,7 +152,7 @@ class RegistryReads:
         cached = self._endpoint_bodies.get(inst.id)
         if cached is not None and cached[0] is inst and cached[1] == inst.load and cached[2] is inst.status:
             return cached[3]
-        body = orjson.dumps(views.endpoint_answer(inst))
+        body = kept(orjson.dumps(views.endpoint_answer(inst)))
         self._endpoint_bodies[inst.id] = (inst, inst.load, inst.status, body)
         return body
 
