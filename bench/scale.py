@@ -244,8 +244,11 @@ def discovery(hubs: dict[str, tuple[Server, int]], args: argparse.Namespace) -> 
     out: dict[str, Any] = {label: {route: {"rounds": []} for route in ROUTES} for label in hubs}
     for route in ROUTES:
         if not args.quick:
+            # long enough for round-robin to have handed out (and the hub to have serialized
+            # the endpoint answer of) nearly every instance of the large registry once
             for label, (server, _) in hubs.items():
-                run_wrk(server.url, scripts[(label, route)], connections=args.connections, duration=2)
+                script = scripts[(label, route)]
+                run_wrk(server.url, script, connections=args.connections, duration=args.warmup)
         for n in range(args.rounds):
             for label in list(hubs) if n % 2 == 0 else list(reversed(hubs)):
                 server = hubs[label][0]
@@ -434,6 +437,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-service", type=int, default=10)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--warmup", type=float, default=10.0, help="seconds of wrk per hub and route first")
     p.add_argument("--rounds", type=int, default=3, help="wrk runs per hub and route (the median is kept)")
     p.add_argument("--visibility", type=int, default=200, help="registrations timed across replicas")
     p.add_argument("--hb-instances", type=int, default=10_000)
