@@ -6,9 +6,11 @@ dependency graph, on SQLite and on the real PostgreSQL.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import httpx
+import pytest
 
 from centralhub.core.time import ManualClock
 from centralhub.hub import Hub
@@ -234,3 +236,39 @@ async def test_the_dependency_graph_follows_registrations(hub: Hub) -> None:
     for inst in reg.instances("default", "orders"):
         await reg.deregister("default", "orders", inst.id)
     assert "orders" not in graph.build("default").edges
+
+
+async def test_after_a_large_load_the_registry_works_as_before(
+    hub: Hub, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load past the freeze threshold (lowered here) leaves every write path working: the
+    frozen instances are still updated, expired and removed."""
+    reg = hub.registry
+    made = []
+    for k in range(60):
+        reg_k = Registration(name=f"big-{k % 6}", host=f"h{k}", port=k, ttl_seconds=5)
+        made.append((await reg.register("default", reg_k))[0])
+    await hub.stop()
+    monkeypatch.setattr(loading, "FREEZE_AT", 50)
+    frozen_before = gc.get_freeze_count()
+    again = clocked_hub(hub.settings, clock)
+    await again.start()
+    try:
+        assert gc.get_freeze_count() > frozen_before
+        assert gc.isenabled()
+        assert len(again.registry.all_instances("default")) == 60
+        kept, gone = made[0], made[1]
+        clock.advance(4)
+        await again.registry.heartbeat("default", kept.service_name, kept.id)
+        clock.advance(4)
+        await again.registry.expire()
+        view = again.registry
+        assert view.get_instance("default", gone.service_name, gone.id).status == InstanceStatus.CRITICAL
+        assert view.get_instance("default", kept.service_name, kept.id).status == InstanceStatus.PASSING
+        clock.advance(2)  # past the removal grace
+        await again.registry.expire()
+        assert [i.id for i in again.registry.all_instances("default")] == [kept.id]
+    finally:
+        await again.stop()
+        gc.unfreeze()  # the rest of the test session is collected as usual
+        await hub.start()  # the fixture stops it again
