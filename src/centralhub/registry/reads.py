@@ -23,6 +23,15 @@ from centralhub.registry.pages import ServiceIndex, ServicePage, choose_page
 ServiceKey = tuple[str, str]
 
 
+def kept(body: bytes) -> bytes:
+    """``body`` copied to an object of its own size, for a cache that keeps it.
+
+    A body from ``orjson.dumps`` keeps the serializer's whole write buffer allocated (4 KiB at
+    the least): a 200-byte endpoint answer cached for each of 100,000 instances would hold
+    400 MB instead of 20 MB."""
+    return bytes(memoryview(body))
+
+
 def unknown_instance(service: str, instance_id: str) -> NotFound:
     """The error for an instance id that this tenant's service does not hold."""
     return NotFound(f"instance {instance_id!r} of service {service!r} is not registered")
@@ -40,6 +49,10 @@ class RegistryReads:
     _pools: dict[ServiceKey, list[Instance]]
     #: serialized endpoint answers: instance id -> (instance, load, status, body)
     _endpoint_bodies: dict[str, tuple[Instance, float, InstanceStatus, bytes]]
+    #: services with heartbeats newer than their cached body
+    _beaten: set[ServiceKey]
+    #: :meth:`figures` per tenant (``None``: all), until the next change
+    _figures: dict[str | None, dict[str, Any]]
     #: each tenant's service names in order, for listings and their pages
     service_index: ServiceIndex
 
@@ -77,17 +90,20 @@ class RegistryReads:
         return views.service_answer(service, tenant, group, shown)
 
     def service_body(self, tenant: str, service: str) -> bytes:
-        """:meth:`service_view` as JSON bytes, serialized at most once a second per service.
+        """:meth:`service_view` as JSON bytes, serialized again only after a change.
 
-        Heartbeats do not invalidate it (that would make the cache useless under load), so
-        ``last_seen`` and ``load`` in this body may lag by up to a second; status changes,
-        registrations and removals show at once."""
+        Heartbeats do not invalidate it (that would make the cache useless under load): a body
+        older than a second is rebuilt when a heartbeat came since, so ``last_seen`` and
+        ``load`` in it may lag by up to a second; status changes, registrations and removals
+        show at once. A service nobody heartbeats keeps its body, however many services there
+        are and however rarely each is read."""
         key = (tenant, service)
         cached = self._body_cache.get(key)
         now = time.monotonic()
-        if cached is not None and now - cached[1] < 1.0:
+        if cached is not None and (now - cached[1] < 1.0 or key not in self._beaten):
             return cached[0]
-        body = orjson.dumps(self.service_view(tenant, service))
+        self._beaten.discard(key)
+        body = kept(orjson.dumps(self.service_view(tenant, service)))
         self._body_cache[key] = (body, now)
         return body
 
@@ -136,10 +152,16 @@ class RegistryReads:
         cached = self._endpoint_bodies.get(inst.id)
         if cached is not None and cached[0] is inst and cached[1] == inst.load and cached[2] is inst.status:
             return cached[3]
-        body = orjson.dumps(views.endpoint_answer(inst))
+        body = kept(orjson.dumps(views.endpoint_answer(inst)))
         self._endpoint_bodies[inst.id] = (inst, inst.load, inst.status, body)
         return body
 
     def figures(self, tenant: str | None = None) -> dict[str, Any]:
-        """Service and instance counts (by status) of one tenant, or of all."""
-        return views.figures(i for i in self._by_id.values() if tenant is None or i.tenant_id == tenant)
+        """Service and instance counts (by status) of one tenant, or of all: counted once per
+        change rather than on every ``/health`` and metrics scrape."""
+        cached = self._figures.get(tenant)
+        if cached is None:
+            every = self._by_id.values()
+            cached = views.figures(every if tenant is None else (i for i in every if i.tenant_id == tenant))
+            self._figures[tenant] = cached
+        return {**cached, "instances_by_status": dict(cached["instances_by_status"])}

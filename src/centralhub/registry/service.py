@@ -15,7 +15,6 @@ learns the change from the bus, emit :class:`InstanceStatusSynced`. One change, 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -24,7 +23,7 @@ from typing import Any
 
 from centralhub.audit.service import AuditLog
 from centralhub.core import wire
-from centralhub.core.database import Database, is_storage_failure
+from centralhub.core.database import Database
 from centralhub.core.errors import InvalidInput
 from centralhub.core.events.base import EventBus
 from centralhub.core.events.dispatch import DomainEvents
@@ -32,7 +31,8 @@ from centralhub.core.schemas import CONTROL_CHARACTERS
 from centralhub.core.tasks import Supervisor
 from centralhub.core.time import Clock
 from centralhub.metrics import collectors as metrics
-from centralhub.registry import repository, views
+from centralhub.registry import loading, repository, views
+from centralhub.registry.expiry import ExpiryQueue
 from centralhub.registry.heartbeats import HeartbeatBatcher
 from centralhub.registry.models import (
     Instance,
@@ -43,6 +43,7 @@ from centralhub.registry.models import (
 )
 from centralhub.registry.pages import ServiceIndex
 from centralhub.registry.reads import RegistryReads, ServiceKey, unknown_instance
+from centralhub.registry.reaper import TtlReaper
 from centralhub.registry.registrations import Outcome, RegistrationBatcher, new_instance
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,10 @@ def storable(instance_id: str) -> bool:
     return CONTROL_CHARACTERS.search(instance_id) is None
 
 
-class InstanceRegistry(RegistryReads):
+class InstanceRegistry(RegistryReads, TtlReaper):
     """Registers, expires and selects service instances for every tenant (the answers from
-    memory, and endpoint selection, are in :class:`~centralhub.registry.reads.RegistryReads`)."""
+    memory, and endpoint selection, are in :class:`~centralhub.registry.reads.RegistryReads`;
+    TTL expiry in :class:`~centralhub.registry.reaper.TtlReaper`)."""
 
     def __init__(
         self,
@@ -97,6 +99,11 @@ class InstanceRegistry(RegistryReads):
         self._pools: dict[ServiceKey, list[Instance]] = {}
         #: serialized endpoint answers: instance id -> (instance, load, status, body)
         self._endpoint_bodies: dict[str, tuple[Instance, float, InstanceStatus, bytes]] = {}
+        #: services with heartbeats newer than their cached body
+        self._beaten: set[ServiceKey] = set()
+        self._figures: dict[str | None, dict[str, Any]] = {}
+        #: when the TTL reaper next needs to look at each instance
+        self._expiry = ExpiryQueue()
         self._beats = HeartbeatBatcher(
             self._store_heartbeats,
             after_store=self._announce_heartbeats,
@@ -125,16 +132,17 @@ class InstanceRegistry(RegistryReads):
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Load the stored registry and start the heartbeat writer and the TTL reaper."""
-        async with self.database.engine.connect() as conn:
-            stored = await repository.get_all(conn)
         now = self.clock()
-        for inst in stored:
-            # the hub being down is not the instance's fault: its TTL restarts now
-            inst.last_seen = max(inst.last_seen, now)
-            if inst.status == InstanceStatus.CRITICAL:
-                # the removal grace (and revival by heartbeat) start again from now
-                inst.critical_since = now
-            self._put(inst)
+        with loading.bulk_allocation(lambda: len(self._by_id)):
+            async with self.database.engine.connect() as conn:
+                async for chunk in loading.stream_all(conn):
+                    for inst in chunk:
+                        # the hub being down is not the instance's fault: its TTL restarts now
+                        inst.last_seen = max(inst.last_seen, now)
+                        if inst.status == InstanceStatus.CRITICAL:
+                            # the removal grace (and revival by heartbeat) start again from now
+                            inst.critical_since = now
+                    self._put_many(chunk)
         self._sub = await self.bus.subscribe(wire.REGISTRY_ALL_SUBJECTS, self._on_event)
         self.supervisor.start(HEARTBEAT_TASK, self._beats.run)
         self.supervisor.start(REGISTRATION_TASK, self._registrations.run)
@@ -195,11 +203,28 @@ class InstanceRegistry(RegistryReads):
             self._drop(old.id)
         self._by_id[inst.id] = inst
         self._services.setdefault((inst.tenant_id, inst.service_name), {})[inst.id] = inst
+        self._expiry.schedule(inst.id, inst.last_seen + inst.ttl_seconds)
         self._changed(inst.tenant_id, inst.service_name)
+
+    def _put_many(self, loaded: list[Instance]) -> None:
+        """:meth:`_put` for a bulk load: caches and listeners hear once per service."""
+        keys: set[ServiceKey] = set()
+        for inst in loaded:
+            if inst.id in self._by_id:
+                self._put(inst)
+                continue
+            self._by_id[inst.id] = inst
+            key = (inst.tenant_id, inst.service_name)
+            self._services.setdefault(key, {})[inst.id] = inst
+            keys.add(key)
+        self._expiry.schedule_many((i.id, i.last_seen + i.ttl_seconds) for i in loaded)
+        for key in keys:
+            self._changed(*key)
 
     def _drop(self, instance_id: str) -> Instance | None:
         inst = self._by_id.pop(instance_id, None)
         self._endpoint_bodies.pop(instance_id, None)
+        self._expiry.discard(instance_id)
         if inst is None:
             return None
         key = (inst.tenant_id, inst.service_name)
@@ -215,6 +240,8 @@ class InstanceRegistry(RegistryReads):
     def _changed(self, tenant: str, service: str) -> None:
         self._body_cache.pop((tenant, service), None)
         self._pools.pop((tenant, service), None)
+        if self._figures:
+            self._figures.clear()
         for listener in self._change_listeners:
             listener(tenant, service)
 
@@ -261,6 +288,7 @@ class InstanceRegistry(RegistryReads):
                 inst = self._by_id.get(instance_id)
                 if inst is not None and ts > inst.last_seen:
                     inst.last_seen = ts
+                    self._beaten.add((inst.tenant_id, inst.service_name))
                     self._revive(inst)
 
     # ---------------------------------------------------------------- writes
@@ -364,6 +392,7 @@ class InstanceRegistry(RegistryReads):
         inst.last_seen = now
         if load is not None:
             inst.load = load
+        self._beaten.add((inst.tenant_id, inst.service_name))
         self._beats.add(inst.id, now)
         self.heartbeats += 1
         return inst.status == InstanceStatus.CRITICAL and self._revivable(inst)
@@ -508,53 +537,6 @@ class InstanceRegistry(RegistryReads):
 
     async def _announce_heartbeats(self, seen: dict[str, float]) -> None:
         await self._publish(wire.REGISTRY_HEARTBEATS_SUBJECT, {"seen": seen})
-
-    def note_storage_outage(self) -> None:
-        """The database was found unreachable now: heartbeats sent meanwhile (to this replica
-        or, unannounced, to another) may not have been stored or shared, so no TTL counts as
-        expired before a full TTL has passed since. A hub-side outage never makes a healthy
-        instance critical."""
-        self.storage_outage_at = self.clock()
-
-    async def _reaper(self) -> None:
-        # any other failing pass ends the task: the supervisor logs it, reports it, restarts it
-        paused = False
-        while True:
-            await asyncio.sleep(self.reaper_interval)
-            try:
-                await self.expire()
-            except Exception as exc:
-                if not is_storage_failure(exc):
-                    raise
-                self.note_storage_outage()
-                if not paused:
-                    log.warning("TTL expiry paused while the database is unreachable: %s", exc)
-                paused = True
-                continue
-            if paused:
-                log.info("TTL expiry resumed: the database answers again")
-                paused = False
-
-    async def expire(self) -> None:
-        """Mark instances past their TTL critical; remove those critical past the grace."""
-        now = self.clock()
-        floor = self.storage_outage_at or 0.0
-        for inst in list(self._by_id.values()):
-            if not self._uses_ttl(inst) or now - max(inst.last_seen, floor) <= inst.ttl_seconds:
-                continue
-            if inst.status != InstanceStatus.CRITICAL:
-                await self.set_status(inst, InstanceStatus.CRITICAL)
-            elif inst.critical_since is not None and now - inst.critical_since > self.grace:
-                log.info("removing %s/%s after expiry", inst.service_name, inst.id)
-                async with self.database.engine.begin() as conn:
-                    removed = await repository.delete(conn, inst.id)
-                self._drop(inst.id)
-                if not removed:
-                    continue  # another replica's reaper removed it and announces that
-                await self._publish(
-                    wire.registry_subject(inst.tenant_id, "removed"),
-                    {"instance_id": inst.id, "service_name": inst.service_name},
-                )
 
 
 #: kept importable from here for existing callers

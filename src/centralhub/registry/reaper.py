@@ -1,0 +1,103 @@
+"""TTL expiry: the registry's reaper, looking only at instances whose deadline has come.
+
+:class:`~centralhub.registry.service.InstanceRegistry` inherits it and owns the state
+declared here; the queue of deadlines is kept current by its view upkeep (every instance put
+into the view is scheduled, every one dropped is discarded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from centralhub.core import wire
+from centralhub.core.database import Database, is_storage_failure
+from centralhub.core.time import Clock
+from centralhub.registry import repository
+from centralhub.registry.expiry import ExpiryQueue
+from centralhub.registry.models import Instance, InstanceStatus
+
+log = logging.getLogger(__name__)
+
+
+class TtlReaper:
+    """Marks instances past their TTL critical and removes them after the grace."""
+
+    database: Database
+    clock: Clock
+    grace: float
+    reaper_interval: float
+    storage_outage_at: float | None
+    _by_id: dict[str, Instance]
+    _expiry: ExpiryQueue
+    set_status: Callable[[Instance, InstanceStatus], Awaitable[bool]]
+    _drop: Callable[[str], Instance | None]
+    _publish: Callable[[str, dict[str, Any]], Awaitable[None]]
+    _uses_ttl: Callable[[Instance], bool]
+
+    def note_storage_outage(self) -> None:
+        """The database was found unreachable now: heartbeats sent meanwhile (to this replica
+        or, unannounced, to another) may not have been stored or shared, so no TTL counts as
+        expired before a full TTL has passed since. A hub-side outage never makes a healthy
+        instance critical."""
+        self.storage_outage_at = self.clock()
+
+    async def _reaper(self) -> None:
+        # any other failing pass ends the task: the supervisor logs it, reports it, restarts it
+        paused = False
+        while True:
+            await asyncio.sleep(self.reaper_interval)
+            try:
+                await self.expire()
+            except Exception as exc:
+                if not is_storage_failure(exc):
+                    raise
+                self.note_storage_outage()
+                if not paused:
+                    log.warning("TTL expiry paused while the database is unreachable: %s", exc)
+                paused = True
+                continue
+            if paused:
+                log.info("TTL expiry resumed: the database answers again")
+                paused = False
+
+    async def expire(self) -> None:
+        """Mark instances past their TTL critical; remove those critical past the grace.
+
+        Only instances whose deadline has come are looked at (see :mod:`.expiry`)."""
+        now = self.clock()
+        due = self._expiry.pop_due(now)
+        for k, instance_id in enumerate(due):
+            try:
+                await self._expire_one(instance_id, now)
+            except BaseException:
+                # the ones not looked at are due again on the next pass
+                self._expiry.schedule_many((i, now) for i in due[k:])
+                raise
+
+    async def _expire_one(self, instance_id: str, now: float) -> None:
+        inst = self._by_id.get(instance_id)
+        if inst is None or not self._uses_ttl(inst):
+            return  # a registration that changes its check to a TTL schedules it again
+        deadline = max(inst.last_seen, self.storage_outage_at or 0.0) + inst.ttl_seconds
+        if now <= deadline:
+            self._expiry.schedule(inst.id, deadline)  # heartbeats came meanwhile
+            return
+        if inst.status != InstanceStatus.CRITICAL:
+            await self.set_status(inst, InstanceStatus.CRITICAL)
+        elif inst.critical_since is not None and now - inst.critical_since > self.grace:
+            log.info("removing %s/%s after expiry", inst.service_name, inst.id)
+            async with self.database.engine.begin() as conn:
+                removed = await repository.delete(conn, inst.id)
+            self._drop(inst.id)
+            if removed:  # otherwise another replica's reaper removed it and announces that
+                await self._publish(
+                    wire.registry_subject(inst.tenant_id, "removed"),
+                    {"instance_id": inst.id, "service_name": inst.service_name},
+                )
+            return
+        # critical: look again when its grace ends (every pass while the grace has no start)
+        since = inst.critical_since
+        self._expiry.schedule(inst.id, now if since is None else since + self.grace)
