@@ -41,6 +41,7 @@ from centralhub.kit.exceptions import (
 )
 from centralhub.sdk import connection
 from centralhub.sdk.connection import HubAuthError, VerifyTypes
+from centralhub.sdk.contract_calls import ContractCalls
 from centralhub.sdk.discovery_cache import SELECTABLE as SELECTABLE
 from centralhub.sdk.discovery_cache import DiscoveryCache, ServiceView
 from centralhub.sdk.discovery_cache import cancel_task as _cancel
@@ -68,7 +69,7 @@ class HubUnavailable(ServiceUnavailable):
 _error_message = connection.error_message
 
 
-class CentralHubClient:
+class CentralHubClient(ContractCalls):
     """One service instance's connection to the hub (registration, heartbeats, discovery).
 
     ``hub_url`` defaults to ``CENTRAL_HUB_URL``; ``host``/``port`` to ``SERVICE_HOST``/``SERVICE_PORT``;
@@ -469,64 +470,6 @@ class CentralHubClient:
                 raise ValueError(f"hub reported an unknown circuit state {state!r}")
         self._circuits[name] = state
         return state
-
-    # ------------------------------------------------------------------ contracts
-    async def put_contract(
-        self, schemas: dict[str, dict[str, Any]], *, version: str | None = None, force: bool = False
-    ) -> dict[str, Any]:
-        """Publish this service's message contract; ``ContractConflict`` lists breaking changes."""
-        from centralhub.sdk.contracts import ContractConflict
-
-        resp = await self._call(
-            "PUT",
-            f"/api/v1/contracts/{self.service_name}",
-            json={"version": version, "schemas": schemas, "force": force},
-        )
-        if resp.status_code == 409:
-            details = (resp.json().get("error") or {}).get("details") or {}
-            raise ContractConflict(
-                _error_message(resp), details={"breaking_changes": details.get("breaking_changes", [])}
-            )
-        if resp.status_code >= 400:
-            raise ValueError(_error_message(resp))
-        return dict(resp.json())
-
-    async def check_contract_compatibility(
-        self, schemas: dict[str, dict[str, Any]], service: str | None = None
-    ) -> dict[str, Any]:
-        """``{compatible, breaking_changes, current_version}`` for replacing a contract."""
-        resp = await self._call(
-            "POST",
-            f"/api/v1/contracts/{service or self.service_name}/compatibility",
-            json={"schemas": schemas},
-        )
-        if resp.status_code >= 400:
-            raise ValueError(_error_message(resp))
-        return dict(resp.json())
-
-    async def get_contract(self, service: str) -> dict[str, Any]:
-        """A service's current contract; ``ServiceNotFound`` when it has none."""
-        resp = await self._call("GET", f"/api/v1/contracts/{service}")
-        if resp.status_code == 404:
-            raise ServiceNotFound(f"service {service!r} has no contract", details={"service": service})
-        if resp.status_code >= 400:
-            raise ValueError(_error_message(resp))
-        return dict(resp.json())
-
-    @property
-    def contracts(self) -> Any:
-        """The ``ContractValidator`` for peers' contracts (created on first use)."""
-        validator = getattr(self, "_validator", None)
-        if validator is None:
-            from centralhub.sdk.contracts import ContractValidator
-
-            validator = ContractValidator(self.get_contract)
-            self._validator = validator
-        return validator
-
-    async def validate_message(self, peer: str, message_type: str, payload: Any) -> None:
-        """Raise ``ContractViolation`` unless ``payload`` follows ``peer``'s contract for the type."""
-        await self.contracts.validate(peer, message_type, payload)
 
     # ------------------------------------------------------------------ cache upkeep
     def _ensure_refresher(self) -> None:
