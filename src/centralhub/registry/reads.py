@@ -16,6 +16,7 @@ import orjson
 
 from centralhub.core import wire
 from centralhub.core.errors import InvalidInput, NotFound, Unavailable
+from centralhub.core.schemas import CONTROL_CHARACTERS
 from centralhub.registry import views
 from centralhub.registry.models import Instance, InstanceStatus
 from centralhub.registry.pages import ServiceIndex, ServicePage, choose_page
@@ -30,6 +31,12 @@ def kept(body: bytes) -> bytes:
     the least): a 200-byte endpoint answer cached for each of 100,000 instances would hold
     400 MB instead of 20 MB."""
     return bytes(memoryview(body))
+
+
+def storable(instance_id: str) -> bool:
+    """Whether an id could name a stored instance: ids from a URL may hold characters no
+    stored id has, which PostgreSQL refuses even in a query (SQLite would just find nothing)."""
+    return CONTROL_CHARACTERS.search(instance_id) is None
 
 
 def unknown_instance(service: str, instance_id: str) -> NotFound:

@@ -1,4 +1,5 @@
-"""TTL expiry: the registry's reaper, looking only at instances whose deadline has come.
+"""TTL expiry: the registry's reaper, looking only at instances whose deadline has come, and
+the revival of an expired instance by its next heartbeat.
 
 :class:`~centralhub.registry.service.InstanceRegistry` inherits it and owns the state
 declared here; the queue of deadlines is kept current by its view upkeep (every instance put
@@ -35,7 +36,10 @@ class TtlReaper:
     set_status: Callable[[Instance, InstanceStatus], Awaitable[bool]]
     _drop: Callable[[str], Instance | None]
     _publish: Callable[[str, dict[str, Any]], Awaitable[None]]
-    _uses_ttl: Callable[[Instance], bool]
+    _publish_status: Callable[[Instance], Awaitable[None]]
+    _changed: Callable[[str, str], None]
+    _status_changed: Callable[..., None]
+    _status_synced: Callable[[Instance, InstanceStatus], None]
 
     def note_storage_outage(self) -> None:
         """The database was found unreachable now: heartbeats sent meanwhile (to this replica
@@ -101,3 +105,36 @@ class TtlReaper:
         # critical: look again when its grace ends (every pass while the grace has no start)
         since = inst.critical_since
         self._expiry.schedule(inst.id, now if since is None else since + self.grace)
+
+    # ---------------------------------------------------------------- revival
+    def _uses_ttl(self, inst: Instance) -> bool:
+        return bool((inst.check or {}).get("type", "ttl") == "ttl")
+
+    def _revivable(self, inst: Instance) -> bool:
+        """A heartbeat heals a TTL expiry, never a failing health check or a drain."""
+        return (
+            inst.status == InstanceStatus.CRITICAL
+            and inst.critical_since is not None
+            and self._uses_ttl(inst)
+        )
+
+    def _revive(self, inst: Instance) -> bool:
+        if not self._revivable(inst):
+            return False
+        inst.status = InstanceStatus.PASSING
+        inst.critical_since = None
+        self._changed(inst.tenant_id, inst.service_name)
+        return True
+
+    async def store_revival(self, inst: Instance) -> None:
+        await self._store_revival(inst)
+
+    async def _store_revival(self, inst: Instance) -> None:
+        async with self.database.engine.begin() as conn:
+            stored = await repository.set_status(conn, inst.id, InstanceStatus.PASSING)
+        if self._revive(inst):
+            if not stored:
+                self._status_synced(inst, InstanceStatus.CRITICAL)
+                return
+            await self._publish_status(inst)
+            self._status_changed(inst, InstanceStatus.CRITICAL)

@@ -27,11 +27,11 @@ from centralhub.core.database import Database
 from centralhub.core.errors import InvalidInput
 from centralhub.core.events.base import EventBus
 from centralhub.core.events.dispatch import DomainEvents
-from centralhub.core.schemas import CONTROL_CHARACTERS
 from centralhub.core.tasks import Supervisor
 from centralhub.core.time import Clock
 from centralhub.metrics import collectors as metrics
 from centralhub.registry import loading, repository, views
+from centralhub.registry.draining import Draining
 from centralhub.registry.expiry import ExpiryQueue
 from centralhub.registry.heartbeats import HeartbeatBatcher
 from centralhub.registry.models import (
@@ -42,7 +42,7 @@ from centralhub.registry.models import (
     Registration,
 )
 from centralhub.registry.pages import ServiceIndex
-from centralhub.registry.reads import RegistryReads, ServiceKey, unknown_instance
+from centralhub.registry.reads import RegistryReads, ServiceKey, storable, unknown_instance
 from centralhub.registry.reaper import TtlReaper
 from centralhub.registry.registrations import Outcome, RegistrationBatcher, new_instance
 
@@ -56,16 +56,11 @@ REAPER_TASK = "registry-reaper"
 REGISTRATION_TASK = "registry-registrations"
 
 
-def storable(instance_id: str) -> bool:
-    """Whether an id could name a stored instance: ids from a URL may hold characters no
-    stored id has, which PostgreSQL refuses even in a query (SQLite would just find nothing)."""
-    return CONTROL_CHARACTERS.search(instance_id) is None
-
-
-class InstanceRegistry(RegistryReads, TtlReaper):
+class InstanceRegistry(RegistryReads, TtlReaper, Draining):
     """Registers, expires and selects service instances for every tenant (the answers from
     memory, and endpoint selection, are in :class:`~centralhub.registry.reads.RegistryReads`;
-    TTL expiry in :class:`~centralhub.registry.reaper.TtlReaper`)."""
+    TTL expiry in :class:`~centralhub.registry.reaper.TtlReaper`; draining in
+    :class:`~centralhub.registry.draining.Draining`)."""
 
     def __init__(
         self,
@@ -445,35 +440,6 @@ class InstanceRegistry(RegistryReads, TtlReaper):
         self._status_changed(inst, old)
         return True
 
-    async def drain(self, tenant: str, service: str, instance_id: str) -> Instance:
-        """Take an instance out of discovery (``draining``) until it is undrained or removed."""
-        return await self._set_drained(tenant, service, instance_id, True)
-
-    async def undrain(self, tenant: str, service: str, instance_id: str) -> Instance:
-        """Put a draining instance back into discovery as ``passing``; its health checks or TTL
-        decide from there. Any other status is left as it is."""
-        return await self._set_drained(tenant, service, instance_id, False)
-
-    async def _set_drained(self, tenant: str, service: str, instance_id: str, drained: bool) -> Instance:
-        if not storable(instance_id):
-            raise unknown_instance(service, instance_id)
-        inst = await self._touchable(tenant, service, instance_id)
-        before = inst.status.value
-        if drained and inst.status != InstanceStatus.DRAINING:
-            await self.set_status(inst, InstanceStatus.DRAINING)
-        elif not drained and inst.status == InstanceStatus.DRAINING:
-            await self.set_status(inst, InstanceStatus.PASSING)
-        if self.audit is not None and before != inst.status.value:
-            await self.audit.record_instance(
-                "instance.drain" if drained else "instance.undrain",
-                tenant,
-                service,
-                instance_id,
-                before={"status": before},
-                after={"status": inst.status.value},
-            )
-        return inst
-
     async def _touchable(self, tenant: str, service: str, instance_id: str) -> Instance:
         inst = self._lookup(tenant, service, instance_id)
         return inst if inst is not None else await self._load_missing(tenant, service, instance_id)
@@ -492,38 +458,6 @@ class InstanceRegistry(RegistryReads, TtlReaper):
             raise unknown_instance(service, instance_id)
         self._put(stored)
         return stored
-
-    def _uses_ttl(self, inst: Instance) -> bool:
-        return bool((inst.check or {}).get("type", "ttl") == "ttl")
-
-    def _revivable(self, inst: Instance) -> bool:
-        """A heartbeat heals a TTL expiry, never a failing health check or a drain."""
-        return (
-            inst.status == InstanceStatus.CRITICAL
-            and inst.critical_since is not None
-            and self._uses_ttl(inst)
-        )
-
-    def _revive(self, inst: Instance) -> bool:
-        if not self._revivable(inst):
-            return False
-        inst.status = InstanceStatus.PASSING
-        inst.critical_since = None
-        self._changed(inst.tenant_id, inst.service_name)
-        return True
-
-    async def store_revival(self, inst: Instance) -> None:
-        await self._store_revival(inst)
-
-    async def _store_revival(self, inst: Instance) -> None:
-        async with self.database.engine.begin() as conn:
-            stored = await repository.set_status(conn, inst.id, InstanceStatus.PASSING)
-        if self._revive(inst):
-            if not stored:
-                self._status_synced(inst, InstanceStatus.CRITICAL)
-                return
-            await self._publish_status(inst)
-            self._status_changed(inst, InstanceStatus.CRITICAL)
 
     # ---------------------------------------------------------------- background work
     @property
