@@ -230,6 +230,24 @@ async def test_bad_registrations_are_4xx_naming_the_field(
     assert (await client.get("/api/v1/services")).json()["services"] == []
 
 
+async def test_unknown_registration_fields_are_refused_not_dropped(client: httpx.AsyncClient) -> None:
+    # misspelt health check and TTL: silently ignoring them would leave the instance unchecked
+    # and on the default TTL
+    body = {"name": "typo-svc", "host": "h", "port": 1, "healthcheck": "/h", "ttl": 5}
+    for path in ("/api/v1/services/register", "/discovery/register"):
+        resp = await client.post(path, json=body)
+        assert resp.status_code == 422, resp.text
+        fields = {d["field"] for d in resp.json()["error"]["details"]}
+        assert fields == {"healthcheck", "ttl"}, resp.text
+    batch = await client.post(
+        "/api/v1/services/register/batch",
+        json={"instances": [{"name": "typo-svc", "host": "h", "port": 2}, {**body, "port": 3}]},
+    )
+    assert batch.status_code == 422, batch.text
+    assert "instances.1.ttl" in batch.json()["error"]["message"]
+    assert (await client.get("/api/v1/services")).json()["services"] == []
+
+
 async def test_non_json_and_form_encoded_bodies(client: httpx.AsyncClient) -> None:
     resp = await client.post("/api/v1/services/register", content=b"{not json")
     assert resp.status_code == 400

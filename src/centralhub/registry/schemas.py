@@ -41,9 +41,14 @@ class CheckSpec(BaseModel):
 
 
 class RegistrationCreate(BaseModel):
-    """The registration body the README shows, plus optional extras."""
+    """The registration body the README shows, plus optional extras.
+
+    A field the hub does not know is refused rather than dropped: a misspelt ``healthcheck`` or
+    ``ttl`` silently ignored would leave the instance unchecked or on the default TTL, which the
+    caller finds out only when it matters."""
 
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "example": {
                 "name": "api-gateway",
