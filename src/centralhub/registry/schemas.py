@@ -58,7 +58,7 @@ class RegistrationCreate(BaseModel):
                 "health_endpoint": "/health",
                 "metadata": {"type": "api-gateway", "capabilities": ["http", "websocket"]},
             }
-        }
+        },
     )
 
     name: str = Field(..., min_length=1, max_length=128, pattern=NAME_PATTERN)
