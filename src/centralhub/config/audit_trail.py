@@ -64,21 +64,6 @@ def version_entry(
     )
 
 
-async def record_version(
-    audit: AuditLog, conn: AsyncConnection, current: ConfigVersion | None, stored: ConfigVersion, schema: Any
-) -> None:
-    """Record a new version in the audit trail, inside the write's own transaction."""
-    await audit.record(
-        AUDIT_ACTIONS.get(stored.source, f"config.{stored.source}"),
-        f"config/{stored.service_name}",
-        tenant=stored.tenant_id,
-        before=version_state(current, schema),
-        after=version_state(stored, schema),
-        details={"author": stored.author, "message": stored.message, "source": stored.source},
-        conn=conn,
-    )
-
-
 async def record_schema(
     audit: AuditLog,
     conn: AsyncConnection,

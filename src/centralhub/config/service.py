@@ -431,10 +431,6 @@ class ConfigService:
         self.publish_failures += 1
         return False
 
-    def broadcast_ok(self) -> bool:
-        """Whether the bus can carry events right now (used for the API's answer)."""
-        return self.bus.connected
-
     # ---------------------------------------------------------------- watching
     async def watch(
         self, tenant: str, service: str, *, revision: int, timeout: float

@@ -114,19 +114,11 @@ class RegistryReads:
         self._body_cache[key] = (body, now)
         return body
 
-    def list_view(self, tenant: str, status: InstanceStatus | None = None) -> dict[str, Any]:
-        services = []
-        for name in self.service_names(tenant):
-            group = list(self._services[(tenant, name)].values())
-            shown = group if status is None else [i for i in group if i.status == status]
-            if shown or status is None:
-                services.append(views.service_answer(name, tenant, group, shown))
-        return {"tenant_id": tenant, "count": len(services), "services": services}
-
     def service_page(
         self, tenant: str, *, status: InstanceStatus | None, limit: int, after: str | None
     ) -> ServicePage:
-        """A page of :meth:`list_view`: up to ``limit`` services named after ``after``."""
+        """A page of the service listing: up to ``limit`` services named after ``after``, in name
+        order, each with its instances (only those in ``status`` when given)."""
         return choose_page(
             self.service_index,
             lambda t, name: self._services.get((t, name)),

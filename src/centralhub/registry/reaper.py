@@ -127,9 +127,8 @@ class TtlReaper:
         return True
 
     async def store_revival(self, inst: Instance) -> None:
-        await self._store_revival(inst)
-
-    async def _store_revival(self, inst: Instance) -> None:
+        """Store that a heartbeat brought ``inst`` back from a TTL expiry, and announce it when
+        this write made the change."""
         async with self.database.engine.begin() as conn:
             stored = await repository.set_status(conn, inst.id, InstanceStatus.PASSING)
         if self._revive(inst):

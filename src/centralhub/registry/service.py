@@ -377,7 +377,7 @@ class InstanceRegistry(RegistryReads, TtlReaper, Draining):
 
     async def _touch_instance(self, inst: Instance, load: float | None) -> Instance:
         if self.note_heartbeat(inst, load):
-            await self._store_revival(inst)
+            await self.store_revival(inst)
         return inst
 
     def note_heartbeat(self, inst: Instance, load: float | None) -> bool:
