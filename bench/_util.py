@@ -111,6 +111,60 @@ def wait_ready(server: Server, path: str, *, timeout: float = 30.0, started: flo
     raise RuntimeError(f"{server.name} not ready in {timeout}s:\n{server.log_tail()}")
 
 
+# --------------------------------------------------------------------------- the hub under test
+def hub_env(database_url: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a hub under test: this process's (``PYTHONPATH`` included, so a
+    worktree's own code runs) without its database, NATS or cache settings, plus ``extra``.
+
+    Every load generator calls from one address: the rate limiter runs on each request (its
+    cost is measured) but never throttles. An installed hub runs from compiled bytecode, so
+    ``PYTHONDONTWRITEBYTECODE`` is dropped: otherwise every spawn would compile every module
+    again and a ready time would measure the compiler."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL", "CACHE_URL"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "CENTRAL_HUB_PORT": str(port),
+            "CENTRAL_HUB_HOST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "CENTRAL_HUB_RATE_LIMIT_PER_MINUTE": str(10**12),
+            "CENTRAL_HUB_RATE_LIMIT_BURST": str(10**12),
+            **(extra or {}),
+        }
+    )
+    return env
+
+
+def start_hub(
+    database_url: str,
+    *,
+    name: str,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    argv: Sequence[str] = ("-m", "centralhub.cli"),
+    timeout: float = 60.0,
+) -> tuple[Server, float]:
+    """Spawn ``centralhub serve`` on a free port (``argv`` runs something else in its place,
+    e.g. a wrapper that then runs the hub); returns it once ``/health`` answers 200, with the
+    seconds from spawn to that answer. A hub that does not get ready is stopped."""
+    port = free_port()
+    started = time.perf_counter()
+    server = spawn(
+        name,
+        [python(), *argv, "serve", "--port", str(port)],
+        port=port,
+        log_path=log_path,
+        env=hub_env(database_url, port, extra_env),
+    )
+    try:
+        ready = wait_ready(server, "/health", timeout=timeout, started=started)
+    except BaseException:
+        server.stop()
+        raise
+    return server, ready
+
+
 # --------------------------------------------------------------------------- wrk
 # A ``done`` hook that prints the figures as one JSON line, so nothing depends on wrk's
 # human-readable units. Latency percentiles are in microseconds.

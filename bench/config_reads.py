@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import (  # noqa: E402 - bench/ is not a package
+from _util import (
     ROOT,
     Server,
     WrkResult,
@@ -49,6 +49,9 @@ from _util import (  # noqa: E402 - bench/ is not a package
     spawn,
     temp_postgres_database,
     wait_ready,
+)
+from _util import (  # noqa: E402 - bench/ is not a package
+    start_hub as spawn_hub,
 )
 
 LOG_DIR = ROOT / ".bench" / "logs" / f"config-reads-{time.strftime('%H%M%S')}-{os.getpid()}"
@@ -71,30 +74,7 @@ def document(i: int) -> dict[str, Any]:
 
 
 def start_hub(database_url: str, label: str) -> Server:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL", "CACHE_URL"))}
-    env.update(
-        DATABASE_URL=database_url,
-        CENTRAL_HUB_PORT=str(port),
-        CENTRAL_HUB_HOST="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        # one address sends everything: the limiter runs (its cost is measured), never throttles
-        CENTRAL_HUB_RATE_LIMIT_PER_MINUTE=str(10**12),
-        CENTRAL_HUB_RATE_LIMIT_BURST=str(10**12),
-    )
-    server = spawn(
-        f"hub-{label}",
-        [python(), "-m", "centralhub.cli", "serve", "--port", str(port)],
-        port=port,
-        log_path=LOG_DIR / f"hub-{label}.log",
-        env=env,
-    )
-    try:
-        wait_ready(server, "/health", timeout=60)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return spawn_hub(database_url, name=f"hub-{label}", log_path=LOG_DIR / f"hub-{label}.log")[0]
 
 
 def start_reference(body: bytes, workdir: Path) -> Server:

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import (  # noqa: E402 - bench/ is not a package
+from _util import (
     ROOT,
     Server,
     WrkResult,
@@ -48,6 +48,9 @@ from _util import (  # noqa: E402 - bench/ is not a package
     start_nginx,
     temp_postgres_database,
     wait_ready,
+)
+from _util import (  # noqa: E402 - bench/ is not a package
+    start_hub as spawn_hub,
 )
 
 TENANT = "default"
@@ -69,34 +72,7 @@ def route_path(route: str, name: str) -> str:
 # --------------------------------------------------------------------------- hub process
 def start_hub(database_url: str, workdir: Path, label: str) -> tuple[Server, float]:
     """Spawn ``centralhub serve``; returns it and seconds from spawn to the first 200 on /health."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL", "CACHE_URL"))}
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "CENTRAL_HUB_PORT": str(port),
-            "CENTRAL_HUB_HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            # every load generator calls from one address: the limiter runs on each request
-            # (its cost is measured) but never throttles
-            "CENTRAL_HUB_RATE_LIMIT_PER_MINUTE": str(10**12),
-            "CENTRAL_HUB_RATE_LIMIT_BURST": str(10**12),
-        }
-    )
-    t0 = time.perf_counter()
-    server = spawn(
-        f"hub-{label}",
-        [python(), "-m", "centralhub.cli", "serve", "--port", str(port)],
-        port=port,
-        log_path=LOG_DIR / f"hub-{label}.log",
-        env=env,
-    )
-    try:
-        ready = wait_ready(server, "/health", timeout=60, started=t0)
-    except BaseException:
-        server.stop()
-        raise
-    return server, ready
+    return spawn_hub(database_url, name=f"hub-{label}", log_path=LOG_DIR / f"hub-{label}.log")
 
 
 async def _register(url: str, regs: list[dict[str, Any]], concurrency: int = 50) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import (  # noqa: E402 - bench/ is not a package
+from _util import (
     ROOT,
     Server,
     free_port,
@@ -37,6 +37,9 @@ from _util import (  # noqa: E402 - bench/ is not a package
     temp_postgres_database,
     wait_ready,
 )
+from _util import (  # noqa: E402 - bench/ is not a package
+    start_hub as spawn_hub,
+)
 from discovery import register, registrations, service_name  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -45,33 +48,14 @@ VARIANTS = {"hub thresholds": None, "python defaults": "700,10,10"}
 
 
 def start_probed_hub(database_url: str, label: str, thresholds: str | None) -> tuple[Server, Path]:
-    port = free_port()
     report = LOG_DIR / f"gc-{label.replace(' ', '-')}.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL", "CACHE_URL"))}
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "CENTRAL_HUB_PORT": str(port),
-            "CENTRAL_HUB_HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "CENTRAL_HUB_RATE_LIMIT_PER_MINUTE": str(10**12),
-            "CENTRAL_HUB_RATE_LIMIT_BURST": str(10**12),
-        }
-    )
-    if thresholds:
-        env["GC_PROBE_THRESHOLDS"] = thresholds
-    server = spawn(
-        label,
-        [python(), str(HERE / "_gc_probe.py"), str(report), "serve", "--port", str(port)],
-        port=port,
+    server, _ = spawn_hub(
+        database_url,
+        name=label,
         log_path=LOG_DIR / f"{label.replace(' ', '-')}.log",
-        env=env,
+        extra_env={"GC_PROBE_THRESHOLDS": thresholds} if thresholds else None,
+        argv=(str(HERE / "_gc_probe.py"), str(report)),
     )
-    try:
-        wait_ready(server, "/health", timeout=60)
-    except BaseException:
-        server.stop()
-        raise
     return server, report
 
 

@@ -33,7 +33,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import (  # noqa: E402
+from _util import (
     ROOT,
     Server,
     WrkResult,
@@ -45,6 +45,9 @@ from _util import (  # noqa: E402
     spawn,
     temp_postgres_database,
     wait_ready,
+)
+from _util import (  # noqa: E402
+    start_hub as spawn_hub,
 )
 
 LOG_DIR = ROOT / ".bench" / "logs" / f"registrations-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -64,38 +67,13 @@ def registration(i: int) -> dict[str, Any]:
     }
 
 
-def hub_env(database_url: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL", "CACHE_URL"))}
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "CENTRAL_HUB_PORT": str(port),
-            "CENTRAL_HUB_HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            # one load generator, one address: the limiter runs but never throttles
-            "CENTRAL_HUB_RATE_LIMIT_PER_MINUTE": str(10**12),
-            "CENTRAL_HUB_RATE_LIMIT_BURST": str(10**12),
-            "CENTRAL_HUB_MAX_BODY_BYTES": str(8 * 1024 * 1024),
-        }
-    )
-    return env
-
-
 def start_hub(database_url: str, label: str) -> Server:
-    port = free_port()
-    server = spawn(
-        f"hub-{label}",
-        [python(), "-m", "centralhub.cli", "serve", "--port", str(port)],
-        port=port,
+    return spawn_hub(
+        database_url,
+        name=f"hub-{label}",
         log_path=LOG_DIR / f"hub-{label}.log",
-        env=hub_env(database_url, port),
-    )
-    try:
-        wait_ready(server, "/health", timeout=60)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+        extra_env={"CENTRAL_HUB_MAX_BODY_BYTES": str(8 * 1024 * 1024)},
+    )[0]
 
 
 def start_reference(answer: bytes, workdir: Path) -> Server:

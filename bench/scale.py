@@ -40,17 +40,16 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import (  # noqa: E402 - bench/ is not a package
+from _util import (
     ROOT,
     Server,
     WrkResult,
-    free_port,
     lua_paths_script,
-    python,
     run_wrk,
-    spawn,
     temp_postgres_database,
-    wait_ready,
+)
+from _util import (  # noqa: E402 - bench/ is not a package
+    start_hub as spawn_hub,
 )
 
 TENANT = "default"
@@ -86,37 +85,13 @@ def registration(i: int, j: int) -> dict[str, Any]:
 def start_hub(database_url: str, label: str, extra_env: dict[str, str] | None = None) -> tuple[Server, float]:
     """Spawn ``centralhub serve`` (this tree's code: ``PYTHONPATH`` is passed on); returns it
     and seconds from spawn to the first 200 on ``/health``."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL", "CACHE_URL"))}
-    # an installed hub runs from compiled bytecode: without this every spawn would compile
-    # every module again, and the ready time would measure the compiler
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "CENTRAL_HUB_PORT": str(port),
-            "CENTRAL_HUB_HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "CENTRAL_HUB_RATE_LIMIT_PER_MINUTE": str(10**12),
-            "CENTRAL_HUB_RATE_LIMIT_BURST": str(10**12),
-            "CENTRAL_HUB_MAX_CONNECTIONS": "100000",
-            **(extra_env or {}),
-        }
-    )
-    t0 = time.perf_counter()
-    server = spawn(
-        f"hub-{label}",
-        [python(), "-m", "centralhub.cli", "serve", "--port", str(port)],
-        port=port,
+    return spawn_hub(
+        database_url,
+        name=f"hub-{label}",
         log_path=LOG_DIR / f"hub-{label}.log",
-        env=env,
+        extra_env={"CENTRAL_HUB_MAX_CONNECTIONS": "100000", **(extra_env or {})},
+        timeout=120,
     )
-    try:
-        ready = wait_ready(server, "/health", timeout=120, started=t0)
-    except BaseException:
-        server.stop()
-        raise
-    return server, ready
 
 
 def cpu_seconds(server: Server) -> float:

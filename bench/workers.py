@@ -29,17 +29,16 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import (  # noqa: E402 - bench/ is not a package
+from _util import (
     ROOT,
     Server,
-    free_port,
     lua_paths_script,
-    python,
     require_tool,
     run_wrk,
-    spawn,
     temp_postgres_database,
-    wait_ready,
+)
+from _util import (  # noqa: E402 - bench/ is not a package
+    start_hub as spawn_hub,
 )
 from discovery import register, registrations, service_name  # noqa: E402
 
@@ -49,35 +48,14 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def start_hub(database_url: str, workers: int, cluster: str) -> Server:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "NATS_URL", "CACHE_URL"))}
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "NATS_URL": NATS_URL,
-            "CENTRAL_HUB_CLUSTER": cluster,
-            "CENTRAL_HUB_PORT": str(port),
-            "CENTRAL_HUB_HOST": "127.0.0.1",
-            "CENTRAL_HUB_WORKERS": str(workers),
-            "LOG_LEVEL": "WARNING",
-            # wrk calls from one address: the limiter runs (its cost is measured), never throttles
-            "CENTRAL_HUB_RATE_LIMIT_PER_MINUTE": str(10**12),
-            "CENTRAL_HUB_RATE_LIMIT_BURST": str(10**12),
-        }
-    )
-    server = spawn(
-        f"hub-{workers}w",
-        [python(), "-m", "centralhub.cli", "serve", "--port", str(port)],
-        port=port,
+    extra = {"NATS_URL": NATS_URL, "CENTRAL_HUB_CLUSTER": cluster, "CENTRAL_HUB_WORKERS": str(workers)}
+    return spawn_hub(
+        database_url,
+        name=f"hub-{workers}w",
         log_path=LOG_DIR / f"hub-{workers}w.log",
-        env=env,
-    )
-    try:
-        wait_ready(server, "/health", timeout=90)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+        extra_env=extra,
+        timeout=90,
+    )[0]
 
 
 def _process_tree(pid: int) -> list[int]:
