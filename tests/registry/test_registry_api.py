@@ -252,6 +252,14 @@ async def test_non_json_and_form_encoded_bodies(client: httpx.AsyncClient) -> No
     resp = await client.post("/api/v1/services/register", content=b"{not json")
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "invalid_json"
+    # an editor's line and column, never the byte offset dressed up as a field name
+    for path in ("/api/v1/services/register", "/api/v1/services/register/batch"):
+        resp = await client.post(path, content=b'{\n  "name": "x",\n  "host" "h"\n}')
+        assert resp.status_code == 400, resp.text
+        error = resp.json()["error"]
+        assert error["code"] == "invalid_json"
+        assert "line 3 column 10" in error["message"], error
+        assert error["details"] == [{"line": 3, "column": 10, "message": "Expecting ':' delimiter"}]
     # curl -d sends JSON labelled as a form; the hub still reads it as JSON
     resp = await client.post(
         "/discovery/register",

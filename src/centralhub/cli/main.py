@@ -18,6 +18,7 @@ from centralhub.cli.deps import deps
 from centralhub.cli.http import CLIENT, fail
 from centralhub.cli.keys import keys_app
 from centralhub.cli.services import services_app
+from centralhub.core.logs import quiet_chatty_libraries
 from centralhub.core.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -113,6 +114,7 @@ def serve(
     logging.basicConfig(
         level=settings.log_level, format=f"%(asctime)s %(levelname)s{who} %(name)s: %(message)s"
     )
+    quiet_chatty_libraries(settings.log_level)
     from centralhub.core.startup import StartupRefused, prepare_storage
 
     try:
@@ -152,9 +154,14 @@ def _serve_one(
     from centralhub.server.app import create_app
     from centralhub.server.connections import uvicorn_options
     from centralhub.server.gc_tuning import space_out_collections
-    from centralhub.server.shutdown import serve_until_signalled
+    from centralhub.server.shutdown import PortTaken, bind_listener, serve_until_signalled
 
     space_out_collections()
+    if sockets is None:
+        try:
+            sockets = [bind_listener(settings.host, settings.port)]
+        except PortTaken as exc:
+            fail(str(exc), code=1)
 
     try:
         app_ = create_app(settings)

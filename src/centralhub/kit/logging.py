@@ -16,6 +16,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from centralhub.core.logs import quiet_chatty_libraries
 from centralhub.kit.error_dna import ErrorDNA
 from centralhub.kit.tracing import get_correlation_id
 
@@ -112,6 +113,7 @@ def configure_logging(level: str | int = "INFO", *, json: bool = True, stream: T
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(numeric)
+    quiet_chatty_libraries(numeric)
 
 
 def get_logger(name: str | None = None, **initial: Any) -> Any:

@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse
 
 from centralhub.core import wire
 from centralhub.core.errors import CentralHubError, status_for
+from centralhub.core.logs import quiet_chatty_libraries
 from centralhub.core.time import rfc3339
 from centralhub.kit.exceptions import BaseServiceError, NoHealthyInstances, ServiceNotFound
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
@@ -277,6 +278,7 @@ class BaseService:
         logging.basicConfig(
             level=self.config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        quiet_chatty_libraries(self.config.log_level)
         uvicorn.run(
             self.app,
             host=self.config.host,

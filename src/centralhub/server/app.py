@@ -54,8 +54,9 @@ def create_app(
         await hub.start()
         # collector pauses are the discovery reads' latency tail: see gc_tuning
         freeze_started_hub()
-        log.info(
-            "central hub ready on %s:%s (%s, bus=%s, auth: %s)",
+        # said by the server once its socket accepts connections (server/shutdown.py), so the
+        # line is never printed by a hub whose port turns out to be taken
+        app.state.ready_line = "central hub ready on {}:{} ({}, bus={}, auth: {})".format(
             settings.host,
             settings.port,
             "sqlite" if settings.is_sqlite else "postgresql",

@@ -57,11 +57,39 @@ def _body_parse_failure(exc: StarletteHTTPException) -> str | None:
     return None
 
 
+def json_error_position(doc: Any, pos: Any) -> tuple[int, int] | None:
+    """(line, column), both from 1, of character ``pos`` in the body ``doc``; ``None`` if unknown.
+
+    A person fixes a request body in an editor, which counts lines and columns, not bytes.
+    """
+    if not isinstance(pos, int) or pos < 0:
+        return None
+    if isinstance(doc, bytes | bytearray):
+        doc = bytes(doc).decode("utf-8", "replace")
+    if not isinstance(doc, str):
+        return None
+    pos = min(pos, len(doc))
+    return doc.count("\n", 0, pos) + 1, pos - (doc.rfind("\n", 0, pos) + 1) + 1
+
+
+def _json_invalid(error: dict[str, Any], body: Any) -> Response:
+    """A body that is not JSON: what the parser expected, and where, as line and column."""
+    reason = str((error.get("ctx") or {}).get("error") or error.get("msg") or "invalid JSON")
+    loc = tuple(error.get("loc", ()))
+    where = json_error_position(body, loc[1] if len(loc) > 1 else None)
+    if where is None:
+        return error_response(400, "invalid_json", f"request body is not valid JSON: {reason}")
+    line, column = where
+    return error_response(
+        400,
+        "invalid_json",
+        f"request body is not valid JSON: {reason} at line {line} column {column}",
+        [{"line": line, "column": column, "message": reason}],
+    )
+
+
 def _describe(errors: list[dict[str, Any]]) -> tuple[str, str, int]:
     """Turn pydantic errors into (code, message, status)."""
-    first = errors[0]
-    if first.get("type") == "json_invalid":
-        return "invalid_json", f"request body is not valid JSON: {first.get('msg', '')}", 400
     parts = []
     status = 422
     for err in errors[:5]:
@@ -156,6 +184,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
+        if errors and errors[0].get("type") == "json_invalid":
+            return _json_invalid(errors[0], exc.body)
         code, message, status = _describe(errors) if errors else ("validation_error", "invalid request", 422)
         details = [
             {

@@ -9,6 +9,8 @@ finishes the requests still running and the hub stops. A SIGTERM shutdown exits 
 
 from __future__ import annotations
 
+import errno
+import logging
 import signal
 import socket
 import sys
@@ -18,6 +20,40 @@ from types import FrameType
 import uvicorn
 
 from centralhub.hub import Hub
+
+log = logging.getLogger("centralhub.server")
+
+
+class PortTaken(Exception):
+    """The hub's address is held by another process: said in one line, not a traceback."""
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The hub's listening socket, bound before anything starts.
+
+    Binding first means a taken port is reported at once, in one line, before the hub opens its
+    database or says it is ready; uvicorn would otherwise start the hub, log a bind error and
+    stop it again.
+    """
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PortTaken(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortTaken(
+                f"port {port} on {host} is already in use (another hub or program holds it); "
+                "pick another with --port or CENTRAL_HUB_PORT"
+            ) from None
+        raise PortTaken(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class HubServer(uvicorn.Server):
@@ -32,7 +68,12 @@ class HubServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.started and self.on_ready is not None:
+        if not self.started:
+            return
+        ready_line = getattr(getattr(self.config.app, "state", None), "ready_line", None)
+        if ready_line:
+            log.info("%s", ready_line)
+        if self.on_ready is not None:
             self.on_ready()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
