@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from cachetools import TTLCache
 from redis.exceptions import RedisError
 
-__all__ = ["L1Cache", "L2Cache", "MultiLevelCache"]
+__all__ = ["CacheStats", "L1Cache", "L2Cache", "MultiLevelCache"]
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,18 @@ def encode_value(key: str, value: Any) -> bytes:
         ) from exc
 
 
+class CacheStats(dict[str, Any]):
+    """A cache's figures: a plain dict that may also be awaited.
+
+    ``get_stats()`` was a coroutine once; code written then (``await cache.get_stats()``) keeps
+    working while new code calls it plainly.
+    """
+
+    def __await__(self) -> Generator[Any, None, CacheStats]:
+        yield from ()
+        return self
+
+
 class MultiLevelCache:
     """L1 + L2 cache with hit statistics; L2 outages degrade to L1-only, never raise.
 
@@ -243,26 +255,29 @@ class MultiLevelCache:
                 self._l2_failed("delete", key, exc)
         return found
 
-    async def get_stats(self) -> dict[str, Any]:
-        """Hit/miss counters and rates (percentages of all ``get`` calls, 2 decimals)."""
+    def get_stats(self) -> CacheStats:
+        """Hit/miss counters and rates (percentages of all ``get`` calls, 2 decimals).
+
+        Counters live in memory, so this is a plain call; ``await cache.get_stats()`` also works
+        (see :class:`CacheStats`)."""
         total = self._l1_hits + self._l2_hits + self._misses
 
         def pct(n: int) -> float:
             return round(n * 100.0 / total, 2) if total else 0.0
 
-        return {
-            "l1_size": len(self.l1_cache),
-            "l1_max_size": self.l1_cache.max_size,
-            "l1_hits": self._l1_hits,
-            "l1_hit_rate_pct": pct(self._l1_hits),
-            "l2_hits": self._l2_hits,
-            "l2_hit_rate_pct": pct(self._l2_hits),
-            "total_misses": self._misses,
-            "overall_hit_rate_pct": pct(self._l1_hits + self._l2_hits),
-            "total_requests": total,
-            "l2_errors": self._l2_errors,
-            "l2_available": self.l2_available,
-        }
+        return CacheStats(
+            l1_size=len(self.l1_cache),
+            l1_max_size=self.l1_cache.max_size,
+            l1_hits=self._l1_hits,
+            l1_hit_rate_pct=pct(self._l1_hits),
+            l2_hits=self._l2_hits,
+            l2_hit_rate_pct=pct(self._l2_hits),
+            total_misses=self._misses,
+            overall_hit_rate_pct=pct(self._l1_hits + self._l2_hits),
+            total_requests=total,
+            l2_errors=self._l2_errors,
+            l2_available=self.l2_available,
+        )
 
     async def close(self) -> None:
         """Close the Redis client if this cache created it from ``redis_url``."""
