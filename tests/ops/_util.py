@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+
+from tests.conftest import free_port
 
 
 def require_tool(path: str, debian_package: str) -> str:
@@ -51,3 +57,55 @@ def metrics_target(body: bytes = b"ops_probe_up 1\n") -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@contextmanager
+def running_prometheus(config: str, workdir: Path) -> Iterator[tuple[str, Path]]:
+    """The real Prometheus with ``config`` (YAML text); yields its URL and its log file."""
+    binary = require_tool("/usr/bin/prometheus", "prometheus")
+    config_file = workdir / "prometheus.yml"
+    config_file.write_text(config)
+    port = free_port()
+    log = workdir / "prometheus.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def poll(fn: Any, timeout: float, what: str, log: Path) -> Any:
+    """``fn()``'s first truthy answer within ``timeout`` seconds, else fail showing ``log``'s end."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except (httpx.HTTPError, ValueError, KeyError) as exc:  # not ready yet
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.5)
+    pytest.fail(f"{what} within {timeout}s (last: {last!r}); log:\n{log.read_text()[-3000:]}")
+
+
+def active_targets(prometheus_url: str) -> list[dict[str, Any]]:
+    """Prometheus' active targets (``/api/v1/targets``)."""
+    doc = httpx.get(f"{prometheus_url}/api/v1/targets", timeout=3).json()
+    return doc["data"]["activeTargets"]  # type: ignore[no-any-return]

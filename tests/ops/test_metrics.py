@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from centralhub.hub import Hub
 from centralhub.metrics import collectors as metrics
+from centralhub.registry.models import InstanceStatus
 from centralhub.server.app import create_app
 
 
@@ -91,24 +92,39 @@ async def test_json_summary(client: httpx.AsyncClient) -> None:
     assert {"config_changes", "alerts_sent", "health_checks", "deployments"} <= set(doc)
 
 
-async def test_prometheus_sd_groups_targets_with_labels(client: httpx.AsyncClient) -> None:
+async def test_prometheus_sd_targets_carry_meta_labels_and_no_health_label(
+    client: httpx.AsyncClient,
+) -> None:
     name = f"svc-{uuid.uuid4().hex[:8]}"
     tenant = f"t-{uuid.uuid4().hex[:6]}"
     await _register(client, name=name, host="10.0.0.1", port=8001, version="v1")
-    await _register(client, name=name, host="10.0.0.2", port=8001, version="v1")
-    await _register(
-        client, name=name, host="10.0.0.3", port=8001, version="v2", metadata={"metrics_path": "/m"}
+    await _register(client, name=name, host="10.0.0.2", port=8001, version="v1", tags=["prod", "eu"])
+    v2 = await _register(
+        client,
+        name=name,
+        host="10.0.0.3",
+        port=8001,
+        version="v2",
+        metadata={"metrics_path": "/m", "team.name": "fx", "shards": 4},
     )
     await _register(client, tenant, name=name, host="10.1.0.1", port=9000, version="v1")
 
     groups = (await client.get("/api/v1/sd/prometheus", params={"tenant": "all"})).json()
-    mine = [g for g in groups if g["labels"]["service"] == name]
-    by_key = {(g["labels"]["tenant"], g["labels"]["version"]): g for g in mine}
-    assert set(by_key) == {("default", "v1"), ("default", "v2"), (tenant, "v1")}
-    assert sorted(by_key[("default", "v1")]["targets"]) == ["10.0.0.1:8001", "10.0.0.2:8001"]
-    labels = by_key[("default", "v2")]["labels"]
-    assert labels["status"] == "passing" and labels["__metrics_path__"] == "/m"
+    mine = {g["targets"][0]: g["labels"] for g in groups if g["labels"]["service"] == name}
+    assert set(mine) == {"10.0.0.1:8001", "10.0.0.2:8001", "10.0.0.3:8001", "10.1.0.1:9000"}
+    assert all(len(g["targets"]) == 1 for g in groups)
+    labels = mine["10.0.0.3:8001"]
+    # health only as a __meta_ label: a flapping check must not split the target's series
+    assert "status" not in labels and labels["__meta_centralhub_status"] == "passing"
+    assert labels["__metrics_path__"] == "/m"
     assert labels["__meta_centralhub_service"] == name and labels["__meta_centralhub_version"] == "v2"
+    assert labels["__meta_centralhub_tenant"] == "default"
+    assert labels["__meta_centralhub_instance_id"] == v2["instance_id"]
+    assert labels["__meta_centralhub_metadata_team_name"] == "fx"
+    assert labels["__meta_centralhub_metadata_shards"] == "4"
+    assert mine["10.0.0.2:8001"]["__meta_centralhub_tags"] == ",prod,eu,"
+    assert mine["10.0.0.1:8001"]["__meta_centralhub_tags"] == ""
+    assert mine["10.1.0.1:9000"]["__meta_centralhub_tenant"] == tenant
     assert all(isinstance(v, str) for g in groups for v in g["labels"].values())
 
     only = (await client.get("/api/v1/sd/prometheus", params={"tenant": tenant})).json()
@@ -118,6 +134,34 @@ async def test_prometheus_sd_groups_targets_with_labels(client: httpx.AsyncClien
     assert bad.status_code == 400 and "status" in bad.json()["error"]["message"]
     bad = await client.get("/api/v1/sd/prometheus", params={"tenant": "no.dots"})
     assert bad.status_code == 400
+
+
+async def test_prometheus_sd_leaves_out_critical_and_draining_unless_asked(
+    hub: Hub, client: httpx.AsyncClient
+) -> None:
+    name = f"svc-{uuid.uuid4().hex[:8]}"
+    ids = [
+        (await _register(client, name=name, host=f"10.2.0.{n}", port=80, ttl_seconds=600))["instance_id"]
+        for n in (1, 2, 3)
+    ]
+    drained = await client.post(f"/api/v1/services/{name}/instances/{ids[1]}/drain")
+    assert drained.status_code == 200, drained.text
+    failing = next(i for i in hub.registry.all_instances("default") if i.id == ids[2])
+    assert await hub.registry.set_status(failing, InstanceStatus.CRITICAL)  # as a failed check does
+
+    def targets(groups: list[dict[str, Any]]) -> dict[str, str]:
+        return {
+            g["targets"][0]: g["labels"]["__meta_centralhub_status"]
+            for g in groups
+            if g["labels"]["service"] == name
+        }
+
+    default = (await client.get("/api/v1/sd/prometheus", params={"service": name})).json()
+    assert targets(default) == {"10.2.0.1:80": "passing"}
+    every = (await client.get("/api/v1/sd/prometheus", params={"service": name, "status": "all"})).json()
+    assert targets(every) == {"10.2.0.1:80": "passing", "10.2.0.2:80": "draining", "10.2.0.3:80": "critical"}
+    some = await client.get("/api/v1/sd/prometheus", params={"service": name, "status": "passing,draining"})
+    assert targets(some.json()) == {"10.2.0.1:80": "passing", "10.2.0.2:80": "draining"}
 
 
 async def test_several_apps_in_one_process_share_the_registry(hub: Hub) -> None:
