@@ -3,6 +3,9 @@ exposes, and scrapes them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import free_port
 from tests.ops._util import active_targets, metrics_target, poll, running_prometheus
 
 pytestmark = pytest.mark.slow
@@ -119,3 +123,44 @@ def test_prometheus_relabels_on_metadata_and_tags(hub_process_factory: Any, tmp_
             # the dev instance was dropped by the keep rule: only one target at all
             mine = [t for t in active_targets(prom) if t["labels"].get("service") == name]
             assert [t["labels"]["instance"] for t in mine] == [f"127.0.0.1:{prod_port}"]
+
+
+def test_a_base_service_is_an_up_target(hub_process_factory: Any, tmp_path: Path) -> None:
+    hub = hub_process_factory()
+    name = f"based-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVICE_", "NATS_URL", "CENTRAL_HUB"))}
+    env.update(
+        CENTRAL_HUB_URL=hub.url,
+        SERVICE_PORT=str(port),
+        PROBE_NAME=name,
+        LIFECYCLE_FILE=str(tmp_path / "lifecycle.txt"),
+    )
+    app = Path(__file__).parent.parent / "sdk" / "service_app.py"
+    with (tmp_path / "service.log").open("ab") as out:
+        service = subprocess.Popen([sys.executable, str(app)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        with running_prometheus(_sd_config(f"{hub.url}/api/v1/sd/prometheus?service={name}"), tmp_path) as (
+            prom,
+            log,
+        ):
+
+            def up() -> list[Any]:
+                q = httpx.get(f"{prom}/api/v1/query", params={"query": f'up{{service="{name}"}}'}, timeout=3)
+                return [r for r in q.json()["data"]["result"] if r["value"][1] == "1"]
+
+            [result] = poll(up, 60, "the BaseService target up", log)
+            assert result["metric"]["instance"] == f"127.0.0.1:{port}"
+
+            def its_own_figures() -> list[Any]:
+                q = httpx.get(
+                    f"{prom}/api/v1/query",
+                    params={"query": f'http_requests_total{{service="{name}",route="/metrics"}}'},
+                    timeout=3,
+                )
+                return q.json()["data"]["result"]  # type: ignore[no-any-return]
+
+            poll(its_own_figures, 30, "the service's request counter scraped", log)
+    finally:
+        service.terminate()
+        service.wait(20)

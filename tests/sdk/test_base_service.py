@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from centralhub.core.time import parse_rfc3339
 from tests.conftest import free_port
@@ -59,6 +60,24 @@ def test_base_service_process_lifecycle(hub_process_factory: Any, tmp_path: Path
             lambda: httpx.get(f"{url}/greet", timeout=5).json()["greeting"] == "hi", what="the config reload"
         )
         assert httpx.get(f"{url}/greet", timeout=5).json()["rps"] == 10
+        # /metrics in Prometheus' format: requests by route template, the reload that just ran
+        families = {
+            f.name: f for f in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=5).text)
+        }
+        greets = [
+            s.value
+            for s in families["http_requests"].samples
+            if s.name == "http_requests_total"
+            and s.labels == {"method": "GET", "route": "/greet", "status": "200"}
+        ]
+        assert greets and greets[0] >= 3
+        reloads = {
+            s.labels["outcome"]: s.value
+            for s in families["config_reloads"].samples
+            if s.name.endswith("_total")
+        }
+        assert reloads.get("applied", 0) >= 1 and "failed" not in reloads
+        assert families["config_version"].samples[0].value >= 1
         # once the hub acknowledged a heartbeat, /health says when, in the hub's time format
         beat = wait_until_sync(
             lambda: httpx.get(f"{url}/health", timeout=5).json()["hub"]["last_heartbeat"],

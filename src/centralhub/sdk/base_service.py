@@ -2,7 +2,8 @@
 
 What a subclass gets:
 
-* ``service.app`` (FastAPI) with ``GET /health`` = built-in state + ``custom_health_checks()``;
+* ``service.app`` (FastAPI) with ``GET /health`` = built-in state + ``custom_health_checks()``,
+  and ``GET /metrics`` (Prometheus text: requests by route, configuration reloads);
 * configuration from the hub through ``ConfigClient`` (NATS push when the hub publishes there, else
   the hub's watch query; checked at least every ``reconcile_seconds``),
   readable with ``config_value(path)`` / ``await get_config(path)``
@@ -31,7 +32,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from centralhub.core import wire
 from centralhub.core.errors import CentralHubError, status_for
@@ -41,6 +42,7 @@ from centralhub.kit.exceptions import BaseServiceError, NoHealthyInstances, Serv
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
 from centralhub.sdk.config_client import ConfigClient
 from centralhub.sdk.hub_link import CACHE_DIR_ENV, cache_file
+from centralhub.sdk.service_metrics import RequestMetrics, ServiceMetrics
 
 __all__ = ["BaseService", "ServiceConfig"]
 
@@ -150,6 +152,16 @@ class BaseService:
         self.app.state.service = self
         self.app.add_exception_handler(CentralHubError, _error_response)
         self.app.add_api_route("/health", self._health_endpoint, methods=["GET"], tags=["health"])
+        # the hub lists every instance as a Prometheus target: answer there
+        self.metrics = ServiceMetrics(config.service_name, config.version)
+        self.app.add_api_route(
+            "/metrics",
+            self.metrics.endpoint,
+            methods=["GET"],
+            include_in_schema=False,
+            response_class=Response,
+        )
+        self.app.add_middleware(RequestMetrics, metrics=self.metrics)
 
     # ------------------------------------------------------------------ hooks
     async def custom_health_checks(self) -> dict[str, Any]:
@@ -183,11 +195,15 @@ class BaseService:
             return
         self._config = new
         self.config_version += 1
+        self.metrics.config_version.set(self.config_version)
         self.logger.info("configuration updated (local version %d)", self.config_version)
         try:
             await self.on_config_change(new, old)
         except Exception:
+            self.metrics.config_reloads.labels(outcome="failed").inc()
             self.logger.exception("on_config_change failed")
+        else:
+            self.metrics.config_reloads.labels(outcome="applied").inc()
 
     def _make_config_source(self) -> ConfigClient:
         return ConfigClient(
