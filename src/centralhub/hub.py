@@ -19,6 +19,8 @@ from centralhub.auth.heartbeat_keys import HeartbeatSigners
 from centralhub.auth.jwt import JwtVerifier
 from centralhub.auth.service import KeyService
 from centralhub.config.service import ConfigService
+from centralhub.consul.indexes import ChangeIndexes
+from centralhub.consul.kv import ConsulKV
 from centralhub.contracts.service import ContractService
 from centralhub.core.database import Database
 from centralhub.core.events import EventBus, create_event_bus
@@ -82,6 +84,11 @@ class Hub:
         self.components: list[Any] = [self.audit]
         self.contracts = ContractService(self.database, self.registry, self.bus, events=self.events)
         self.components.append(self.contracts)
+        #: the Consul-compatible API's change indexes (per service, per tenant) and KV store
+        self.consul_indexes = ChangeIndexes()
+        self.registry.add_change_listener(self._consul_service_changed)
+        self.consul_kv = ConsulKV(self.database, self.bus, self.consul_indexes)
+        self.components.append(self.consul_kv)
         #: heartbeats sent as NATS messages (signed when auth is on), shared by the replicas
         self.nats_heartbeats = NatsHeartbeats(
             self.registry,
@@ -195,10 +202,14 @@ class Hub:
                 await self.cache.aclose()
         await self.database.close()
 
+    def _consul_service_changed(self, tenant: str, service: str) -> None:
+        self.consul_indexes.bump(("svc", tenant, service), ("tenant", tenant))
+
     def release_held_requests(self) -> None:
         """Answer every held request (config watches) now: the server is shutting down and
         waits for open requests before the hub stops."""
         self.config_service.watcher.close()
+        self.consul_indexes.close()
 
     # ------------------------------------------------------------------ health
     async def check_health(self) -> dict[str, Any]:

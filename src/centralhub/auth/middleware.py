@@ -7,6 +7,7 @@ With auth off it only records the caller (everyone is :data:`ANONYMOUS`) and the
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -57,8 +58,19 @@ def credential_of(headers: list[tuple[bytes, bytes]]) -> str | None:
             scheme, _, token = value.decode("latin-1").strip().partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
-        elif key == b"x-api-key" and value.strip():
+        elif key in (b"x-api-key", b"x-consul-token") and value.strip():
+            # X-Consul-Token: what Consul's clients send their token as
             return value.decode("latin-1").strip()
+    return None
+
+
+def consul_query_token(scope: Scope) -> str | None:
+    """``?token=`` on the Consul-compatible API, where Consul's clients may put the token."""
+    if not str(scope.get("path", "")).startswith("/v1/"):
+        return None
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+        if name == "token" and value.strip():
+            return value.strip()
     return None
 
 
@@ -99,7 +111,7 @@ class AuthMiddleware:
                 current_principal.reset(token)
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        credential = credential_of(headers)
+        credential = credential_of(headers) or consul_query_token(scope)
         if credential is None:
             await _send_error(send, unauthorized(_MISSING))
             return

@@ -54,6 +54,11 @@ RULES: list[tuple[str, str, str | None]] = [
     ("GET", "/api/v1/services/{name}/{rest:path}", R_READ),
     ("POST PUT PATCH DELETE", "/api/v1/services/{service}/{rest:path}", R_WRITE),
     ("POST PUT PATCH DELETE", "/discovery/services/{service}/{rest:path}", R_WRITE),
+    # the Consul-compatible API: KV is configuration, the rest is the registry
+    ("GET", "/v1/kv/{rest:path}", C_READ),
+    ("PUT DELETE", "/v1/kv/{rest:path}", C_WRITE),
+    ("PUT", "/v1/agent/{rest:path}", R_WRITE),
+    ("GET", "/v1/{rest:path}", R_READ),
     # contracts: the compatibility check changes nothing
     ("GET", "/api/v1/contracts", R_READ),
     ("GET", "/api/v1/contracts/{name}", R_READ),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -243,4 +245,18 @@ hub_replicas = Table(
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
     Column("lease_expires_at", DateTime(timezone=True), nullable=False),
+)
+
+#: the key/value store of the Consul-compatible API: keys per tenant (Consul namespace), values
+#: as given (bytes), and Consul's indexes: ``modify_index`` only grows, which is what a
+#: check-and-set compares
+consul_kv = Table(
+    "consul_kv",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("value", LargeBinary, nullable=True),
+    Column("flags", BigInteger, nullable=False, server_default="0"),
+    Column("create_index", BigInteger, nullable=False),
+    Column("modify_index", BigInteger, nullable=False),
 )

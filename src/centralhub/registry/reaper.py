@@ -23,6 +23,10 @@ from centralhub.registry.models import Instance, InstanceStatus
 log = logging.getLogger(__name__)
 
 
+#: metadata key of an instance's own removal grace, in seconds
+DEREGISTER_AFTER_KEY = "deregister_critical_after_seconds"
+
+
 class TtlReaper:
     """Marks instances past their TTL critical and removes them after the grace."""
 
@@ -91,7 +95,7 @@ class TtlReaper:
             return
         if inst.status != InstanceStatus.CRITICAL:
             await self.set_status(inst, InstanceStatus.CRITICAL)
-        elif inst.critical_since is not None and now - inst.critical_since > self.grace:
+        elif inst.critical_since is not None and now - inst.critical_since > self._grace_of(inst):
             log.info("removing %s/%s after expiry", inst.service_name, inst.id)
             async with self.database.engine.begin() as conn:
                 removed = await repository.delete(conn, inst.id)
@@ -104,7 +108,16 @@ class TtlReaper:
             return
         # critical: look again when its grace ends (every pass while the grace has no start)
         since = inst.critical_since
-        self._expiry.schedule(inst.id, now if since is None else since + self.grace)
+        self._expiry.schedule(inst.id, now if since is None else since + self._grace_of(inst))
+
+    def _grace_of(self, inst: Instance) -> float:
+        """How long ``inst`` stays critical before removal: its own
+        ``metadata.deregister_critical_after_seconds`` (what Consul clients call
+        DeregisterCriticalServiceAfter), else the hub's setting."""
+        own = inst.metadata.get(DEREGISTER_AFTER_KEY) if isinstance(inst.metadata, dict) else None
+        if isinstance(own, int | float) and not isinstance(own, bool) and own >= 0:
+            return float(own)
+        return self.grace
 
     # ---------------------------------------------------------------- revival
     def _uses_ttl(self, inst: Instance) -> bool:

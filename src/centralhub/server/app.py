@@ -17,6 +17,7 @@ from centralhub.auth.middleware import AuthMiddleware
 from centralhub.backup import api as backup_api
 from centralhub.config import api as config_api
 from centralhub.config.hot_path import config_hot_routes
+from centralhub.consul import api as consul_api
 from centralhub.contracts import api as contracts_api
 from centralhub.core.settings import Settings, load_settings
 from centralhub.dashboard.api import router as dashboard_router
@@ -127,4 +128,5 @@ def create_app(
     app.include_router(keys_api.router)
     app.include_router(backup_api.router)
     app.include_router(replicas_api.router)
+    app.include_router(consul_api.router)
     return app
