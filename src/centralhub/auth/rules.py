@@ -59,6 +59,9 @@ RULES: list[tuple[str, str, str | None]] = [
     ("PUT DELETE", "/v1/kv/{rest:path}", C_WRITE),
     ("PUT", "/v1/agent/{rest:path}", R_WRITE),
     ("GET", "/v1/{rest:path}", R_READ),
+    # the Eureka-compatible API (its reads are discovery, its writes registrations)
+    ("GET", "/eureka/{rest:path}", R_READ),
+    ("POST PUT DELETE", "/eureka/{rest:path}", R_WRITE),
     # contracts: the compatibility check changes nothing
     ("GET", "/api/v1/contracts", R_READ),
     ("GET", "/api/v1/contracts/{name}", R_READ),

@@ -22,6 +22,7 @@ from centralhub.contracts import api as contracts_api
 from centralhub.core.settings import Settings, load_settings
 from centralhub.dashboard.api import router as dashboard_router
 from centralhub.deployments.api import router as deployments_router
+from centralhub.eureka import api as eureka_api
 from centralhub.graph import api as dependencies_api
 from centralhub.health import api as health_api
 from centralhub.hub import Hub
@@ -129,4 +130,5 @@ def create_app(
     app.include_router(backup_api.router)
     app.include_router(replicas_api.router)
     app.include_router(consul_api.router)
+    app.include_router(eureka_api.router)
     return app
