@@ -39,6 +39,7 @@ RULES: list[tuple[str, str, str | None]] = [
     ("GET HEAD", "/docs", None),
     ("GET HEAD", "/docs/oauth2-redirect", None),
     ("GET HEAD", "/redoc", None),
+    ("GET HEAD", "/docs/assets/{rest:path}", None),
     ("GET HEAD", "/openapi.json", None),
     ("GET HEAD", "/dashboard", None),
     ("GET HEAD", "/dashboard/static/{rest:path}", None),

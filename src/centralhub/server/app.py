@@ -33,6 +33,7 @@ from centralhub.registry import batch_api as registry_batch_api
 from centralhub.registry.hot_path import HotRoutes, hot_routes
 from centralhub.replicas import api as replicas_api
 from centralhub.server import info
+from centralhub.server.docs import install_docs
 from centralhub.server.errors import ErrorBoundary, install_error_handlers
 from centralhub.server.gc_tuning import freeze_started_hub
 from centralhub.server.limits import BodySizeLimit, RateLimit
@@ -71,6 +72,9 @@ def create_app(
             await hub.stop()
 
     app = FastAPI(
+        # served from package files by install_docs below, not FastAPI's CDN-backed pages
+        docs_url=None,
+        redoc_url=None,
         title="Central Hub",
         version=__version__,
         description="Service registry and discovery, live configuration, health and alerts.",
@@ -80,6 +84,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.hub = hub
+    install_docs(app)
     app.state.settings = settings
     install_error_handlers(app)
     # added first = innermost: it must see the scope the router writes the matched route into
