@@ -185,6 +185,12 @@ def test_cli_default_hub_follows_central_hub_port(recorder: Recorder) -> None:
 def test_default_hub_url() -> None:
     assert default_hub_url({}) == "http://127.0.0.1:7000"
     assert default_hub_url({"CENTRAL_HUB_PORT": "7100"}) == "http://127.0.0.1:7100"
+    # the variables `centralhub serve` binds with reach that hub
+    assert default_hub_url({"CENTRAL_HUB_HOST": "hub.internal", "CENTRAL_HUB_PORT": "7100"}) == (
+        "http://hub.internal:7100"
+    )
+    assert default_hub_url({"CENTRAL_HUB_HOST": "0.0.0.0"}) == "http://127.0.0.1:7000"
+    assert default_hub_url({"CENTRAL_HUB_HOST": "fd00::1"}) == "http://[fd00::1]:7000"
     assert (
         default_hub_url({"CENTRAL_HUB_URL": "https://hub:8443/", "CENTRAL_HUB_PORT": "1"})
         == "https://hub:8443"

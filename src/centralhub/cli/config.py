@@ -1,4 +1,5 @@
-"""``centralhub config get|set|patch|history|diff|rollback|validate|schema|reload`` over HTTP."""
+"""``centralhub config ls|get|set|patch|history|diff|rollback|validate|schema|reload|export|import``
+over HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from centralhub.cli.http import DEFAULT_HUB, HubOpt, TenantOpt, fail, print_json, request
+from centralhub.cli.http import (
+    DEFAULT_HUB,
+    HubOpt,
+    JsonOpt,
+    TenantOpt,
+    fail,
+    print_json,
+    request,
+    wants_json,
+)
 from centralhub.config.secrets import mask_paths
 
 config_app = typer.Typer(
@@ -221,6 +231,146 @@ def config_schema(
 
 
 @config_app.command("reload")
-def config_reload(hub: HubOpt = DEFAULT_HUB) -> None:
+def config_reload(
+    service: Annotated[
+        str | None, typer.Argument(help="Show only what the reload did for this service.")
+    ] = None,
+    hub: HubOpt = DEFAULT_HUB,
+) -> None:
     """Re-read the hub's hot-reload directory and show what was loaded or rejected."""
-    print_json(request("POST", hub, "/api/v1/config/reload"))
+    result = request("POST", hub, "/api/v1/config/reload")
+    if service is not None:
+        for part in ("loaded", "unchanged", "rejected"):
+            result[part] = [item for item in result.get(part, []) if _names_service(item, service)]
+    print_json(result)
+
+
+def _names_service(item: Any, service: str) -> bool:
+    if not isinstance(item, dict):
+        return False
+    named = item.get("service") or item.get("service_name")
+    if named is not None:
+        return bool(named == service)
+    return Path(str(item.get("path") or item.get("file") or "")).stem == service
+
+
+_SUMMARY = ("service_name", "version", "revision", "updated_at", "updated_by")
+
+
+@config_app.command("ls")
+def config_ls(hub: HubOpt = DEFAULT_HUB, tenant: TenantOpt = "default", as_json: JsonOpt = False) -> None:
+    """List the services with a stored configuration and their current version."""
+    names = request("GET", hub, "/api/v1/config", tenant=tenant)["services"]
+    rows = []
+    for name in names:
+        current = request("GET", hub, f"/api/v1/config/{name}", tenant=tenant)
+        rows.append(
+            {k: current[k] for k in ("service_name", "version", "revision", "updated_at", "updated_by")}
+        )
+    if wants_json(as_json):
+        print_json({"count": len(rows), "services": rows})
+        return
+    if not rows:
+        typer.echo("no configurations stored")
+        return
+    typer.echo(f"{'SERVICE':30} {'VERSION':12} {'REVISION':>8}  {'UPDATED':25} BY")
+    for r in rows:
+        line = f"{r['service_name']:30} {r['version']:12} {r['revision']:>8}  {r['updated_at']:25}"
+        typer.echo(f"{line} {r['updated_by']}")
+
+
+#: what an export file says it is, so an import can refuse anything else
+EXPORT_FORMAT = "centralhub-config-export/1"
+
+
+def _is_yaml(path: Path) -> bool:
+    return path.suffix.lower() in (".yaml", ".yml")
+
+
+@config_app.command("export")
+def config_export(
+    file: Annotated[
+        Path, typer.Argument(help="Where to write: .json, or .yaml/.yml; '-' for stdout (JSON).")
+    ],
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+) -> None:
+    """Write every service's current configuration and schema to one file."""
+    services: dict[str, Any] = {}
+    for name in request("GET", hub, "/api/v1/config", tenant=tenant)["services"]:
+        current = request("GET", hub, f"/api/v1/config/{name}", tenant=tenant)
+        schema = request("GET", hub, f"/api/v1/config/{name}/schema", tenant=tenant, allow_missing=True)
+        services[name] = {"version": current["version"], "config": current["config"], "schema": schema}
+    doc = {"format": EXPORT_FORMAT, "tenant": tenant, "services": services}
+    if str(file) == "-":
+        print_json(doc)
+        return
+    if _is_yaml(file):
+        import yaml
+
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(doc, indent=2) + "\n"
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror}")
+    typer.echo(f"{len(services)} service(s) exported to {file}")
+
+
+@config_app.command("import")
+def config_import(
+    file: Annotated[Path, typer.Argument(help="A file written by 'centralhub config export' ('-': stdin).")],
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    actor: ActorOpt = None,
+    message: MessageOpt = "imported",
+) -> None:
+    """Store each service's schema, then its configuration, from an export file; one line per
+    service, and exit 1 if any was refused (the others are stored)."""
+    try:
+        text = typer.get_text_stream("stdin").read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    try:
+        if _is_yaml(file):
+            import yaml
+
+            doc = yaml.safe_load(text)
+        else:
+            doc = json.loads(text)
+    except (ValueError, ImportError) as exc:
+        fail(f"{file}: not a readable export: {exc}")
+    if (
+        not isinstance(doc, dict)
+        or doc.get("format") != EXPORT_FORMAT
+        or not isinstance(doc.get("services"), dict)
+    ):
+        fail(f"{file}: not a 'centralhub config export' file (format {EXPORT_FORMAT})")
+    refused = 0
+    for name, entry in doc["services"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            typer.echo(f"{name}: refused: no config object", err=True)
+            refused += 1
+            continue
+        headers = _headers(actor, None)
+        try:
+            if entry.get("schema"):
+                request("PUT", hub, f"/api/v1/config/{name}/schema", tenant=tenant, json=entry["schema"],
+                        headers=headers)  # fmt: skip
+            written = request(
+                "POST",
+                hub,
+                f"/api/v1/config/{name}",
+                tenant=tenant,
+                json=entry["config"],
+                headers=headers,
+                params={"message": message} if message else None,
+            )
+        except typer.Exit:  # request() printed why
+            typer.echo(f"{name}: refused", err=True)
+            refused += 1
+            continue
+        typer.echo(f"{name}: stored as version {written['version']}")
+    if refused:
+        raise typer.Exit(1)

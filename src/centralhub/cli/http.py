@@ -36,6 +36,8 @@ class ClientOptions:
 
     api_key: str | None = field(default=None, repr=False)
     ca_file: str | None = None
+    #: ``--output``: table (for people) or json (for scripts)
+    output: str = "table"
 
     def headers(self) -> dict[str, str]:
         try:
@@ -61,12 +63,20 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def request(
-    method: str, hub: str, path: str, *, tenant: str = "default", as_text: bool = False, **kwargs: Any
+    method: str,
+    hub: str,
+    path: str,
+    *,
+    tenant: str = "default",
+    as_text: bool = False,
+    allow_missing: bool = False,
+    **kwargs: Any,
 ) -> Any:
     """One HTTP call to the hub with the invocation's credential and TLS trust; prints the hub's
     error message and exits on failure.
 
-    Returns the decoded JSON body, or the body as text with ``as_text`` (DOT, Mermaid)."""
+    Returns the decoded JSON body, or the body as text with ``as_text`` (DOT, Mermaid);
+    ``None`` for a 404 with ``allow_missing``."""
     headers = {**CLIENT.headers(), **kwargs.pop("headers", {})}
     headers.setdefault("X-Tenant-ID", tenant)
     url = hub.rstrip("/") + path
@@ -78,6 +88,8 @@ def request(
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             hint = " (pass --ca-file or set CENTRAL_HUB_CA_FILE to trust the hub's certificate)"
         fail(f"cannot reach the hub at {hub}: {exc}{hint}")
+    if resp.status_code == 404 and allow_missing:
+        return None
     if resp.status_code >= 400:
         hint = ""
         if resp.status_code == 401 and "Authorization" not in headers:
@@ -95,6 +107,11 @@ def request(
     return resp.json()
 
 
+def wants_json(flag: bool) -> bool:
+    """A command's ``--json`` or the root ``--output json``."""
+    return flag or CLIENT.output == "json"
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False))
 
@@ -109,4 +126,5 @@ __all__ = [
     "fail",
     "print_json",
     "request",
+    "wants_json",
 ]

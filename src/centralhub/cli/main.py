@@ -17,6 +17,7 @@ from centralhub.cli.config import config_app
 from centralhub.cli.deps import deps
 from centralhub.cli.http import CLIENT, fail
 from centralhub.cli.keys import keys_app
+from centralhub.cli.ops import alerts_app, deployments_app
 from centralhub.cli.services import services_app
 from centralhub.core.logs import quiet_chatty_libraries
 from centralhub.core.settings import Settings, SettingsError, load_settings
@@ -27,10 +28,20 @@ app = typer.Typer(
 app.add_typer(services_app, name="services")
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(deployments_app, name="deployments")
 app.command("deps")(deps)
 app.command("audit")(audit)
 app.command("backup")(backup)
 app.command("restore")(restore)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from centralhub import __version__
+
+        typer.echo(f"centralhub {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -53,10 +64,25 @@ def client_options(
             show_default=False,
         ),
     ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="table (for people) or json (for scripts), for commands that print tables.",
+        ),
+    ] = "table",
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
 ) -> None:
     """Central Hub: service registry, discovery and live configuration."""
     CLIENT.api_key = api_key
     CLIENT.ca_file = ca_file
+    if output not in ("table", "json"):
+        fail(f"--output must be table or json (got {output!r})", code=2)
+    CLIENT.output = output
 
 
 @app.command()

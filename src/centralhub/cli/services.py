@@ -1,4 +1,4 @@
-"""``centralhub services ls|show|drain|undrain``: registered services, over HTTP."""
+"""``centralhub services ls|show|register|deregister|drain|undrain``: registered services, over HTTP."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from centralhub.cli.http import DEFAULT_HUB, HubOpt, JsonOpt, TenantOpt, print_json, request
+from centralhub.cli.http import DEFAULT_HUB, HubOpt, JsonOpt, TenantOpt, fail, print_json, request, wants_json
 
 services_app = typer.Typer(help="Registered services.", no_args_is_help=True)
 
@@ -20,7 +20,7 @@ def services_ls(
 ) -> None:
     """List services and their instances."""
     data = _every_page(hub, tenant, {"status": status} if status else {})
-    if as_json:
+    if wants_json(as_json):
         print_json(data)
         return
     if not data["services"]:
@@ -75,7 +75,66 @@ def services_undrain(
 
 def _drain(name: str, instance_id: str, hub: str, tenant: str, as_json: bool, action: str) -> None:
     inst = request("POST", hub, f"/api/v1/services/{name}/instances/{instance_id}/{action}", tenant=tenant)
-    if as_json:
+    if wants_json(as_json):
         print_json(inst)
         return
     typer.echo(f"{name} {inst['instance_id']} {inst['url']}: {inst['status']}")
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"{what} must be KEY=VALUE (got {item!r})", code=2)
+        found[key] = value
+    return found
+
+
+@services_app.command("register")
+def services_register(
+    name: Annotated[str, typer.Option("--name", help="Service name.")],
+    host: Annotated[str, typer.Option("--host", help="Address callers reach the instance at.")],
+    port: Annotated[int, typer.Option("--port", help="Its port.")],
+    version: Annotated[str | None, typer.Option("--version", help="What it runs.")] = None,
+    protocol: Annotated[str, typer.Option("--protocol", help="http, https, grpc, tcp...")] = "http",
+    health_endpoint: Annotated[
+        str | None, typer.Option("--health-endpoint", help="Path the hub probes, e.g. /health.")
+    ] = None,
+    ttl: Annotated[
+        int | None, typer.Option("--ttl", help="Seconds without a heartbeat before critical.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat).")] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="Metadata KEY=VALUE (repeat).")] = None,
+    depends_on: Annotated[
+        list[str] | None, typer.Option("--depends-on", help="A dependency (repeat).")
+    ] = None,
+    hub: HubOpt = DEFAULT_HUB,
+    tenant: TenantOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an instance (or update the one at the same host and port); prints its id."""
+    body: dict[str, Any] = {"name": name, "host": host, "port": port, "protocol": protocol}
+    for key, value in (("version", version), ("health_endpoint", health_endpoint), ("ttl_seconds", ttl)):
+        if value is not None:
+            body[key] = value
+    if tag:
+        body["tags"] = tag
+    if meta:
+        body["metadata"] = _pairs(meta, "--meta")
+    if depends_on:
+        body["dependencies"] = depends_on
+    inst = request("POST", hub, "/api/v1/services/register", tenant=tenant, json=body)
+    if wants_json(as_json):
+        print_json(inst)
+        return
+    typer.echo(inst["instance_id"])
+
+
+@services_app.command("deregister")
+def services_deregister(
+    name: str, instance_id: str, hub: HubOpt = DEFAULT_HUB, tenant: TenantOpt = "default"
+) -> None:
+    """Remove an instance from the registry."""
+    request("DELETE", hub, f"/api/v1/services/{name}/instances/{instance_id}", tenant=tenant)
+    typer.echo(f"{name} {instance_id}: deregistered")

@@ -57,13 +57,20 @@ class HubAuthError(BaseServiceError):
 
 
 def default_hub_url(env: Mapping[str, str] | None = None) -> str:
-    """``CENTRAL_HUB_URL``, else the hub on this machine at ``CENTRAL_HUB_PORT`` (7000)."""
+    """``CENTRAL_HUB_URL``, else ``CENTRAL_HUB_HOST`` (127.0.0.1) at ``CENTRAL_HUB_PORT`` (7000):
+    the same variables ``centralhub serve`` binds with, so a shell that starts a hub reaches it.
+    A wildcard bind address (0.0.0.0, ::) is reached on this machine's loopback."""
     env = os.environ if env is None else env
     url = (env.get("CENTRAL_HUB_URL") or "").strip()
     if url:
         return url.rstrip("/")
     port = (env.get("CENTRAL_HUB_PORT") or "").strip() or str(DEFAULT_PORT)
-    return f"http://127.0.0.1:{port}"
+    host = (env.get("CENTRAL_HUB_HOST") or "").strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def resolve_api_key(api_key: str | None = None, env: Mapping[str, str] | None = None) -> str | None:
