@@ -30,6 +30,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from centralhub.auth.context import current_principal
 from centralhub.auth.tenancy import may_choose_tenant, view_tenant
 from centralhub.config.schemas import history_entry
 from centralhub.core.errors import NotFound
@@ -43,7 +44,12 @@ from centralhub.server.deps import HubDep, TenantDep
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["dashboard"])
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-STATIC_FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+STATIC_FILES = {
+    "dashboard.js": "text/javascript",
+    "dashboard.css": "text/css",
+    # the graph's layout library, served from the package: the page works without internet
+    "vendor/dagre.min.js": "text/javascript",
+}
 _NO_CACHE = {"Cache-Control": "no-cache"}
 #: keys (besides ``*_at``) whose epoch-number values are times
 TIME_KEYS = frozenset({"timestamp", "last_seen", "last_check", "status_since", "since", "until"})
@@ -55,7 +61,7 @@ async def dashboard_page() -> FileResponse:
 
 
 @router.get(
-    "/dashboard/static/{name}",
+    "/dashboard/static/{name:path}",
     include_in_schema=False,
     response_class=FileResponse,
     responses={404: {"model": ErrorRead, "description": "No such dashboard file"}},
@@ -95,6 +101,8 @@ async def dashboard_data(hub: HubDep, caller: TenantDep, tenant: str | None = No
             "event_bus": hub.bus.name,
             "health": health,
         },
+        "caller": _caller(),
+        "tenants": _tenants(hub) if may_choose_tenant() else None,
         "figures": hub.registry.figures(chosen),
         "services": services_of(instances),
         "graph": _graph(hub, chosen, instances),
@@ -194,8 +202,13 @@ def _graph(hub: Any, tenant: str | None, instances: list[Instance]) -> dict[str,
         edges = sorted(set(edges))
         for _, dep in edges:
             nodes.setdefault(dep, {"name": dep, "kind": "service"})
+    infra = _infrastructure_status(hub)
     for name, node in nodes.items():
-        node["status"] = status.get(name, "unknown" if node["kind"] == "infrastructure" else "missing")
+        if node["kind"] == "infrastructure":
+            # the monitor's verdict, as the infrastructure panel shows it
+            node["status"] = infra.get(name, status.get(name, "unknown"))
+        else:
+            node["status"] = status.get(name, "missing")
     return {
         "source": source,
         "nodes": [nodes[n] for n in sorted(nodes)],
@@ -203,6 +216,23 @@ def _graph(hub: Any, tenant: str | None, instances: list[Instance]) -> dict[str,
         "layers": layered(sorted(nodes), edges),
         "cycle": cycle,
     }
+
+
+def _infrastructure_status(hub: Any) -> dict[str, str]:
+    monitor = getattr(hub, "infrastructure", None)
+    health = getattr(monitor, "health", None) or {}
+    return {name: str(getattr(h, "status", "unknown")) for name, h in health.items()}
+
+
+def _caller() -> dict[str, Any]:
+    """Who the page acts as: its buttons show only what this caller may do."""
+    principal = current_principal.get()
+    return {"name": principal.name, "scopes": sorted(principal.scopes), "tenant": principal.tenant}
+
+
+def _tenants(hub: Any) -> list[str]:
+    """Tenants an admin may pick: every tenant with a registered instance, and the default."""
+    return sorted({i.tenant_id for i in hub.registry.all_instances(None)} | {"default"})
 
 
 async def _recent_config(hub: Any, tenant: str | None) -> list[dict[str, Any]] | None:

@@ -68,6 +68,10 @@ class DashboardData(BaseModel):
         False, description="whether the caller may pick another tenant with ?tenant= (admin, or auth off)"
     )
     hub: DashboardHub
+    caller: dict[str, Any] = Field(
+        default_factory=dict, description="name, scopes and tenant limit of the caller (what the page may do)"
+    )
+    tenants: list[str] | None = Field(None, description="tenants an admin may pick; null for others")
     figures: dict[str, Any]
     services: list[DashboardService]
     graph: DashboardGraph

@@ -1,8 +1,11 @@
-// Central Hub dashboard: polls /api/v1/dashboard/data every 2 s and redraws in place.
-// No third-party code; the dependency graph is drawn here as inline SVG.
+// Central Hub dashboard: polls /api/v1/dashboard/data every 2 s and redraws in place, and acts
+// through the hub's own API with the pasted key. The dependency graph is laid out by dagre
+// (vendor/dagre.min.js, served by the hub: no request leaves it) and drawn as inline SVG.
 "use strict";
 
 const POLL_MS = 2000;
+// the last dashboard document (the caller's scopes decide which buttons show)
+let LAST = null;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const STATUS_COLORS = {
   healthy: "#1f9d55", passing: "#1f9d55", degraded: "#d69e2e", warning: "#d69e2e",
@@ -13,7 +16,9 @@ function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined) continue;
-    if (k === "class") node.className = v; else node.setAttribute(k, v);
+    if (k === "class") node.className = v;
+    else if (typeof v === "function") node.addEventListener(k.replace(/^on/, ""), v);
+    else node.setAttribute(k, v);
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
@@ -57,7 +62,8 @@ function renderServices(services) {
   const body = document.querySelector("#services tbody");
   body.replaceChildren(...services.map((svc) => {
     const insts = el("td", {}, ...svc.instances.map((i) =>
-      el("span", { class: "inst", title: `${i.instance_id} ${i.status}` },
+      el("span", { class: "inst", title: `${i.instance_id} ${i.status}`, "data-instance": i.instance_id,
+        onclick: () => openInstance(svc.tenant_id, svc.name, i.instance_id) },
         el("span", { class: "dot", style: `background:${STATUS_COLORS[i.status] || STATUS_COLORS.unknown}` }),
         `${i.url.replace(/^https?:\/\//, "")}${i.version ? " " + i.version : ""}`)));
     return el("tr", { "data-service": svc.name, "data-tenant": svc.tenant_id },
@@ -67,31 +73,29 @@ function renderServices(services) {
   document.getElementById("services-empty").hidden = services.length > 0;
 }
 
-// Layered layout: the server gives layers (dependencies first); columns left to right.
+// dagre lays the graph out in ranks (dependencies left) and routes each edge through the gaps
+// between ranks, so an edge never runs through a box that is not one of its two ends. Edges are
+// drawn as the straight segments dagre gives, which keeps that promise exactly.
 function renderGraph(graph) {
   const root = document.getElementById("graph");
-  const layers = (graph && graph.layers) || [];
-  const nodesByName = Object.fromEntries(((graph && graph.nodes) || []).map((n) => [n.name, n]));
-  const boxW = 150, boxH = 30, gapX = 70, gapY = 18, pad = 12;
+  const nodes = (graph && graph.nodes) || [];
   const edges = (graph && graph.edges) || [];
-  const colOf = {};
-  layers.forEach((layer, col) => layer.forEach((name) => { colOf[name] = col; }));
-  // edges that skip a layer arc over the boxes in between; leave room above for them
-  const maxSpan = Math.max(1, ...edges.map((e) => (colOf[e.from] ?? 0) - (colOf[e.to] ?? 0)));
-  const top = pad + Math.min(24 * (maxSpan - 1), 90);
-  const pos = {};
-  let rows = 0;
-  layers.forEach((layer, col) => {
-    rows = Math.max(rows, layer.length);
-    layer.forEach((name, row) => {
-      pos[name] = { x: pad + col * (boxW + gapX), y: top + row * (boxH + gapY) };
-    });
-  });
-  const width = Math.max(pad * 2 + layers.length * (boxW + gapX) - gapX, 200);
-  const height = Math.max(top + pad + rows * (boxH + gapY) - gapY, 60);
-  root.setAttribute("width", width);
-  root.setAttribute("height", height);
-  root.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const boxW = 150, boxH = 30;
+  if (!nodes.length) {
+    root.setAttribute("width", 200); root.setAttribute("height", 60);
+    root.replaceChildren(svg("text", { x: 12, y: 34, class: "muted" }, "No services yet."));
+    return;
+  }
+  const g = new dagre.graphlib.Graph();
+  g.setGraph({ rankdir: "RL", nodesep: 18, ranksep: 70, edgesep: 12, marginx: 12, marginy: 12 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const n of nodes) g.setNode(n.name, { width: boxW, height: boxH });
+  for (const e of edges) if (e.from !== e.to) g.setEdge(e.from, e.to);
+  dagre.layout(g);
+  const { width, height } = g.graph();
+  root.setAttribute("width", Math.max(width, 200));
+  root.setAttribute("height", Math.max(height, 60));
+  root.setAttribute("viewBox", `0 0 ${Math.max(width, 200)} ${Math.max(height, 60)}`);
   const defs = svg("defs");
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5",
     markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
@@ -100,37 +104,25 @@ function renderGraph(graph) {
   const parts = [defs];
   const cycle = new Set((graph && graph.cycle) || []);
   for (const e of edges) {
-    const a = pos[e.from], b = pos[e.to];
-    if (!a || !b) continue;
-    const span = colOf[e.from] - colOf[e.to];
-    let d;
-    if (span > 1) {
-      // from the dependent's top to the dependency's top, arcing above the layers between
-      const x1 = a.x + 30, y1 = a.y, x2 = b.x + boxW - 30, y2 = b.y;
-      const lift = Math.min(a.y, b.y) - 12 - 24 * (span - 1);
-      d = `M ${x1} ${y1} C ${x1} ${lift}, ${x2} ${lift}, ${x2} ${y2}`;
-    } else {
-      // from the dependent's left edge to the dependency's right edge
-      const x1 = a.x, y1 = a.y + boxH / 2, x2 = b.x + boxW, y2 = b.y + boxH / 2;
-      const mid = (x1 + x2) / 2;
-      d = x1 > x2 ? `M ${x1} ${y1} C ${mid} ${y1}, ${mid} ${y2}, ${x2} ${y2}`
-        : `M ${x1} ${y1} C ${x1 - 40} ${y1}, ${x2 + 40} ${y2}, ${x2} ${y2}`;
-    }
+    const laid = g.edge(e.from, e.to);
+    if (!laid || !laid.points || !laid.points.length) continue;
+    const d = laid.points.map((p, i) => `${i ? "L" : "M"} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(" ");
     const cls = cycle.has(e.from) && cycle.has(e.to) ? "edge cycle" : "edge";
     parts.push(svg("path", { class: cls, d, "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to }));
   }
-  for (const [name, p] of Object.entries(pos)) {
-    const node = nodesByName[name] || { status: "unknown", kind: "service" };
-    const g = svg("g", { class: "node", "data-name": name, "data-status": node.status, transform: `translate(${p.x},${p.y})` });
+  for (const node of nodes) {
+    const p = g.node(node.name);
+    const x = p.x - boxW / 2, y = p.y - boxH / 2;
+    const gEl = svg("g", { class: "node", "data-name": node.name, "data-status": node.status,
+      "data-kind": node.kind, transform: `translate(${x.toFixed(1)},${y.toFixed(1)})` });
     const color = STATUS_COLORS[node.status] || STATUS_COLORS.unknown;
-    g.append(svg("rect", { width: boxW, height: boxH, rx: node.kind === "infrastructure" ? 14 : 6, stroke: color }));
-    g.append(svg("circle", { cx: 12, cy: boxH / 2, r: 5, fill: color }));
-    const label = name.length > 19 ? name.slice(0, 18) + "…" : name;
-    g.append(svg("text", { x: 24, y: boxH / 2 + 4 }, label));
-    g.append(svg("title", {}, `${name} (${node.kind}, ${node.status})`));
-    parts.push(g);
+    gEl.append(svg("rect", { width: boxW, height: boxH, rx: node.kind === "infrastructure" ? 14 : 6, stroke: color }));
+    gEl.append(svg("circle", { cx: 12, cy: boxH / 2, r: 5, fill: color }));
+    const label = node.name.length > 19 ? node.name.slice(0, 18) + "…" : node.name;
+    gEl.append(svg("text", { x: 24, y: boxH / 2 + 4 }, label));
+    gEl.append(svg("title", {}, `${node.name} (${node.kind}, ${node.status})`));
+    parts.push(gEl);
   }
-  if (!layers.length) parts.push(svg("text", { x: pad, y: 34, class: "muted" }, "No services yet."));
   root.replaceChildren(...parts);
 }
 
@@ -164,23 +156,50 @@ function renderList(id, items, emptyText, render) {
 function renderAlert(a) {
   const what = [a.kind, a.target, a.event].filter(Boolean).join(" ") || a.title || a.name || "";
   const repeat = a.count > 1 ? ` ×${a.count}` : "";
+  const actions = [];
+  if (can("ops") && a.id && !a.acknowledged) {
+    actions.push(button("Acknowledge", "ack", () => act(
+      () => hubCall("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/acknowledge`, { tenant: a.tenant_id, body: {} }))));
+  }
+  if (can("ops") && a.target) {
+    const body = { target: a.target, duration_seconds: 3600, reason: "silenced from the dashboard" };
+    if (a.tenant_id === null || a.tenant_id === undefined) body.global = true;
+    actions.push(button("Silence 1 h", "silence", () => act(
+      () => hubCall("POST", "/api/v1/alerts/silences", { tenant: a.tenant_id, body }))));
+  }
   return el("li", { "data-alert": a.id || "" }, badge(a.severity || "info"), " ", el("strong", {}, what), " ",
     a.message || "", " ", el("span", { class: "muted small" },
-      `${when(a.last_seen_at || a.created_at || a.timestamp)}${repeat}${a.acknowledged ? " · acknowledged" : ""}`));
+      `${when(a.last_seen_at || a.created_at || a.timestamp)}${repeat}${a.acknowledged ? " · acknowledged" : ""}` +
+      `${a.silenced ? " · silenced" : ""}`), ...actions);
 }
 
 function renderConfig(v) {
-  return el("li", {}, el("strong", {}, v.service_name), " ", v.version || `r${v.revision}`, " ",
+  return el("li", { "data-config": v.service_name },
+    el("strong", { onclick: () => openConfig(v.tenant_id || "default", v.service_name) }, v.service_name),
+    " ", v.version || `r${v.revision}`, " ",
     el("span", { class: "muted small" }, `${v.updated_by || ""} ${when(v.updated_at)}${v.message ? " — " + v.message : ""}`));
+}
+
+// a deployment that did not succeed says why, and what became of the instances it had drained
+function deploymentReason(d) {
+  if (d.state !== "failed" && d.state !== "cancelled") return d.error || "";
+  const why = d.error || (d.state === "cancelled"
+    ? `cancelled on request${d.cancel_requested_at ? " at " + when(d.cancel_requested_at) : ""}` : "failed");
+  const touched = (d.batches || []).flatMap((b) => b.instances || []);
+  const restored = touched.filter((i) => i.status && i.status !== "gone" && i.status !== "draining").length;
+  return `${why}; ${restored} drained instance${restored === 1 ? "" : "s"} back in service`;
 }
 
 function renderDeployment(d) {
   const p = d.progress || {};
+  const reason = deploymentReason(d);
   return el("li", { "data-deployment": d.id }, badge(d.state), " ", el("strong", {}, d.service), ` → ${d.version} `,
-    el("span", { class: "muted small" }, `batch ${p.batches_done}/${p.batches_total}${d.error ? " — " + d.error : ""}`));
+    el("span", { class: "muted small" }, `batch ${p.batches_done}/${p.batches_total}`),
+    reason ? el("div", { class: "small reason" }, reason) : null);
 }
 
 function render(data) {
+  LAST = data;
   const health = (data.hub && data.hub.health) || {};
   const status = health.status || "unknown";
   const hubStatus = document.getElementById("hub-status");
@@ -205,20 +224,32 @@ const keyInput = document.getElementById("apikey");
 keyInput.value = localStorage.getItem(KEY_STORAGE) || "";
 
 function showTenant(data) {
-  // the hub shows the caller's own tenant; only an admin may pick another one (or "all")
+  // the hub shows the caller's own tenant; only an admin may pick another one, or all of them
+  // (an explicit choice: tenants are never mixed by default)
   document.getElementById("tenant-label").hidden = !data.may_choose_tenant;
-  document.getElementById("tenant").placeholder = data.tenant || "all";
+  const select = document.getElementById("tenant");
+  const wanted = ["", ...(data.tenants || []), "all"];
+  const have = [...select.options].map((o) => o.value);
+  if (wanted.join("\n") !== have.join("\n")) {
+    const chosen = select.value;
+    select.replaceChildren(...wanted.map((t) => el("option", { value: t },
+      t === "" ? `yours (${data.tenant || "default"})` : t === "all" ? "all tenants" : t)));
+    select.value = wanted.includes(chosen) ? chosen : "";
+  }
 }
 
 async function hubError(resp) {
   let message = `hub answered ${resp.status}`;
+  let details = null;
   try {
     const body = await resp.json();
     if (body && body.error && body.error.message) message += `: ${body.error.message}`;
+    details = body && body.error ? body.error.details || null : null;
   } catch (_) { /* not JSON: the status says enough */ }
   if (resp.status === 401) message += " (paste an API key)";
   const err = new Error(message);
   err.status = resp.status;
+  err.details = details;
   return err;
 }
 
@@ -252,3 +283,174 @@ keyInput.addEventListener("change", () => {
   refresh();
 });
 refresh();
+
+// ------------------------------------------------------------------ acting through the hub's API
+
+function can(scope) {
+  const scopes = (LAST && LAST.caller && LAST.caller.scopes) || [];
+  return scopes.includes(scope) || scopes.includes("admin");
+}
+
+function button(label, action, onclick) {
+  return el("button", { class: "act", type: "button", "data-action": action, onclick }, label);
+}
+
+async function hubCall(method, path, options = {}) {
+  const key = keyInput.value.trim();
+  const headers = key ? { Authorization: `Bearer ${key}` } : {};
+  if (options.tenant) headers["X-Tenant-ID"] = options.tenant;
+  let body;
+  if (options.raw !== undefined) { body = options.raw; headers["Content-Type"] = "application/json"; }
+  else if (options.body !== undefined) { body = JSON.stringify(options.body); headers["Content-Type"] = "application/json"; }
+  const resp = await fetch(path, { method, headers, body, cache: "no-store", signal: AbortSignal.timeout(10000) });
+  if (!resp.ok) throw await hubError(resp);
+  return resp.status === 204 ? null : resp.json();
+}
+
+function showDetailError(err) {
+  const box = document.getElementById("detail-error");
+  box.hidden = !err;
+  box.textContent = err ? err.message : "";
+}
+
+// an action: run it, show its error in the detail panel, refresh what is shown
+async function act(run, after) {
+  try {
+    await run();
+    showDetailError(null);
+    if (after) await after();
+  } catch (err) {
+    showDetailError(err);
+    document.getElementById("detail").hidden = false;
+    return;
+  }
+  refresh();
+}
+
+function openDetail(title, ...body) {
+  document.getElementById("detail").hidden = false;
+  document.getElementById("detail-title").textContent = title;
+  document.getElementById("detail-body").replaceChildren(...body);
+}
+
+function kv(pairs) {
+  return el("dl", { class: "kv" }, ...pairs.flatMap(([k, v]) => [el("dt", {}, k),
+    el("dd", { "data-field": k }, typeof v === "string" ? v : JSON.stringify(v))]));
+}
+
+async function openInstance(tenant, service, id) {
+  location.hash = `#/instances/${encodeURIComponent(tenant)}/${encodeURIComponent(service)}/${encodeURIComponent(id)}`;
+  const path = `/api/v1/services/${encodeURIComponent(service)}`;
+  let inst, health;
+  try {
+    const doc = await hubCall("GET", path, { tenant });
+    inst = (doc.instances || []).find((i) => i.instance_id === id);
+    const checks = await hubCall("GET", `${path}/health`, { tenant }).catch(() => null);
+    health = checks && (checks.instances || []).find((i) => i.instance_id === id);
+  } catch (err) {
+    openDetail(`instance ${id}`); showDetailError(err); return;
+  }
+  if (!inst) { openDetail(`instance ${id}`, el("p", { class: "empty" }, "This instance is no longer registered.")); return; }
+  showDetailError(null);
+  const pairs = [
+    ["service", service], ["tenant", tenant], ["instance id", inst.instance_id], ["address", inst.url],
+    ["status", inst.status], ["version", inst.version || ""], ["tags", inst.tags || []],
+    ["metadata", inst.metadata || {}], ["check", inst.check || (health && health.check) || {}],
+    ["last seen", inst.last_seen], ["registered", inst.registered_at],
+  ];
+  if (health) {
+    for (const k of ["last_check", "last_result", "last_error", "output", "consecutive_failures", "checked_by"]) {
+      if (health[k] !== undefined && health[k] !== null) pairs.push([k.replace(/_/g, " "), health[k]]);
+    }
+  }
+  const actions = [];
+  if (can("registry:write")) {
+    const base = `${path}/instances/${encodeURIComponent(id)}`;
+    const again = () => openInstance(tenant, service, id);
+    if (inst.status === "draining") {
+      actions.push(button("Undrain", "undrain", () => act(() => hubCall("POST", `${base}/undrain`, { tenant }), again)));
+    } else {
+      actions.push(button("Drain", "drain", () => act(() => hubCall("POST", `${base}/drain`, { tenant }), again)));
+    }
+    actions.push(button("Deregister", "deregister", () => {
+      if (!confirm(`Deregister ${service} ${id}?`)) return;
+      act(() => hubCall("DELETE", base, { tenant }), again);
+    }));
+  }
+  openDetail(`${service} · ${inst.url}`, kv(pairs), el("p", {}, ...actions));
+}
+
+async function openConfig(tenant, service, diffWith) {
+  location.hash = `#/config/${encodeURIComponent(tenant)}/${encodeURIComponent(service)}`;
+  const path = `/api/v1/config/${encodeURIComponent(service)}`;
+  let current, history, diff = null;
+  try {
+    current = await hubCall("GET", path, { tenant });
+    history = await hubCall("GET", `/api/v1/config/history/${encodeURIComponent(service)}`, { tenant });
+    if (diffWith) diff = await hubCall("GET", `${path}/diff?from=${encodeURIComponent(diffWith)}`, { tenant });
+  } catch (err) {
+    openDetail(`configuration of ${service}`); showDetailError(err); return;
+  }
+  showDetailError(null);
+  const again = () => openConfig(tenant, service);
+  const rows = (history.history || []).map((h) => el("li", { "data-version": h.version },
+    el("strong", {}, h.version), ` r${h.revision} `,
+    el("span", { class: "muted small" }, `${h.updated_by || ""} ${when(h.updated_at)}${h.message ? " — " + h.message : ""}`),
+    h.revision !== current.revision ? button("Diff with current", "diff", () => openConfig(tenant, service, h.version)) : " (current)",
+    h.revision !== current.revision && can("config:write")
+      ? button("Roll back to this", "rollback", () => act(
+        () => hubCall("POST", `${path}/rollback`, { tenant, body: { version: h.version } }), again))
+      : null));
+  const parts = [
+    kv([["service", service], ["tenant", tenant], ["version", `${current.version} (revision ${current.revision})`],
+      ["updated", `${current.updated_by} ${when(current.updated_at)}`]]),
+    el("pre", { class: "json", id: "config-current" }, JSON.stringify(current.config, null, 2)),
+  ];
+  if (diff) {
+    parts.push(el("h3", {}, `Changes from ${diff.from.version} to ${diff.to.version}`),
+      el("ul", { class: "list", id: "config-diff" }, ...(diff.changes.length ? diff.changes.map((c) =>
+        el("li", {}, JSON.stringify(c))) : [el("li", { class: "empty" }, "No change.")])));
+  }
+  parts.push(el("h3", {}, "History"), el("ul", { class: "list", id: "config-history" }, ...rows));
+  if (can("config:write")) {
+    const editor = el("textarea", { id: "config-editor", spellcheck: "false" });
+    editor.value = JSON.stringify(current.config, null, 2);
+    const errors = el("ul", { class: "list", id: "config-errors" });
+    const save = button("Save as new version", "save", async () => {
+      errors.replaceChildren();
+      let doc;
+      try { doc = JSON.parse(editor.value); } catch (err) {
+        errors.replaceChildren(el("li", { class: "field-error" }, `not valid JSON: ${err.message}`));
+        return;
+      }
+      try {
+        await hubCall("POST", path, { tenant, body: doc });
+      } catch (err) {
+        // the hub names each field its schema refuses: shown next to the editor
+        const details = Array.isArray(err.details) ? err.details : [];
+        errors.replaceChildren(...(details.length ? details.map((d) =>
+          el("li", { class: "field-error", "data-field": d.field || d.path || "" },
+            `${d.field || d.path || "document"}: ${d.message || JSON.stringify(d)}`))
+          : [el("li", { class: "field-error" }, err.message)]));
+        return;
+      }
+      await again();
+      refresh();
+    });
+    parts.push(el("h3", {}, "Edit"), editor, errors, el("p", {}, save));
+  }
+  openDetail(`configuration of ${service}`, ...parts);
+}
+
+function openFromHash() {
+  const parts = location.hash.replace(/^#\//, "").split("/").map(decodeURIComponent);
+  if (parts[0] === "instances" && parts.length === 4) openInstance(parts[1], parts[2], parts[3]);
+  else if (parts[0] === "config" && parts.length === 3) openConfig(parts[1], parts[2]);
+}
+
+document.getElementById("detail-close").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  document.getElementById("detail").hidden = true;
+  history.replaceState(null, "", location.pathname);
+});
+openFromHash();
