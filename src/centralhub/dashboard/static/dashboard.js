@@ -150,7 +150,10 @@ function renderList(id, items, emptyText, render) {
   if (items === null || items === undefined) { box.replaceChildren(el("li", { class: "empty" }, emptyText)); return; }
   if (!Array.isArray(items)) items = items.alerts || items.items || (items.error ? [items] : []);
   if (!items.length) { box.replaceChildren(el("li", { class: "empty" }, "None yet.")); return; }
-  box.replaceChildren(...items.map((it) => it.error ? el("li", { class: "empty" }, it.error) : render(it)));
+  // a capability that failed sends {"error": ...} alone; a record may carry an error of its own
+  // (a failed deployment), and is still drawn as the record it is
+  const failed = (it) => it.error && Object.keys(it).length === 1;
+  box.replaceChildren(...items.map((it) => failed(it) ? el("li", { class: "empty" }, it.error) : render(it)));
 }
 
 function renderAlert(a) {
@@ -183,8 +186,10 @@ function renderConfig(v) {
 // a deployment that did not succeed says why, and what became of the instances it had drained
 function deploymentReason(d) {
   if (d.state !== "failed" && d.state !== "cancelled") return d.error || "";
-  const why = d.error || (d.state === "cancelled"
-    ? `cancelled on request${d.cancel_requested_at ? " at " + when(d.cancel_requested_at) : ""}` : "failed");
+  const onRequest = d.state === "cancelled" && (!d.error || d.error === "cancelled");
+  const why = onRequest
+    ? `cancelled on request${d.cancel_requested_at ? " at " + when(d.cancel_requested_at) : ""}`
+    : d.error || "failed";
   const touched = (d.batches || []).flatMap((b) => b.instances || []);
   const restored = touched.filter((i) => i.status && i.status !== "gone" && i.status !== "draining").length;
   return `${why}; ${restored} drained instance${restored === 1 ? "" : "s"} back in service`;
@@ -348,9 +353,11 @@ async function openInstance(tenant, service, id) {
     const checks = await hubCall("GET", `${path}/health`, { tenant }).catch(() => null);
     health = checks && (checks.instances || []).find((i) => i.instance_id === id);
   } catch (err) {
-    openDetail(`instance ${id}`); showDetailError(err); return;
+    if (err.status !== 404) { openDetail(`instance ${id}`); showDetailError(err); return; }
+    inst = null;  // the service has no instance left
   }
-  if (!inst) { openDetail(`instance ${id}`, el("p", { class: "empty" }, "This instance is no longer registered.")); return; }
+  if (!inst) {
+    showDetailError(null); openDetail(`instance ${id}`, el("p", { class: "empty" }, "This instance is no longer registered.")); return; }
   showDetailError(null);
   const pairs = [
     ["service", service], ["tenant", tenant], ["instance id", inst.instance_id], ["address", inst.url],
