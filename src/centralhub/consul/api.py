@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import socket
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -266,8 +267,38 @@ async def catalog_nodes(
     return answer(body, at)
 
 
-def _tagged(inst: Instance, tags: list[str]) -> bool:
-    return all(t in inst.tags for t in tags)
+TagQ = Annotated[list[str] | None, Query(description="only instances with every tag given")]
+
+
+async def _service_answer(
+    hub: Hub,
+    tenant: str,
+    name: str,
+    *,
+    tags: list[str],
+    index: str | None,
+    wait: str | None,
+    entry: Callable[[Instance, str, int], dict[str, Any]],
+    only_passing: bool = False,
+) -> Response:
+    """One service's instances as ``entry`` draws them, held while ``index`` is current."""
+    indexes = _indexes(hub)
+    key = _svc(tenant, name)
+
+    async def current() -> tuple[int, list[dict[str, Any]]]:
+        at = indexes.get(key)
+        insts = sorted(
+            (
+                i
+                for i in hub.registry.instances(tenant, name)
+                if all(t in i.tags for t in tags) and (not only_passing or catalog.passing(i))
+            ),
+            key=lambda i: (i.host, i.port, i.id),
+        )
+        return at, [entry(i, tenant, at) for i in insts]
+
+    at, body = await indexes.block(key, parse_index(index), parse_wait(wait), current)
+    return answer(body, at)
 
 
 @router.get("/v1/catalog/service/{name}", summary="Consul: instances of a service")
@@ -276,26 +307,13 @@ async def catalog_service(
     tenant: TenantDep,
     name: str,
     ns: NsQ = None,
-    tag: Annotated[list[str] | None, Query(description="only instances with every tag given")] = None,
+    tag: TagQ = None,
     index: IndexQ = None,
     wait: WaitQ = None,
 ) -> Response:
-    tenant = namespace(ns, tenant)
-    indexes = _indexes(hub)
-    key = _svc(tenant, name)
-    tags = tag or []
-
-    async def current() -> tuple[int, list[dict[str, Any]]]:
-        at = indexes.get(key)
-        insts = [i for i in hub.registry.instances(tenant, name) if _tagged(i, tags)]
-        return at, [catalog.catalog_entry(i, tenant, at) for i in _ordered(insts)]
-
-    at, body = await indexes.block(key, parse_index(index), parse_wait(wait), current)
-    return answer(body, at)
-
-
-def _ordered(insts: list[Instance]) -> list[Instance]:
-    return sorted(insts, key=lambda i: (i.host, i.port, i.id))
+    return await _service_answer(
+        hub, namespace(ns, tenant), name, tags=tag or [], index=index, wait=wait, entry=catalog.catalog_entry
+    )
 
 
 @router.get("/v1/health/service/{name}", summary="Consul: instances of a service with their checks")
@@ -305,28 +323,21 @@ async def health_service(
     name: str,
     ns: NsQ = None,
     passing: Annotated[str | None, Query(description="only instances whose checks all pass")] = None,
-    tag: Annotated[list[str] | None, Query(description="only instances with every tag given")] = None,
+    tag: TagQ = None,
     index: IndexQ = None,
     wait: WaitQ = None,
 ) -> Response:
-    tenant = namespace(ns, tenant)
-    indexes = _indexes(hub)
-    key = _svc(tenant, name)
-    tags = tag or []
-    # Consul takes a bare ?passing, ?passing=1 or ?passing=true
-    only_passing = passing is not None and passing.lower() not in ("0", "false")
-
-    async def current() -> tuple[int, list[dict[str, Any]]]:
-        at = indexes.get(key)
-        insts = [
-            i
-            for i in hub.registry.instances(tenant, name)
-            if _tagged(i, tags) and (not only_passing or catalog.passing(i))
-        ]
-        return at, [catalog.health_entry(i, tenant, at) for i in _ordered(insts)]
-
-    at, body = await indexes.block(key, parse_index(index), parse_wait(wait), current)
-    return answer(body, at)
+    return await _service_answer(
+        hub,
+        namespace(ns, tenant),
+        name,
+        tags=tag or [],
+        index=index,
+        wait=wait,
+        entry=catalog.health_entry,
+        # Consul takes a bare ?passing, ?passing=1 or ?passing=true
+        only_passing=passing is not None and passing.lower() not in ("0", "false"),
+    )
 
 
 @router.get("/v1/status/leader", summary="Consul: the leader's address (the hub answering)")
@@ -358,18 +369,6 @@ def _entry_body(entry: Any, tenant: str) -> dict[str, Any]:
 
 def _flag(value: str | None) -> bool:
     return value is not None and value.lower() not in ("0", "false")
-
-
-def _int(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        found = int(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a non-negative integer (got {value[:40]!r})") from None
-    if found < 0:
-        raise InvalidInput(f"{name} must be a non-negative integer (got {found})")
-    return found
 
 
 @router.get("/v1/kv/{key:path}", summary="Consul: read a key, or the keys under a prefix")
@@ -419,7 +418,9 @@ async def kv_put(
     if acquire is not None or release is not None:
         raise InvalidInput("sessions and locks (acquire, release) are not supported by this hub")
     value = await request.body()
-    done = await hub.consul_kv.put(tenant, key, value, flags=_int(flags, "flags") or 0, cas=_int(cas, "cas"))
+    done = await hub.consul_kv.put(
+        tenant, key, value, flags=parse_index(flags, "flags") or 0, cas=parse_index(cas, "cas")
+    )
     return answer(done, hub.consul_indexes.get(("kv", tenant)))
 
 
@@ -433,5 +434,5 @@ async def kv_delete(
     cas: str | None = None,
 ) -> Response:
     tenant = namespace(ns, tenant)
-    done = await hub.consul_kv.delete(tenant, key, recurse=_flag(recurse), cas=_int(cas, "cas"))
+    done = await hub.consul_kv.delete(tenant, key, recurse=_flag(recurse), cas=parse_index(cas, "cas"))
     return answer(done, hub.consul_indexes.get(("kv", tenant)))

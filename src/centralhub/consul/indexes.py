@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from centralhub.core.errors import InvalidInput
 
-__all__ = ["ChangeIndexes", "parse_wait"]
+__all__ = ["ChangeIndexes", "parse_index", "parse_wait"]
 
 T = TypeVar("T")
 
@@ -44,16 +44,17 @@ def parse_wait(value: str | None) -> float:
     return min(float(found.group(1)) * _UNIT[found.group(2)], MAX_WAIT)
 
 
-def parse_index(value: str | None) -> int | None:
+def parse_index(value: str | None, name: str = "index") -> int | None:
+    """A non-negative integer query parameter (``index``, ``cas``, ``flags``); ``None`` if absent."""
     if value is None or value == "":
         return None
     try:
-        index = int(value)
+        found = int(value)
     except ValueError:
-        raise InvalidInput(f"index must be a non-negative integer (got {value[:40]!r})") from None
-    if index < 0:
-        raise InvalidInput(f"index must be a non-negative integer (got {index})")
-    return index
+        raise InvalidInput(f"{name} must be a non-negative integer (got {value[:40]!r})") from None
+    if found < 0:
+        raise InvalidInput(f"{name} must be a non-negative integer (got {found})")
+    return found
 
 
 class ChangeIndexes:
