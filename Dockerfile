@@ -6,7 +6,7 @@ RUN pip install --no-cache-dir uv==0.13.9
 COPY pyproject.toml uv.lock README.md ./
 COPY src ./src
 # the exact dependency versions of uv.lock, then the hub's own wheel
-RUN uv export --frozen --no-dev --no-emit-project -o /tmp/requirements.txt \
+RUN uv export --frozen --no-dev --no-hashes --no-emit-project -o /tmp/requirements.txt \
  && uv build --wheel --out-dir /dist
 
 FROM python:3.11-slim
