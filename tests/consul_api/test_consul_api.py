@@ -3,6 +3,7 @@ against real hub processes (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -232,3 +233,21 @@ def test_tokens_and_namespaces(hub_process_factory: Any, tmp_path: Path) -> None
         f"{hub.url}/v1/catalog/services", params={"ns": tenant_b}, headers={"X-Consul-Token": team_a}
     )
     assert other.status_code == 403 and tenant_b in other.text
+
+
+def test_deregister_critical_service_after_removes_a_failing_checked_service(
+    hub_process_factory: Any,
+) -> None:
+    hub = hub_process_factory()
+    c = consul.Consul(host="127.0.0.1", port=hub.port)
+    name = f"gone-{uuid.uuid4().hex[:6]}"
+    with socket.socket() as probe:  # a port nothing listens on: the check fails
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    check = consul.Check.tcp("127.0.0.1", dead_port, interval="1s", timeout="1s", deregister="2s")
+    assert c.agent.service.register(name, service_id=name, address="127.0.0.1", port=dead_port, check=check)
+    started = time.monotonic()
+    while httpx.get(f"{hub.url}/api/v1/services/{name}", timeout=10).status_code != 404:
+        assert time.monotonic() - started < 30, "still registered 30 s after its check began failing"
+        time.sleep(0.5)
+    assert name not in c.agent.services()

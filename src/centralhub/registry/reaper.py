@@ -87,16 +87,29 @@ class TtlReaper:
 
     async def _expire_one(self, instance_id: str, now: float) -> None:
         inst = self._by_id.get(instance_id)
-        if inst is None or not self._uses_ttl(inst):
-            return  # a registration that changes its check to a TTL schedules it again
+        if inst is None:
+            return
+        if not self._uses_ttl(inst):
+            # an actively checked instance is removed only when it asked to be (its own grace)
+            # and has been critical that long; a registration that changes its check to a TTL
+            # schedules it again
+            if self._has_own_grace(inst) and inst.status == InstanceStatus.CRITICAL:
+                await self._remove_if_critical_too_long(inst, now)
+            return
         deadline = max(inst.last_seen, self.storage_outage_at or 0.0) + inst.ttl_seconds
         if now <= deadline:
             self._expiry.schedule(inst.id, deadline)  # heartbeats came meanwhile
             return
         if inst.status != InstanceStatus.CRITICAL:
             await self.set_status(inst, InstanceStatus.CRITICAL)
-        elif inst.critical_since is not None and now - inst.critical_since > self._grace_of(inst):
-            log.info("removing %s/%s after expiry", inst.service_name, inst.id)
+        else:
+            await self._remove_if_critical_too_long(inst, now)
+
+    async def _remove_if_critical_too_long(self, inst: Instance, now: float) -> None:
+        """Remove ``inst`` once it has been critical for its grace; else look again then."""
+        since = inst.critical_since
+        if since is not None and now - since > self._grace_of(inst):
+            log.info("removing %s/%s: critical for %.0f s", inst.service_name, inst.id, now - since)
             async with self.database.engine.begin() as conn:
                 removed = await repository.delete(conn, inst.id)
             self._drop(inst.id)
@@ -107,8 +120,16 @@ class TtlReaper:
                 )
             return
         # critical: look again when its grace ends (every pass while the grace has no start)
-        since = inst.critical_since
         self._expiry.schedule(inst.id, now if since is None else since + self._grace_of(inst))
+
+    def _has_own_grace(self, inst: Instance) -> bool:
+        return isinstance(inst.metadata, dict) and DEREGISTER_AFTER_KEY in inst.metadata
+
+    def _critical_now(self, inst: Instance) -> None:
+        """After this replica stored a change to critical: an instance with its own grace is
+        looked at again when that grace ends, whatever turned it critical."""
+        if self._has_own_grace(inst) and inst.critical_since is not None:
+            self._expiry.schedule(inst.id, inst.critical_since + self._grace_of(inst))
 
     def _grace_of(self, inst: Instance) -> float:
         """How long ``inst`` stays critical before removal: its own

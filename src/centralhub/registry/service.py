@@ -432,6 +432,7 @@ class InstanceRegistry(RegistryReads, TtlReaper, Draining):
             inst.critical_since = None
         elif inst.critical_since is None:
             inst.critical_since = self.clock()
+            self._critical_now(inst)
         self._changed(inst.tenant_id, inst.service_name)
         if not stored:
             self._status_synced(inst, old)
