@@ -102,8 +102,7 @@ class TtlReaper:
             return
         if inst.status != InstanceStatus.CRITICAL:
             await self.set_status(inst, InstanceStatus.CRITICAL)
-        else:
-            await self._remove_if_critical_too_long(inst, now)
+        await self._remove_if_critical_too_long(inst, now)
 
     async def _remove_if_critical_too_long(self, inst: Instance, now: float) -> None:
         """Remove ``inst`` once it has been critical for its grace; else look again then."""
