@@ -18,6 +18,7 @@ from centralhub.audit.service import AuditLog
 from centralhub.auth.heartbeat_keys import HeartbeatSigners
 from centralhub.auth.jwt import JwtVerifier
 from centralhub.auth.service import KeyService
+from centralhub.config.applied import ConfigDrift
 from centralhub.config.service import ConfigService
 from centralhub.consul.indexes import ChangeIndexes
 from centralhub.consul.kv import ConsulKV
@@ -161,6 +162,16 @@ class Hub:
         )
         self.extra_health = self.infrastructure.health_summary
         self.components += [self.alerts, self.infrastructure, self.health_checker, self.circuits]
+        #: which configuration revision each instance runs; drift figures and alerts
+        self.config_drift = ConfigDrift(
+            self.database,
+            self.registry,
+            self.config_service,
+            self.alerts,
+            self.supervisor,
+            drift_seconds=settings.config_drift_seconds,
+        )
+        self.components.append(self.config_drift)
 
     async def start(self) -> None:
         await self.database.start()

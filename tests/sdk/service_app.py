@@ -40,6 +40,10 @@ class Probe(BaseService):
 
     async def on_config_change(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         self._mark(f"config greeting={new.get('greeting')}")
+        # an instance that cannot take a value (PROBE_REFUSE): its report says it failed
+        refused = os.environ.get("PROBE_REFUSE")
+        if refused and new.get("greeting") == refused:
+            raise ValueError(f"cannot greet with {refused!r}")
 
     async def custom_health_checks(self) -> dict[str, Any]:
         return {"queue_size": self.queue_size, "worker_count": 2}

@@ -69,6 +69,8 @@ RULES: list[tuple[str, str, str | None]] = [
     ("POST", "/api/v1/contracts/{name}/compatibility", R_READ),
     ("PUT DELETE", "/api/v1/contracts/{service}", R_WRITE),
     # configuration
+    # an instance reports what it applied: its own service's registry credential suffices
+    ("POST", "/api/v1/config/{service}/instances/{id}/applied", R_WRITE),
     ("POST", "/api/v1/config/reload", C_ADMIN),
     ("POST", "/config/reload", C_ADMIN),
     ("GET", "/api/v1/config/reload/status", C_READ),

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from centralhub.auth.context import current_principal
@@ -387,3 +387,38 @@ async def watch(
     if version is None:
         return Response(status_code=304, headers=_etag(revision))
     return _read(version)
+
+
+# ---------------------------------------------------------------- who runs what
+class AppliedReport(BaseModel):
+    """What an instance applied (sent by the SDK after each new revision)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    revision: int = Field(..., ge=0, le=2**62)
+    ok: bool = True
+    error: str | None = Field(None, max_length=4000, description="why applying failed (truncated to 1000)")
+
+
+@router.post(
+    PREFIX + "/{service}/instances/{instance_id}/applied",
+    status_code=204,
+    responses=error_responses(400, 404, 422),
+    summary="An instance reports the configuration revision it applied, and whether that worked",
+)
+async def report_applied(
+    service: str, instance_id: str, body: AppliedReport, hub: HubDep, tenant: TenantDep
+) -> Response:
+    await hub.config_drift.report(
+        tenant, service, instance_id, revision=body.revision, ok=body.ok, error=body.error
+    )
+    return Response(status_code=204)
+
+
+@router.get(
+    PREFIX + "/{service}/instances",
+    responses=error_responses(400, 404, 422),
+    summary="Each instance's applied revision, when, the outcome, and whether it has drifted",
+)
+async def applied_view(service: str, hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
+    return await hub.config_drift.view(tenant, service)

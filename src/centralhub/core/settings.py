@@ -73,6 +73,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "deployment_drain_seconds": ("CENTRAL_HUB_DEPLOYMENT_DRAIN_SECONDS",),
     "replica_lease_seconds": ("CENTRAL_HUB_REPLICA_LEASE_SECONDS",),
     "workers": ("CENTRAL_HUB_WORKERS",),
+    "config_drift_seconds": ("CENTRAL_HUB_CONFIG_DRIFT_SECONDS",),
 }
 
 #: what ``CENTRAL_HUB_AUTH`` accepts; unset means required in production, off elsewhere
@@ -184,6 +185,9 @@ class Settings(BaseSettings):
     #: a deployment's owner renews its claim this often (a third of it); a replica adopts a
     #: deployment whose owner has not renewed for this long
     deployment_lease_seconds: float = _env("deployment_lease_seconds", 10.0)
+    #: an instance still on an older configuration revision (or failing to apply the current
+    #: one) this long after it was stored is flagged as drifted
+    config_drift_seconds: float = _env("config_drift_seconds", 60.0)
     #: how long replaced instances stay draining after a successful deployment before they are
     #: deregistered (a deployment request may set its own)
     deployment_drain_seconds: float = _env("deployment_drain_seconds", 30.0)
@@ -358,7 +362,7 @@ class Settings(BaseSettings):
     def _positive_float(cls, value: Any) -> float:
         return _positive_number(value)
 
-    @field_validator("deployment_lease_seconds", mode="before")
+    @field_validator("deployment_lease_seconds", "config_drift_seconds", mode="before")
     @classmethod
     def _lease_seconds(cls, value: Any) -> float:
         return _positive_number(value)

@@ -260,3 +260,16 @@ consul_kv = Table(
     Column("create_index", BigInteger, nullable=False),
     Column("modify_index", BigInteger, nullable=False),
 )
+
+#: the configuration revision each instance last reported applying, and whether it succeeded
+config_applied = Table(
+    "config_applied",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("service_name", String(128), primary_key=True),
+    Column("instance_id", String(64), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", String(1000), nullable=True),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+)

@@ -109,6 +109,7 @@ async def dashboard_data(hub: HubDep, caller: TenantDep, tenant: str | None = No
         "infrastructure": await _optional(_attr_call(hub, "infrastructure", "status")),
         "alerts": await _optional(_attr_call(hub, "alerts", "recent", limit=20, tenant_id=chosen)),
         "config": await _recent_config(hub, chosen),
+        "drift": await _optional(lambda: _drifted(hub, chosen)),
         "deployments": [
             hub.deployments.describe(d) for d in await hub.deployments.get_all(chosen or "default", limit=10)
         ]
@@ -216,6 +217,19 @@ def _graph(hub: Any, tenant: str | None, instances: list[Instance]) -> dict[str,
         "layers": layered(sorted(nodes), edges),
         "cycle": cycle,
     }
+
+
+async def _drifted(hub: Any, tenant: str | None) -> list[dict[str, Any]]:
+    """Instances flagged by the last drift pass, with what they run and why."""
+    drift = getattr(hub, "config_drift", None)
+    if drift is None:
+        return []
+    found = []
+    for (t, service), count in sorted(drift.drifted.items()):
+        if count and (tenant is None or t == tenant):
+            view = await drift.view(t, service)
+            found += [{"tenant_id": t, "service": service, **i} for i in view["instances"] if i["drifted"]]
+    return found
 
 
 def _infrastructure_status(hub: Any) -> dict[str, str]:

@@ -78,4 +78,5 @@ class DashboardData(BaseModel):
     infrastructure: Any
     alerts: Any
     config: Any
+    drift: Any = Field(None, description="instances running an older configuration revision (or failing)")
     deployments: Any

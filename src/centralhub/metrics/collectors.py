@@ -148,6 +148,17 @@ class HubCollector(Collector):
             "1 when the event bus is connected.",
             value=int(self.hub.bus.connected),
         )
+        drift = getattr(self.hub, "config_drift", None)
+        if drift is not None:
+            drifted = GaugeMetricFamily(
+                "centralhub_config_drift_instances",
+                "Instances on an older configuration revision (or failing to apply the current one) "
+                "for longer than the drift time.",
+                labels=["tenant", "service"],
+            )
+            for (tenant, service), count in sorted(drift.drifted.items()):
+                drifted.add_metric([tenant, service], count)
+            yield drifted
         nats_beats = getattr(self.hub, "nats_heartbeats", None)
         over_nats = nats_beats.applied if nats_beats is not None else 0
         by_transport = CounterMetricFamily(

@@ -147,6 +147,8 @@ class BaseService:
         self._config: dict[str, Any] = copy.deepcopy(config.config_defaults)
         self.config_version: int = 0
         self._config_source: ConfigClient | None = None
+        #: whether the last configuration applied cleanly (``on_config_change`` did not raise)
+        self.config_outcome: tuple[bool, str | None] = (True, None)
         self._peers = httpx.AsyncClient(timeout=config.peer_timeout_seconds)
         self.app = FastAPI(title=config.service_name, version=config.version, lifespan=self._lifespan)
         self.app.state.service = self
@@ -199,11 +201,22 @@ class BaseService:
         self.logger.info("configuration updated (local version %d)", self.config_version)
         try:
             await self.on_config_change(new, old)
-        except Exception:
+        except Exception as exc:
             self.metrics.config_reloads.labels(outcome="failed").inc()
             self.logger.exception("on_config_change failed")
+            self.config_outcome = (False, f"{type(exc).__name__}: {exc}")
         else:
             self.metrics.config_reloads.labels(outcome="applied").inc()
+            self.config_outcome = (True, None)
+        await self._report_config()
+
+    async def _report_config(self) -> None:
+        """Tell the hub which revision this instance runs and whether applying it worked."""
+        source = self._config_source
+        if source is None or source.source != "hub" or not self.hub.registered:
+            return
+        ok, error = self.config_outcome
+        await self.hub.report_config_applied(source.revision, ok=ok, error=error)
 
     def _make_config_source(self) -> ConfigClient:
         return ConfigClient(
@@ -260,6 +273,7 @@ class BaseService:
         await self.on_startup()
         if self.config.register_with_hub:
             await self.hub.register(keep_trying=True)
+            await self._report_config()
         self.ready = True
         self.logger.info("%s %s started on port %s", self.service_name, self.config.version, self.config.port)
 

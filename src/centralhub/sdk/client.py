@@ -287,6 +287,25 @@ class CentralHubClient(ContractCalls):
         self.last_heartbeat_ok = time.time()
         return True
 
+    async def report_config_applied(
+        self, revision: int, *, ok: bool = True, error: str | None = None
+    ) -> bool:
+        """Tell the hub which configuration revision this instance applied and whether that
+        worked (the hub's drift view). Best effort: False when not registered or not delivered."""
+        if self.instance_id is None:
+            return False
+        body = {"revision": revision, "ok": ok, "error": error[:1000] if error else None}
+        path = f"/api/v1/config/{self.service_name}/instances/{self.instance_id}/applied"
+        try:
+            resp = await self._call("POST", path, json=body)
+        except HubUnavailable as exc:
+            log.debug("configuration report not delivered: %s", exc)
+            return False
+        if resp.status_code >= 400:
+            log.warning("configuration report refused: %s", _error_message(resp))
+            return False
+        return True
+
     async def _register_again(self) -> bool:
         log.warning("hub forgot %s/%s; registering again", self.service_name, self.instance_id)
         self.instance_id = None

@@ -183,6 +183,14 @@ function renderConfig(v) {
     el("span", { class: "muted small" }, `${v.updated_by || ""} ${when(v.updated_at)}${v.message ? " — " + v.message : ""}`));
 }
 
+// instances still on an older revision, or failing to apply the current one, past the drift time
+function renderDrift(rows) {
+  document.getElementById("drift").replaceChildren(...rows.map((d) => el("li", { "data-drift": d.instance_id },
+    badge("drifted"), " ", el("strong", { onclick: () => openConfig(d.tenant_id, d.service) }, d.service), " ",
+    el("span", { class: "muted small" }, `${d.url} runs r${d.applied_revision ?? "?"}` +
+      (d.outcome === "failed" ? ` — failed: ${d.error || "no reason given"}` : "")))));
+}
+
 // a deployment that did not succeed says why, and what became of the instances it had drained
 function deploymentReason(d) {
   if (d.state !== "failed" && d.state !== "cancelled") return d.error || "";
@@ -219,6 +227,7 @@ function render(data) {
   renderList("alerts", data.alerts, "Alerting is not configured.", renderAlert);
   renderList("config", data.config, "Configuration service is not configured.", renderConfig);
   renderList("deployments", data.deployments, "Deployments are not available.", renderDeployment);
+  renderDrift(data.drift || []);
   document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 
