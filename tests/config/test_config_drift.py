@@ -150,7 +150,12 @@ async def test_reports_are_checked(client: httpx.AsyncClient) -> None:
     made = await client.post("/api/v1/services/register", json={"name": "rep", "host": "h", "port": 1})
     instance_id = made.json()["instance_id"]
     path = f"/api/v1/config/rep/instances/{instance_id}/applied"
-    assert (await client.post(path, json={"revision": 3, "ok": False, "error": "boom"})).status_code == 204
+    stored = await client.post(path, json={"revision": 3, "ok": False, "error": "boom"})
+    assert stored.status_code == 200 and stored.json() == {
+        "instance_id": instance_id,
+        "revision": 3,
+        "ok": False,
+    }
     view = (await client.get("/api/v1/config/rep/instances")).json()
     [row] = view["instances"]
     assert row["outcome"] == "failed" and row["error"] == "boom" and row["applied_revision"] == 3

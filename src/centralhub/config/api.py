@@ -400,19 +400,25 @@ class AppliedReport(BaseModel):
     error: str | None = Field(None, max_length=4000, description="why applying failed (truncated to 1000)")
 
 
+class AppliedRecorded(BaseModel):
+    instance_id: str
+    revision: int
+    ok: bool
+
+
 @router.post(
     PREFIX + "/{service}/instances/{instance_id}/applied",
-    status_code=204,
+    response_model=AppliedRecorded,
     responses=error_responses(400, 404, 422),
     summary="An instance reports the configuration revision it applied, and whether that worked",
 )
 async def report_applied(
     service: str, instance_id: str, body: AppliedReport, hub: HubDep, tenant: TenantDep
-) -> Response:
+) -> AppliedRecorded:
     await hub.config_drift.report(
         tenant, service, instance_id, revision=body.revision, ok=body.ok, error=body.error
     )
-    return Response(status_code=204)
+    return AppliedRecorded(instance_id=instance_id, revision=body.revision, ok=body.ok)
 
 
 @router.get(
