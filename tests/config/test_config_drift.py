@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
+from tests.support import wait_until_sync
 
 pytestmark = pytest.mark.timeout(120)
 APP = Path(__file__).resolve().parent.parent / "sdk" / "service_app.py"
-
-
-def _wait(check: Any, what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} (last: {found!r})"
-        time.sleep(0.3)
 
 
 def _drift_gauge(url: str, service: str) -> float | None:
@@ -65,12 +55,13 @@ def test_each_instance_reports_what_it_applied_and_the_failing_one_drifts(
                         [sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT
                     )
                 )
-        _wait(
+        wait_until_sync(
             lambda: (
                 len(httpx.get(f"{hub.url}/api/v1/services/{name}", timeout=5).json().get("instances", []))
                 == 3
             ),
-            "three instances registered",
+            timeout=30,
+            what="three instances registered",
         )
         # a plain registration that never reports: unknown, never drifted
         plain = httpx.post(
@@ -90,7 +81,7 @@ def test_each_instance_reports_what_it_applied_and_the_failing_one_drifts(
             outcomes = sorted(i["outcome"] for i in view["instances"])
             return view if outcomes == ["applied", "applied", "failed", "unknown"] else None
 
-        view = _wait(reported, "every SDK instance reported revision 1")
+        view = wait_until_sync(reported, timeout=30, what="every SDK instance reported revision 1")
         assert view["current"]["revision"] == 1 and view["drift_seconds"] == 1
         by_outcome = {i["outcome"]: i for i in view["instances"]}
         failed = by_outcome["failed"]
@@ -102,9 +93,13 @@ def test_each_instance_reports_what_it_applied_and_the_failing_one_drifts(
             view = httpx.get(f"{hub.url}/api/v1/config/{name}/instances", timeout=10).json()
             return view if view["drifted"] == 1 else None
 
-        view = _wait(drifted, "the failing instance flagged drifted after drift_seconds")
+        view = wait_until_sync(
+            drifted, timeout=30, what="the failing instance flagged drifted after drift_seconds"
+        )
         assert [i["instance_id"] for i in view["instances"] if i["drifted"]] == [failed["instance_id"]]
-        assert _wait(lambda: _drift_gauge(hub.url, name) == 1, "the drift gauge in /metrics")
+        assert wait_until_sync(
+            lambda: _drift_gauge(hub.url, name) == 1, timeout=30, what="the drift gauge in /metrics"
+        )
 
         def alert() -> list[dict[str, Any]]:
             alerts = httpx.get(f"{hub.url}/api/v1/alerts", params={"target": name}, timeout=10).json()[
@@ -116,8 +111,10 @@ def test_each_instance_reports_what_it_applied_and_the_failing_one_drifts(
             doc = httpx.get(f"{hub.url}/api/v1/dashboard/data", timeout=10).json()
             return [d["instance_id"] for d in doc["drift"] or [] if d["service"] == name]
 
-        assert _wait(on_dashboard, "the drifted instance on the dashboard") == [failed["instance_id"]]
-        [raised] = _wait(alert, "a drift alert")
+        assert wait_until_sync(on_dashboard, timeout=30, what="the drifted instance on the dashboard") == [
+            failed["instance_id"]
+        ]
+        [raised] = wait_until_sync(alert, timeout=30, what="a drift alert")
         assert (
             raised["instance_id"] == failed["instance_id"]
             and "failed to apply revision 1" in raised["message"]
@@ -137,8 +134,10 @@ def test_each_instance_reports_what_it_applied_and_the_failing_one_drifts(
                 and not view["drifted"]
             )
 
-        _wait(healed, "every instance on revision 2")
-        assert _wait(lambda: _drift_gauge(hub.url, name) == 0, "the drift gauge back to 0")
+        wait_until_sync(healed, timeout=30, what="every instance on revision 2")
+        assert wait_until_sync(
+            lambda: _drift_gauge(hub.url, name) == 0, timeout=30, what="the drift gauge back to 0"
+        )
     finally:
         for proc in procs:
             proc.terminate()

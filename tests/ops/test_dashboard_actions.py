@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from tests.ops._util import require_tool
 from tests.ops.test_dashboard import CHROMIUM_ARGS
+from tests.support import wait_until_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 SCREENSHOT_COPY = Path("/tmp/centralhub-dashboard-actions.png")
@@ -52,16 +52,6 @@ def _register(url: str, tenant: str = "default", **body: Any) -> dict[str, Any]:
     )
     assert resp.status_code == 201, resp.text
     return resp.json()  # type: ignore[no-any-return]
-
-
-def _wait(check: Any, what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 async def test_every_action_by_click(hub_process_factory: Any, tmp_path: Path) -> None:
@@ -139,9 +129,13 @@ async def test_every_action_by_click(hub_process_factory: Any, tmp_path: Path) -
             await page.locator("#detail dd[data-field='metadata']", has_text='"team":"fx"').wait_for()
             assert "/instances/" in page.url
             await page.locator('#detail button[data-action="drain"]').click()
-            _wait(lambda: _status(url, orders, order_id) == "draining", "drained by click")
+            wait_until_sync(
+                lambda: _status(url, orders, order_id) == "draining", timeout=30, what="drained by click"
+            )
             await page.locator('#detail button[data-action="undrain"]').click()
-            _wait(lambda: _status(url, orders, order_id) == "passing", "undrained by click")
+            wait_until_sync(
+                lambda: _status(url, orders, order_id) == "passing", timeout=30, what="undrained by click"
+            )
 
             # configuration: inline schema error, a new version, diff, rollback
             await page.locator(f'#config li[data-config="{orders}"] strong').first.click()
@@ -152,13 +146,15 @@ async def test_every_action_by_click(hub_process_factory: Any, tmp_path: Path) -
             assert _config(url, orders) == {"spread": 2}  # refused: nothing stored
             await editor.fill('{"spread": 7}')
             await page.locator('#detail button[data-action="save"]').click()
-            _wait(lambda: _config(url, orders) == {"spread": 7}, "saved by click")
+            wait_until_sync(lambda: _config(url, orders) == {"spread": 7}, timeout=30, what="saved by click")
             await page.locator('#config-history li[data-version="1.0.0"] button[data-action="diff"]').click()
             await page.locator("#config-diff li", has_text="spread").wait_for()
             await page.locator(
                 '#config-history li[data-version="1.0.0"] button[data-action="rollback"]'
             ).click()
-            _wait(lambda: _config(url, orders) == {"spread": 2}, "rolled back by click")
+            wait_until_sync(
+                lambda: _config(url, orders) == {"spread": 2}, timeout=30, what="rolled back by click"
+            )
 
             # alerts: the unreachable component raised one; acknowledge it, silence its target
             ack = page.locator(f'#alerts li:has-text("{cache_down}") button[data-action="ack"]').first
@@ -167,11 +163,14 @@ async def test_every_action_by_click(hub_process_factory: Any, tmp_path: Path) -
                 "data-alert"
             )
             await ack.click()
-            _wait(lambda: _alert(url, alert_id)["acknowledged"], "acknowledged by click")
+            wait_until_sync(
+                lambda: _alert(url, alert_id)["acknowledged"], timeout=30, what="acknowledged by click"
+            )
             await page.locator(f'#alerts li[data-alert="{alert_id}"] button[data-action="silence"]').click()
-            _wait(
+            wait_until_sync(
                 lambda: cache_down in [x["target"] for x in _silences(url)],
-                "silenced by click",
+                timeout=30,
+                what="silenced by click",
             )
 
             # another tenant, chosen explicitly
@@ -184,9 +183,10 @@ async def test_every_action_by_click(hub_process_factory: Any, tmp_path: Path) -
             # deregister from the instance page (the confirmation is accepted)
             await page.locator(f'tr[data-service="{orders}"] [data-instance="{order_id}"]').click()
             await page.locator('#detail button[data-action="deregister"]').click()
-            _wait(
+            wait_until_sync(
                 lambda: httpx.get(f"{url}/api/v1/services/{orders}", timeout=10).status_code == 404,
-                "deregistered by click",
+                timeout=30,
+                what="deregistered by click",
             )
             shot = tmp_path / "actions.png"
             await page.screenshot(path=str(shot), full_page=True)
