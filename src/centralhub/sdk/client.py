@@ -40,6 +40,7 @@ from centralhub.kit.exceptions import (
     ServiceUnavailable,
 )
 from centralhub.sdk import connection
+from centralhub.sdk.config_reports import ConfigReports
 from centralhub.sdk.connection import HubAuthError, VerifyTypes
 from centralhub.sdk.contract_calls import ContractCalls
 from centralhub.sdk.discovery_cache import SELECTABLE as SELECTABLE
@@ -69,7 +70,7 @@ class HubUnavailable(ServiceUnavailable):
 _error_message = connection.error_message
 
 
-class CentralHubClient(ContractCalls):
+class CentralHubClient(ContractCalls, ConfigReports):
     """One service instance's connection to the hub (registration, heartbeats, discovery).
 
     ``hub_url`` defaults to ``CENTRAL_HUB_URL``; ``host``/``port`` to ``SERVICE_HOST``/``SERVICE_PORT``;
@@ -285,25 +286,6 @@ class CentralHubClient(ContractCalls):
         if resp.status_code >= 400:
             raise RegistrationFailed(f"heartbeat refused: {_error_message(resp)}")
         self.last_heartbeat_ok = time.time()
-        return True
-
-    async def report_config_applied(
-        self, revision: int, *, ok: bool = True, error: str | None = None
-    ) -> bool:
-        """Tell the hub which configuration revision this instance applied and whether that
-        worked (the hub's drift view). Best effort: False when not registered or not delivered."""
-        if self.instance_id is None:
-            return False
-        body = {"revision": revision, "ok": ok, "error": error[:1000] if error else None}
-        path = f"/api/v1/config/{self.service_name}/instances/{self.instance_id}/applied"
-        try:
-            resp = await self._call("POST", path, json=body)
-        except HubUnavailable as exc:
-            log.debug("configuration report not delivered: %s", exc)
-            return False
-        if resp.status_code >= 400:
-            log.warning("configuration report refused: %s", _error_message(resp))
-            return False
         return True
 
     async def _register_again(self) -> bool:
