@@ -216,7 +216,10 @@ async def test_a_replica_adopts_a_deployment_whose_owner_stopped_renewing(hub_se
         await a.supervisor.stop(f"deployment-{dep.id}")
         silent = time.monotonic()
         adopted = await wait_until(lambda: b.deployments._runs.get(dep.id), timeout=5, what="adopted by b")
-        assert time.monotonic() - silent <= 2 * 0.5 + 0.2
+        # within twice the lease, as promised, plus room for a loaded machine's scheduling (the
+        # suite shares two cores with other hubs): an adoption that waited for anything else
+        # (the 5 s timeout, a restart) would still be far outside this
+        assert time.monotonic() - silent <= 2 * 0.5 + 1.0
         assert adopted.dep.owner == b.registry.replica_id != a.registry.replica_id
         # b's view learns the new instance from the database (each hub has its own in-process bus)
         new, _ = await a.registry.register(
