@@ -22,6 +22,7 @@ from centralhub.config.applied import ConfigDrift
 from centralhub.config.service import ConfigService
 from centralhub.consul.indexes import ChangeIndexes
 from centralhub.consul.kv import ConsulKV
+from centralhub.consul.lookup import IdLookup
 from centralhub.contracts.service import ContractService
 from centralhub.core.database import Database
 from centralhub.core.events import EventBus, create_event_bus
@@ -89,6 +90,7 @@ class Hub:
         self.consul_indexes = ChangeIndexes()
         self.registry.add_change_listener(self._consul_service_changed)
         self.consul_kv = ConsulKV(self.database, self.bus, self.consul_indexes)
+        self.consul_lookup = IdLookup(self.registry)
         self.components.append(self.consul_kv)
         #: heartbeats sent as NATS messages (signed when auth is on), shared by the replicas
         self.nats_heartbeats = NatsHeartbeats(

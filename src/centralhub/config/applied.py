@@ -105,6 +105,9 @@ class ConfigDrift:
         self.clock = clock
         #: drifted instances per (tenant, service), as of the last pass
         self.drifted: dict[tuple[str, str], int] = {}
+        #: drifts already alerted: (tenant, service, instance, revision, ok); a drift is alerted
+        #: when it starts, not on every pass (each alert is a database write)
+        self._alerted: set[tuple[str, str, str, int, bool]] = set()
 
     async def start(self) -> None:
         self.supervisor.start(DRIFT_TASK, self._run)
@@ -198,6 +201,7 @@ class ConfigDrift:
             reports = await _reports(conn)
         now = self.clock()
         counts: dict[tuple[str, str], int] = {}
+        still: set[tuple[str, str, str, int, bool]] = set()
         for (tenant, service), rows in reports.items():
             registered = {i.id: i for i in self.registry.instances(tenant, service)}
             current = await self._current(tenant, service)
@@ -208,9 +212,13 @@ class ConfigDrift:
                     continue  # deregistered: its report no longer counts
                 if self._drift(report, current, now)[0]:
                     drifted += 1
-                    await self._alert(tenant, service, report, current)
+                    key = (tenant, service, report.instance_id, report.revision, report.ok)
+                    still.add(key)
+                    if key not in self._alerted:
+                        await self._alert(tenant, service, report, current)
             counts[(tenant, service)] = drifted
         self.drifted = counts
+        self._alerted = still
         return counts
 
     async def _alert(self, tenant: str, service: str, report: Applied, current: Any) -> None:

@@ -69,16 +69,13 @@ def _svc(tenant: str, name: str) -> tuple[str, ...]:
 
 
 def _by_consul_id(hub: Hub, tenant: str, sid: str) -> Instance | None:
-    for inst in hub.registry.all_instances(tenant):
-        if catalog.consul_id(inst) == sid:
-            return inst
-    return None
+    return hub.consul_lookup.find(tenant, "service", sid, catalog.consul_id)
 
 
 def _by_check_id(hub: Hub, tenant: str, check_id: str) -> Instance:
-    for inst in hub.registry.all_instances(tenant):
-        if catalog.check_id_of(inst) == check_id:
-            return inst
+    inst = hub.consul_lookup.find(tenant, "check", check_id, catalog.check_id_of)
+    if inst is not None:
+        return inst
     raise NotFound(f'Unknown check ID "{check_id}"')
 
 

@@ -246,7 +246,7 @@ def _caller() -> dict[str, Any]:
 
 def _tenants(hub: Any) -> list[str]:
     """Tenants an admin may pick: every tenant with a registered instance, and the default."""
-    return sorted({i.tenant_id for i in hub.registry.all_instances(None)} | {"default"})
+    return sorted({*hub.registry.service_index.tenants(), "default"})
 
 
 async def _recent_config(hub: Any, tenant: str | None) -> list[dict[str, Any]] | None:

@@ -62,6 +62,10 @@ class ServiceIndex:
         """The tenant's service names in order (the index's own list: do not change it)."""
         return self._names.get(tenant, [])
 
+    def tenants(self) -> list[str]:
+        """Tenants with at least one registered service."""
+        return [tenant for tenant, names in self._names.items() if names]
+
     def after(self, tenant: str, last: str | None) -> tuple[list[str], int]:
         """The sorted names and the position of the first one after ``last``."""
         names = self.names(tenant)
