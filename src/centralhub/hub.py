@@ -19,6 +19,8 @@ from centralhub.auth.heartbeat_keys import HeartbeatSigners
 from centralhub.auth.jwt import JwtVerifier
 from centralhub.auth.service import KeyService
 from centralhub.config.applied import ConfigDrift
+from centralhub.config.canary_gate import CanaryGate
+from centralhub.config.rollouts import ConfigRollouts
 from centralhub.config.service import ConfigService
 from centralhub.consul.indexes import ChangeIndexes
 from centralhub.consul.kv import ConsulKV
@@ -174,6 +176,21 @@ class Hub:
             drift_seconds=settings.config_drift_seconds,
         )
         self.components.append(self.config_drift)
+        #: canary rollouts of configuration, gated on the canaries' health
+        self.config_rollouts = ConfigRollouts(
+            self.database,
+            self.bus,
+            self.config_service,
+            self.registry,
+            CanaryGate(self.database, self.registry, self.health_checker, self.alerts),
+            self.supervisor,
+            audit=self.audit,
+            alerts=self.alerts,
+            replica_id=self.registry.replica_id,
+            check_seconds=settings.canary_check_seconds,
+            lease_seconds=settings.config_rollout_lease_seconds,
+        )
+        self.components.append(self.config_rollouts)
 
     async def start(self) -> None:
         await self.database.start()

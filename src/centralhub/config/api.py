@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from centralhub.auth.context import current_principal
-from centralhub.config.documents import check_document, parse_revision
+from centralhub.config.documents import check_document, check_service_name, parse_revision
 from centralhub.config.models import ConfigVersion
+from centralhub.config.rollout_answers import Answer, answer_body, check_instance_id
 from centralhub.config.schemas import (
     DOCUMENT_BODY,
     PATCH_BODY,
@@ -55,6 +56,11 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="Expected c
 Actor = Annotated[str | None, Header(alias="X-Actor", description="Who makes the change")]
 MessageQ = Annotated[str | None, Query(description="Change message for the audit trail")]
 MessageH = Annotated[str | None, Header(alias="X-Change-Message")]
+InstanceH = Annotated[
+    str | None,
+    Header(alias="X-Instance-ID", description="The asking instance (canaries get their candidate)"),
+]
+InstanceQ = Annotated[str | None, Query(description="The asking instance, as X-Instance-ID")]
 Write = Callable[..., Awaitable[ConfigVersion]]
 
 
@@ -177,8 +183,23 @@ async def reload_status(hub: HubDep) -> Response:
     summary="Current configuration of a service",
 )
 @router.get("/config/{service}", include_in_schema=False)
-async def get_config(service: str, hub: HubDep, tenant: TenantDep) -> Response:
+async def get_config(
+    service: str,
+    hub: HubDep,
+    tenant: TenantDep,
+    instance_h: InstanceH = None,
+    instance_id: InstanceQ = None,
+) -> Response:
+    who = check_instance_id(instance_id or instance_h)
+    rollouts = hub.config_rollouts
+    if rollouts.assigned(tenant, service, who) is not None:
+        return _answer(await rollouts.answer(tenant, service, who))
     return _read(await hub.config_service.get(tenant, service))
+
+
+def _answer(answer: Answer) -> Response:
+    """A per-instance answer: the canary's candidate carries ``rollout_id``."""
+    return Response(orjson.dumps(answer_body(answer)), media_type=JSON, headers=_etag(answer[0].revision))
 
 
 async def _change(
@@ -382,7 +403,21 @@ async def watch(
         int, Query(ge=0, le=2**62, description="Answer once the stored revision is above this")
     ] = 0,
     timeout: Annotated[float, Query(ge=0, le=300, description="Seconds to hold; then 304")] = 30.0,
+    instance_h: InstanceH = None,
+    instance_id: InstanceQ = None,
+    rollout: Annotated[
+        str | None, Query(max_length=64, description="The rollout whose candidate the instance runs")
+    ] = None,
 ) -> Response:
+    who = check_instance_id(instance_id or instance_h)
+    if who is not None:
+        check_service_name(service)
+        if not 0 <= timeout <= 300:
+            raise InvalidInput(f"timeout: must be 0-300 seconds (got {timeout})")
+        answer = await hub.config_rollouts.watch(
+            tenant, service, who, revision=revision, have=rollout or None, timeout=timeout
+        )
+        return Response(status_code=304, headers=_etag(revision)) if answer is None else _answer(answer)
     version = await hub.config_service.watch(tenant, service, revision=revision, timeout=timeout)
     if version is None:
         return Response(status_code=304, headers=_etag(revision))

@@ -15,6 +15,7 @@ The bytes and headers are the FastAPI route's (:func:`render` is the same serial
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.responses import Response
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from centralhub.config.models import ConfigVersion
+from centralhub.config.rollout_answers import answer_body, check_instance_id
 from centralhub.config.schemas import ConfigRead
 from centralhub.config.secrets import SecretBox, may_see_secrets
 from centralhub.config.service import ConfigService
@@ -65,6 +67,20 @@ def _tenant(scope: Scope) -> str:
     return tenant_of(None)
 
 
+def _instance(scope: Scope) -> str | None:
+    """The asking instance: ``?instance_id=`` first, as the FastAPI route reads it, else the
+    ``X-Instance-ID`` header."""
+    query = scope.get("query_string", b"")
+    if b"instance_id=" in query:
+        found = parse_qs(query.decode("latin-1")).get("instance_id")
+        if found and found[0]:
+            return found[0]
+    for key, value in scope["headers"]:
+        if key == b"x-instance-id":
+            return value.decode("latin-1")
+    return None
+
+
 class ConfigReadEndpoint:
     """The hot route's endpoint (``respond`` is what :class:`HotRoutes` calls)."""
 
@@ -75,7 +91,18 @@ class ConfigReadEndpoint:
     async def respond(self, scope: Scope, receive: Receive) -> Response:
         tenant = _tenant(scope)
         svc = self.config
-        version = await svc.current_version(tenant, scope["path_params"]["service"], view=True)
+        service = scope["path_params"]["service"]
+        rollouts = svc.rollouts
+        if rollouts is not None and rollouts.active:
+            who = check_instance_id(_instance(scope))
+            if rollouts.assigned(tenant, service, who) is not None:
+                answer = await rollouts.answer(tenant, service, who)
+                return Response(
+                    orjson.dumps(answer_body(answer)),
+                    media_type=JSON,
+                    headers={"ETag": f'"{answer[0].revision}"'},
+                )
+        version = await svc.current_version(tenant, service, view=True)
         body = svc.current.body(version, may_see_secrets(version), self.render)
         return _Prebuilt(body, version.revision)
 

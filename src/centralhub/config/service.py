@@ -106,6 +106,9 @@ class ConfigService:
         self._queue = WriteQueue(self)
         self.publish_failures = 0
         self.broadcasts = 0
+        #: canary rollouts (set by :class:`~centralhub.config.rollouts.ConfigRollouts`): while
+        #: one is active, the service's other writes are refused
+        self.rollouts: Any = None
         events.subscribe(ConfigChanged, count_config_change)
 
     # ---------------------------------------------------------------- lifecycle
@@ -292,8 +295,10 @@ class ConfigService:
         message: str | None = None,
         if_match: int | None = None,
         source: str = "api",
+        rollout_id: str | None = None,
     ) -> ConfigVersion:
-        """Store ``document`` as the next version and broadcast it."""
+        """Store ``document`` as the next version and broadcast it (``rollout_id``: the
+        promotion of that rollout, the one write its bake lets through)."""
         document = require_document(document)
         stored = await self._write(
             tenant,
@@ -303,6 +308,7 @@ class ConfigService:
             message=message,
             if_match=if_match,
             source=source,
+            rollout_id=rollout_id,
         )
         assert stored is not None
         return stored
@@ -387,10 +393,14 @@ class ConfigService:
         source: str,
         if_match: int | None = None,
         skip_unchanged: bool = False,
+        rollout_id: str | None = None,
     ) -> ConfigVersion | None:
         """One version in one transaction, then the after-commit side effects."""
         check_service_name(service)
         check_message(message)
+        held = None if self.rollouts is None else self.rollouts.blocking(tenant, service)
+        if held is not None and held.id != rollout_id:
+            raise self.rollouts.busy(held)
         author = (check_label(author, "author") or "anonymous")[:255]
         stored = await self._queue.submit(
             tenant,
@@ -433,9 +443,16 @@ class ConfigService:
 
     # ---------------------------------------------------------------- watching
     async def watch(
-        self, tenant: str, service: str, *, revision: int, timeout: float
+        self,
+        tenant: str,
+        service: str,
+        *,
+        revision: int,
+        timeout: float,
+        interrupt: Callable[[], bool] | None = None,
     ) -> ConfigVersion | None:
-        """The current version once its revision is newer than ``revision``; ``None`` on timeout."""
+        """The current version once its revision is newer than ``revision``; ``None`` on timeout
+        (or as soon as ``interrupt()`` is true after a wake-up)."""
         check_service_name(service)
         if revision < 0:
             raise InvalidInput(f"revision: must be 0 or more (got {revision})")
@@ -457,7 +474,7 @@ class ConfigService:
                     if current is not None and current.revision > revision:
                         return self.secrets.for_caller(current)
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or (interrupt is not None and interrupt()):
                     return None
                 await self.watcher.wait(key, remaining)
             return None

@@ -68,6 +68,13 @@ class RevisionWatcher:
         if event is not None:
             event.set()
 
+    def poke(self, key: Key) -> None:
+        """Wake every waiter on ``key`` without a new revision (what some of them should run
+        changed: a canary rollout began or ended)."""
+        event = self._signals.pop(key, None)
+        if event is not None:
+            event.set()
+
     async def on_bus_event(self, _subject: str, payload: dict[str, Any]) -> None:
         """A change broadcast by any replica (this one included; ``advance`` ignores repeats)."""
         try:

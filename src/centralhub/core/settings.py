@@ -74,6 +74,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "replica_lease_seconds": ("CENTRAL_HUB_REPLICA_LEASE_SECONDS",),
     "workers": ("CENTRAL_HUB_WORKERS",),
     "config_drift_seconds": ("CENTRAL_HUB_CONFIG_DRIFT_SECONDS",),
+    "canary_check_seconds": ("CENTRAL_HUB_CANARY_CHECK_SECONDS",),
+    "config_rollout_lease_seconds": ("CENTRAL_HUB_CONFIG_ROLLOUT_LEASE_SECONDS",),
 }
 
 #: what ``CENTRAL_HUB_AUTH`` accepts; unset means required in production, off elsewhere
@@ -188,6 +190,12 @@ class Settings(BaseSettings):
     #: an instance still on an older configuration revision (or failing to apply the current
     #: one) this long after it was stored is flagged as drifted
     config_drift_seconds: float = _env("config_drift_seconds", 60.0)
+    #: while a configuration rollout bakes, each canary is probed at least this often (a
+    #: rollout request may set its own)
+    canary_check_seconds: float = _env("canary_check_seconds", 5.0)
+    #: the replica tending a rollout renews its claim this often (a third of it); another
+    #: replica carries on a rollout whose owner has not renewed for this long
+    config_rollout_lease_seconds: float = _env("config_rollout_lease_seconds", 10.0)
     #: how long replaced instances stay draining after a successful deployment before they are
     #: deregistered (a deployment request may set its own)
     deployment_drain_seconds: float = _env("deployment_drain_seconds", 30.0)
@@ -362,7 +370,13 @@ class Settings(BaseSettings):
     def _positive_float(cls, value: Any) -> float:
         return _positive_number(value)
 
-    @field_validator("deployment_lease_seconds", "config_drift_seconds", mode="before")
+    @field_validator(
+        "deployment_lease_seconds",
+        "config_drift_seconds",
+        "canary_check_seconds",
+        "config_rollout_lease_seconds",
+        mode="before",
+    )
     @classmethod
     def _lease_seconds(cls, value: Any) -> float:
         return _positive_number(value)

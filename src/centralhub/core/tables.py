@@ -26,6 +26,8 @@ metadata = MetaData()
 
 #: the rows the one-active-deployment-per-service index covers
 ACTIVE_DEPLOYMENT = "state IN ('pending', 'running')"
+#: a configuration rollout that still holds its canaries apart from the other instances
+ACTIVE_ROLLOUT = "state IN ('baking', 'promoting')"
 
 service_instances = Table(
     "service_registry",
@@ -272,4 +274,40 @@ config_applied = Table(
     Column("ok", Boolean, nullable=False),
     Column("error", String(1000), nullable=True),
     Column("reported_at", DateTime(timezone=True), nullable=False),
+)
+
+
+#: canary rollouts of a configuration: the candidate document stays here (sealed like a stored
+#: version) until it is promoted, so the versions table only ever holds what every instance runs
+config_rollouts = Table(
+    "config_rollouts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("service_name", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(2000)),
+    Column("base_revision", BigInteger, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("message", String(1000)),
+    #: the request's canary selector, the chosen instance ids, bake and check periods, flags
+    Column("detail", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("bake_until", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("promoted_revision", BigInteger),
+    Column("owner", String(64)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Index("ix_config_rollouts_service", "tenant_id", "service_name", "created_at"),
+    Index(
+        "ux_config_rollouts_active_service",
+        "tenant_id",
+        "service_name",
+        unique=True,
+        sqlite_where=text(ACTIVE_ROLLOUT),
+        postgresql_where=text(ACTIVE_ROLLOUT),
+    ),
 )

@@ -67,6 +67,18 @@ def config_update_subject(tenant: str, service: str) -> str:
     return f"tenant.{tenant}.config.update.{service}"
 
 
+def config_instance_subject(tenant: str, service: str, instance_id: str) -> str:
+    """Where the hub tells one instance which configuration to run when it differs from the
+    service's (a canary rollout): only that instance's client listens there."""
+    if tenant == DEFAULT_TENANT:
+        return f"config.instance.{service}.{instance_id}"
+    return f"tenant.{tenant}.config.instance.{service}.{instance_id}"
+
+
+#: rollout state changes between hub replicas (each refreshes its view of active rollouts)
+CONFIG_ROLLOUTS_SUBJECT = "hubsync.config.rollouts"
+
+
 def registry_subject(tenant: str, kind: str) -> str:
     """Registry change events of one tenant: ``kind`` is upserted, removed or status."""
     return f"registry.{tenant}.{kind}"

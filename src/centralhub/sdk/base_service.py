@@ -233,6 +233,8 @@ class BaseService:
             watch=True,
             reconcile_seconds=self.config.reconcile_seconds,
             cache_path=cache_file(self.config.cache_dir, "config", self.hub.tenant_id, self.service_name),
+            # the hub answers each instance by its id (a canary rollout's candidate)
+            instance_id=lambda: self.hub.instance_id,
         )
 
     async def _start_config(self) -> None:
@@ -273,6 +275,8 @@ class BaseService:
         await self.on_startup()
         if self.config.register_with_hub:
             await self.hub.register(keep_trying=True)
+            if self._config_source is not None:
+                self._config_source.instance_changed()
             await self._report_config()
         self.ready = True
         self.logger.info("%s %s started on port %s", self.service_name, self.config.version, self.config.port)

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import copy
 import inspect
-import json
 import logging
 import os
 import time
@@ -29,18 +28,15 @@ from typing import Any
 
 import httpx
 
-from centralhub.core.wire import config_update_subject
 from centralhub.sdk import connection
+from centralhub.sdk.config_cache import load_config_copy, save_config_copy
+from centralhub.sdk.config_nats import NatsFollowing
 from centralhub.sdk.connection import HubAuthError, VerifyTypes
 from centralhub.sdk.hub_link import (
     DEFAULT_NATS_URL,
     HubInfo,
-    close_nats,
-    connect_nats,
     default_cache_path,
-    nats_servers,
     read_hub_info,
-    write_json_atomic,
 )
 
 log = logging.getLogger(__name__)
@@ -51,7 +47,7 @@ DEFAULT_HUB_URL = "http://127.0.0.1:7000"
 _MISSING = object()
 
 
-class ConfigClient:
+class ConfigClient(NatsFollowing):
     """Fetch, cache and follow one service's configuration (see the module docstring)."""
 
     def __init__(
@@ -74,6 +70,7 @@ class ConfigClient:
         ca_file: str | os.PathLike[str] | None = None,
         verify: VerifyTypes | None = None,
         reconcile_seconds: float = 30.0,
+        instance_id: str | Callable[[], str | None] | None = None,
     ) -> None:
         if reconcile_seconds <= 0:
             raise ValueError(f"reconcile_seconds must be positive (got {reconcile_seconds})")
@@ -109,6 +106,12 @@ class ConfigClient:
         self.source = "defaults"
         self.version: str | None = None
         self.revision = 0
+        #: this instance's id at the hub (or a function giving it once registered): a canary
+        #: rollout answers each instance by it
+        self._instance_id = instance_id
+        #: the canary rollout whose candidate this client runs (``None``: the promoted line)
+        self.rollout_id: str | None = None
+        self._instance_sub: Any = None
         self._fetched_at = 0.0
         self._last_attempt = 0.0
         self._callbacks: list[ConfigCallback] = []
@@ -171,6 +174,23 @@ class ConfigClient:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.shutdown()
+
+    @property
+    def instance_id(self) -> str | None:
+        given = self._instance_id
+        return given() if callable(given) else given
+
+    def instance_changed(self) -> None:
+        """The instance id changed (registered, or registered again): follow it now (a held
+        watch request without it is replaced)."""
+        if self._watching:
+            self._stop_watch()
+            self._start_watch()
+        self._wake.set()
+
+    def _who(self) -> dict[str, str]:
+        found = self.instance_id
+        return {"X-Instance-ID": found} if found else {}
 
     # ---------------------------------------------------------------- reads
     async def get_config(self, force_refresh: bool = False) -> dict[str, Any]:
@@ -261,6 +281,7 @@ class ConfigClient:
         if self._nats_live() and hub is not None and hub.nats_connected:
             self._recheck = None
             self._stop_watch()
+            await self._follow_instance()
             if reconcile:
                 with contextlib.suppress(HubAuthError):  # recorded in auth_error by _refresh
                     await self._refresh(origin="reconcile")
@@ -270,53 +291,6 @@ class ConfigClient:
                 self._recheck = 0.25 if self._recheck is None else min(self._recheck * 2, 60.0)
             if self.auth_error is None:
                 self._start_watch()
-
-    def _nats_live(self) -> bool:
-        return self._nc is not None and self._nats_sub is not None and bool(self._nc.is_connected)
-
-    async def _connect_nats(self, hub: HubInfo) -> bool:
-        servers = nats_servers(self._nats_url_given, hub)
-        nc: Any = None
-        try:
-            nc = await asyncio.wait_for(
-                connect_nats(servers, name=f"config-client:{self.service_name}", on_change=self._wake.set),
-                5 * len(servers) + 5,
-            )
-            self._nats_sub = await nc.subscribe(
-                hub.subject(config_update_subject(self.tenant_id, self.service_name)),
-                cb=self._on_nats_message,
-            )
-            await nc.flush(timeout=2)  # the server holds the subscription from here on
-        except Exception as exc:
-            (log.debug if self._nats_warned else log.warning)(
-                "NATS at %s unreachable (%s); following %s through /watch",
-                ",".join(servers),
-                exc,
-                self.service_name,
-            )
-            self._nats_warned = True
-            self._nats_sub = None
-            await close_nats(nc)
-            return False
-        self._nc = nc
-        self._nats_warned = False
-        log.info("following %s over NATS (%s)", self.service_name, hub.subject(""))
-        return True
-
-    async def _drop_nats(self) -> None:
-        nc, self._nc, self._nats_sub = self._nc, None, None
-        await close_nats(nc)
-
-    async def _on_nats_message(self, msg: Any) -> None:
-        try:
-            payload = json.loads(msg.data)
-            if payload.get("masked"):
-                # the broadcast hides secret values ("***"): read them over HTTP with our credential
-                await self._refresh(origin="nats")
-                return
-            await self._apply(payload, origin="nats")
-        except Exception:
-            log.exception("bad config update message on %s", getattr(msg, "subject", "?"))
 
     def _start_watch(self) -> None:
         if not self._watching and not self._closed:
@@ -338,7 +312,10 @@ class ConfigClient:
         while not self._closed:
             reached_before = self.hub_available
             try:
-                resp = await self._watch_http.get(url, params={"revision": self.revision, "timeout": hold})
+                params: dict[str, Any] = {"revision": self.revision, "timeout": hold}
+                if self.rollout_id:
+                    params["rollout"] = self.rollout_id
+                resp = await self._watch_http.get(url, params=params, headers=self._who())
             except (httpx.HTTPError, OSError) as exc:
                 self.hub_available = False
                 log.debug("config watch failed: %s", exc)
@@ -390,7 +367,7 @@ class ConfigClient:
         url = f"{self.central_hub_url}/api/v1/config/{self.service_name}"
         self._last_attempt = time.monotonic()
         try:
-            resp = await self._ensure_http().get(url)
+            resp = await self._ensure_http().get(url, headers=self._who())
         except (httpx.HTTPError, OSError) as exc:
             self.hub_available = False
             log.debug("config fetch from %s failed: %s", url, exc)
@@ -434,13 +411,19 @@ class ConfigClient:
         if not isinstance(config, dict) or not isinstance(revision, int) or isinstance(revision, bool):
             log.warning("ignoring config update without config/revision from %s", origin)
             return
+        marker = doc.get("rollout_id") if isinstance(doc.get("rollout_id"), str) else None
         async with self._apply_lock:
-            if self.source == "hub" and revision <= self.revision:
+            # a canary leaving its rollout (rolled back, aborted, promoted) goes wherever the
+            # hub says, even to a lower revision: the marker, not the number, tells it
+            moved = self.source == "hub" and marker != self.rollout_id
+            if self.source == "hub" and revision <= self.revision and not moved:
                 if revision == self.revision:
                     self._fetched_at = time.monotonic()
                 return
+            self.rollout_id = marker
             if revision == self.revision and config == self._config:
-                # the disk cache was already current: confirm it without calling back
+                # the disk cache was already current, or a promotion confirmed the candidate
+                # this canary runs: confirm it without calling back
                 self.source = "hub"
                 self._fetched_at = time.monotonic()
                 return
@@ -466,29 +449,13 @@ class ConfigClient:
                 except Exception:
                     log.exception("config update callback failed")
             # after the callbacks: the service acts on a change before the disk copy is written
-            self._save_cache_file(doc)
-
-    def _save_cache_file(self, doc: dict[str, Any]) -> None:
-        if self.cache_path is None:
-            return
-        try:
-            record = {k: doc.get(k) for k in ("service_name", "version", "revision", "config")}
-            write_json_atomic(self.cache_path, record)  # atomic: a crash never leaves half a file
-        except OSError as exc:
-            log.warning("cannot write config cache %s: %s", self.cache_path, exc)
+            save_config_copy(self.cache_path, doc)
 
     def _load_cache_file(self) -> bool:
-        if self.cache_path is None or not self.cache_path.exists():
+        record = load_config_copy(self.cache_path, self.service_name)
+        if record is None:
             return False
-        try:
-            record = json.loads(self.cache_path.read_text(encoding="utf-8"))
-            config = record["config"]
-            if not isinstance(config, dict) or record.get("service_name") not in (None, self.service_name):
-                raise ValueError("not this service's configuration")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring config cache %s: %s", self.cache_path, exc)
-            return False
-        self._config = config
+        self._config = record["config"]
         # not "hub": a fresher hub answer of any revision replaces it
         self.source = "cache_file"
         self.version = record.get("version")

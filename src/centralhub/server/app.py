@@ -16,6 +16,7 @@ from centralhub.auth import api as keys_api
 from centralhub.auth.middleware import AuthMiddleware
 from centralhub.backup import api as backup_api
 from centralhub.config import api as config_api
+from centralhub.config import rollout_api as config_rollout_api
 from centralhub.config.hot_path import config_hot_routes
 from centralhub.consul import api as consul_api
 from centralhub.contracts import api as contracts_api
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(registry_batch_api.router)
     app.include_router(contracts_api.router)
     app.include_router(config_api.router)
+    app.include_router(config_rollout_api.router)
     app.include_router(deployments_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
