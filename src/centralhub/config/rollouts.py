@@ -82,6 +82,8 @@ class ConfigRollouts(RolloutAnswers):
         #: the rollouts this replica tends, by id, and when each is looked at next
         self._mine: dict[str, Rollout] = {}
         self._next_look: dict[str, float] = {}
+        #: rollouts a request on this replica is promoting right now (the loop leaves them be)
+        self._acting: set[str] = set()
         self._sub: Any = None
         self._wake = asyncio.Event()
         config.rollouts = self
@@ -183,7 +185,11 @@ class ConfigRollouts(RolloutAnswers):
     async def promote(self, tenant: str, service: str, *, by: str) -> Rollout:
         """Promote the baking rollout now (a person's decision: the bake is cut short)."""
         rollout = await self._baking(tenant, service, "promote")
-        return await self._promote(rollout, reason=f"promoted by {by}", claim=True)
+        self._acting.add(rollout.id)
+        try:
+            return await self._promote(rollout, reason=f"promoted by {by}", claim=True)
+        finally:
+            self._acting.discard(rollout.id)
 
     async def abort(self, tenant: str, service: str, *, by: str) -> Rollout:
         """Stop the baking rollout: the canaries return to the promoted version."""
@@ -423,6 +429,8 @@ class ConfigRollouts(RolloutAnswers):
                     self._mine.pop(rollout_id, None)
 
     async def _tend(self, rollout: Rollout) -> None:
+        if rollout.id in self._acting:
+            return
         if rollout.state == RolloutState.PROMOTING:
             await self._finish_promotion(rollout)
             return
