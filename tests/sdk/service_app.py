@@ -46,6 +46,9 @@ class Probe(BaseService):
             raise ValueError(f"cannot greet with {refused!r}")
 
     async def custom_health_checks(self) -> dict[str, Any]:
+        # a configuration can make the instance unhealthy ("healthy": false): a bad value
+        if self.config_value("healthy", True) is False:
+            return {"status": "unhealthy", "reason": "configured unhealthy"}
         return {"queue_size": self.queue_size, "worker_count": 2}
 
     async def greet(self) -> dict[str, Any]:
