@@ -1,5 +1,5 @@
 """``centralhub config ls|get|set|patch|history|diff|rollback|validate|schema|reload|export|import``
-over HTTP."""
+(and ``config rollout ...``) over HTTP."""
 
 from __future__ import annotations
 
@@ -9,6 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
+from centralhub.cli.config_rollout import (
+    AutoOpt,
+    BakeOpt,
+    CanaryInstancesOpt,
+    CanaryPercentOpt,
+    CanaryTagsOpt,
+    CheckOpt,
+    canary_of,
+    rollout_app,
+    start_rollout,
+)
 from centralhub.cli.http import (
     DEFAULT_HUB,
     HubOpt,
@@ -22,8 +33,9 @@ from centralhub.cli.http import (
 from centralhub.config.secrets import mask_paths
 
 config_app = typer.Typer(
-    help="Service configuration: versions, history, rollback, schemas.", no_args_is_help=True
+    help="Service configuration: versions, history, rollback, schemas, canary rollouts.", no_args_is_help=True
 )
+config_app.add_typer(rollout_app, name="rollout")
 
 DataOpt = Annotated[str | None, typer.Option("--data", help="The JSON document inline.")]
 FileArg = Annotated[Path | None, typer.Argument(help="JSON file with the document ('-' for stdin).")]
@@ -110,9 +122,33 @@ def config_set(
     actor: ActorOpt = None,
     message: MessageOpt = None,
     if_match: IfMatchOpt = None,
+    canary_percent: CanaryPercentOpt = None,
+    canary_instances: CanaryInstancesOpt = None,
+    canary_tags: CanaryTagsOpt = None,
+    bake: BakeOpt = "2m",
+    canary_check: CheckOpt = None,
+    auto_rollback: AutoOpt = True,
 ) -> None:
-    """Store a whole new document for SERVICE (from FILE or --data) and broadcast it."""
-    _write("POST", service, _document(file, data), hub, tenant, actor, message, if_match)
+    """Store a whole new document for SERVICE (from FILE or --data) and broadcast it; with a
+    --canary-* option, roll it out to those canaries first and promote it after --bake."""
+    doc = _document(file, data)
+    canary = canary_of(canary_percent, canary_instances, canary_tags)
+    if canary is not None:
+        start_rollout(
+            service,
+            "config",
+            doc,
+            canary,
+            hub=hub,
+            tenant=tenant,
+            bake=bake,
+            check=canary_check,
+            auto_rollback=auto_rollback,
+            message=message,
+            actor=actor,
+        )
+        return
+    _write("POST", service, doc, hub, tenant, actor, message, if_match)
 
 
 @config_app.command("patch")
@@ -125,9 +161,33 @@ def config_patch(
     actor: ActorOpt = None,
     message: MessageOpt = None,
     if_match: IfMatchOpt = None,
+    canary_percent: CanaryPercentOpt = None,
+    canary_instances: CanaryInstancesOpt = None,
+    canary_tags: CanaryTagsOpt = None,
+    bake: BakeOpt = "2m",
+    canary_check: CheckOpt = None,
+    auto_rollback: AutoOpt = True,
 ) -> None:
-    """Change part of SERVICE's document with a JSON merge patch (null deletes a key)."""
-    _write("PATCH", service, _document(file, data), hub, tenant, actor, message, if_match)
+    """Change part of SERVICE's document with a JSON merge patch (null deletes a key); with a
+    --canary-* option, as a canary rollout (see ``config set``)."""
+    doc = _document(file, data)
+    canary = canary_of(canary_percent, canary_instances, canary_tags)
+    if canary is not None:
+        start_rollout(
+            service,
+            "patch",
+            doc,
+            canary,
+            hub=hub,
+            tenant=tenant,
+            bake=bake,
+            check=canary_check,
+            auto_rollback=auto_rollback,
+            message=message,
+            actor=actor,
+        )
+        return
+    _write("PATCH", service, doc, hub, tenant, actor, message, if_match)
 
 
 @config_app.command("history")
