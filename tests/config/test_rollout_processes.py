@@ -191,3 +191,54 @@ def test_a_rollout_goes_on_when_the_hub_restarts(fleet: Fleet) -> None:
     wait_until_sync(
         lambda: fleet.greets() == ["hola"] * 3, timeout=30, what="every instance on the promoted value"
     )
+
+
+def test_another_replica_carries_on_a_rollout_whose_replica_died(
+    hub_process_factory: Any, fresh_pg: str
+) -> None:
+    """Two hub replicas on one PostgreSQL and NATS: the one that started a rollout is killed
+    (-9) while it bakes; the other adopts it once the lease lapses and promotes it."""
+    env = {
+        "CENTRAL_HUB_CANARY_CHECK_SECONDS": "0.5",
+        "CENTRAL_HUB_CONFIG_ROLLOUT_LEASE_SECONDS": "2",
+        "NATS_URL": "nats://127.0.0.1:4222",
+        "CENTRAL_HUB_CLUSTER": f"t{uuid.uuid4().hex[:8]}",
+    }
+    first = hub_process_factory(database_url=fresh_pg, **env)
+    second = hub_process_factory(database_url=fresh_pg, **env)
+    name = f"carry-{uuid.uuid4().hex[:6]}"
+    ids = [
+        httpx.post(
+            f"{first.url}/api/v1/services/register",
+            json={"name": name, "host": "10.0.0.1", "port": p},
+            timeout=10,
+        ).json()["instance_id"]
+        for p in (81, 82)
+    ]
+    assert httpx.post(f"{first.url}/api/v1/config/{name}", json={"a": 1}, timeout=10).status_code == 200
+    body = {"config": {"a": 2}, "canary": {"instances": [ids[0]]}, "bake_seconds": 4}
+    started = httpx.post(f"{first.url}/api/v1/config/{name}/rollouts", json=body, timeout=10).json()
+    # the other replica answers the canary its candidate and the rest the promoted version
+    canary = wait_until_sync(
+        lambda: (
+            httpx.get(f"{second.url}/api/v1/config/{name}", headers={"X-Instance-ID": ids[0]}, timeout=5)
+            .json()
+            .get("rollout_id")
+        ),
+        timeout=10,
+        what="the second replica knows the rollout",
+    )
+    assert canary == started["rollout_id"]
+    other = httpx.get(f"{second.url}/api/v1/config/{name}", headers={"X-Instance-ID": ids[1]}, timeout=5)
+    assert other.json()["config"] == {"a": 1}
+    first.stop(sig=9)
+
+    def promoted() -> dict[str, Any] | None:
+        view = httpx.get(f"{second.url}/api/v1/config/{name}/rollout", timeout=5).json()
+        return view if view["state"] == "promoted" else None
+
+    view = wait_until_sync(promoted, timeout=30, what="the surviving replica promoted the rollout")
+    assert view["owner"] != started["owner"]
+    plain = httpx.get(f"{second.url}/api/v1/config/{name}", timeout=5).json()
+    assert (plain["config"], plain["revision"]) == ({"a": 2}, 2)
+    assert second.log_path is not None and "carrying on rollout" in second.log_path.read_text()
