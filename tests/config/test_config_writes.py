@@ -163,12 +163,13 @@ async def test_openapi_documents_every_config_route(client: httpx.AsyncClient) -
     for path, ops in paths.items():
         for method, op in ops.items():
             where = f"{method.upper()} {path}"
-            ok = op["responses"]["200"]["content"]["application/json"]["schema"]
+            answered = op["responses"].get("200") or op["responses"]["201"]  # 201: a rollout created
+            ok = answered["content"]["application/json"]["schema"]
             assert ok.get("$ref") or ok.get("type") == "object", where
             assert op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
                 "/ErrorRead"
             ), where
-            if method in ("post", "put", "patch") and not path.endswith("/reload"):
+            if method in ("post", "put", "patch") and not path.endswith(("/reload", "/promote", "/abort")):
                 assert "application/json" in op["requestBody"]["content"], where
     write = paths["/api/v1/config/{service}"]["post"]
     assert {"400", "404", "409", "413", "422", "503"} <= set(write["responses"])

@@ -69,7 +69,13 @@ async def _json(request: Request) -> Any:
 @router.post(
     PREFIX + "/{service}/rollouts",
     status_code=201,
-    responses=error_responses(400, 404, 409, 422, 503),
+    responses={
+        201: {
+            "description": "The rollout, baking: rollout_id, revision, version, state, canary (ids)",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **error_responses(400, 404, 409, 422, 503),
+    },
     openapi_extra=ROLLOUT_BODY,
     summary="Roll a configuration out to canary instances first; promoted after a clean bake",
 )

@@ -110,6 +110,7 @@ async def dashboard_data(hub: HubDep, caller: TenantDep, tenant: str | None = No
         "alerts": await _optional(_attr_call(hub, "alerts", "recent", limit=20, tenant_id=chosen)),
         "config": await _recent_config(hub, chosen),
         "drift": await _optional(lambda: _drifted(hub, chosen)),
+        "rollouts": await _optional(lambda: _rollouts(hub, chosen)),
         "deployments": [
             hub.deployments.describe(d) for d in await hub.deployments.get_all(chosen or "default", limit=10)
         ]
@@ -217,6 +218,17 @@ def _graph(hub: Any, tenant: str | None, instances: list[Instance]) -> dict[str,
         "layers": layered(sorted(nodes), edges),
         "cycle": cycle,
     }
+
+
+async def _rollouts(hub: Any, tenant: str | None) -> list[dict[str, Any]] | None:
+    """Configuration rollouts: every active one (with what each canary reports), then the
+    latest that ended."""
+    rollouts = getattr(hub, "config_rollouts", None)
+    if rollouts is None:
+        return None
+    active = [r for r in rollouts.active.values() if tenant is None or r.tenant_id == tenant]
+    ended = [r for r in await rollouts.recent(tenant or "default", limit=5) if not r.active]
+    return [await rollouts.view(r) for r in sorted(active, key=lambda r: r.created_at) + ended]
 
 
 async def _drifted(hub: Any, tenant: str | None) -> list[dict[str, Any]]:

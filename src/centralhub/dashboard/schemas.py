@@ -79,4 +79,5 @@ class DashboardData(BaseModel):
     alerts: Any
     config: Any
     drift: Any = Field(None, description="instances running an older configuration revision (or failing)")
+    rollouts: Any = Field(None, description="configuration rollouts: the active ones, then the latest ended")
     deployments: Any

@@ -191,6 +191,30 @@ function renderDrift(rows) {
       (d.outcome === "failed" ? ` — failed: ${d.error || "no reason given"}` : "")))));
 }
 
+// a configuration rollout: how far the bake is, what each canary reports, promote/abort buttons
+function renderRollout(r) {
+  const baking = r.state === "baking";
+  const done = r.bake_seconds ? Math.round(100 * (1 - r.remaining_seconds / r.bake_seconds)) : 100;
+  const path = `/api/v1/config/${encodeURIComponent(r.service)}/rollout`;
+  const actions = baking && can("config:write") ? [
+    button("Promote", "rollout-promote", () => act(() => hubCall("POST", `${path}/promote`, { tenant: r.tenant_id }))),
+    button("Abort", "rollout-abort", () => act(() => hubCall("POST", `${path}/abort`, { tenant: r.tenant_id }))),
+  ] : [];
+  const canaries = (r.canaries || []).map((c) => el("li", { "data-canary": c.instance_id }, badge(c.status),
+    " ", c.url || c.instance_id, " ", el("span", { class: "muted small" },
+      c.applied_revision === null || c.applied_revision === undefined ? "no report yet"
+        : `runs r${c.applied_revision} (${c.outcome})${c.error ? " — " + c.error : ""}`)));
+  return el("li", { "data-rollout": r.rollout_id, "data-state": r.state }, badge(r.state), " ",
+    el("strong", { onclick: () => openConfig(r.tenant_id, r.service) }, r.service), ` → ${r.version} `,
+    el("span", { class: "muted small" }, baking
+      ? `baking ${done}% · ${Math.ceil(r.remaining_seconds)} s left · ${r.canary.length} canar${r.canary.length === 1 ? "y" : "ies"}`
+      : `${when(r.finished_at)}`),
+    ...actions,
+    r.reason ? el("div", { class: "small reason" }, r.reason) : null,
+    r.held_reason ? el("div", { class: "small reason" }, `held: ${r.held_reason}`) : null,
+    baking ? el("ul", { class: "list small" }, ...canaries) : null);
+}
+
 // a deployment that did not succeed says why, and what became of the instances it had drained
 function deploymentReason(d) {
   if (d.state !== "failed" && d.state !== "cancelled") return d.error || "";
@@ -228,6 +252,7 @@ function render(data) {
   renderList("config", data.config, "Configuration service is not configured.", renderConfig);
   renderList("deployments", data.deployments, "Deployments are not available.", renderDeployment);
   renderDrift(data.drift || []);
+  renderList("rollouts", data.rollouts, "Configuration rollouts are not available.", renderRollout);
   document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 
