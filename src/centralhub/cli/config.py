@@ -13,10 +13,10 @@ from centralhub.cli.config_rollout import (
     AutoOpt,
     BakeOpt,
     CanaryInstancesOpt,
+    CanaryOptions,
     CanaryPercentOpt,
     CanaryTagsOpt,
     CheckOpt,
-    canary_of,
     rollout_app,
     start_rollout,
 )
@@ -98,7 +98,14 @@ def _write(
     actor: str | None,
     message: str | None,
     if_match: int | None,
+    *,
+    canary: CanaryOptions | None = None,
+    field: str = "config",
 ) -> None:
+    """A plain write; with a canary option given, a rollout of the document as ``field``."""
+    if canary is not None and canary.selector() is not None:
+        start_rollout(service, field, doc, canary, hub=hub, tenant=tenant, message=message, actor=actor)
+        return
     print_json(
         request(
             method,
@@ -131,24 +138,9 @@ def config_set(
 ) -> None:
     """Store a whole new document for SERVICE (from FILE or --data) and broadcast it; with a
     --canary-* option, roll it out to those canaries first and promote it after --bake."""
+    canary = CanaryOptions(canary_percent, canary_instances, canary_tags, bake, canary_check, auto_rollback)
     doc = _document(file, data)
-    canary = canary_of(canary_percent, canary_instances, canary_tags)
-    if canary is not None:
-        start_rollout(
-            service,
-            "config",
-            doc,
-            canary,
-            hub=hub,
-            tenant=tenant,
-            bake=bake,
-            check=canary_check,
-            auto_rollback=auto_rollback,
-            message=message,
-            actor=actor,
-        )
-        return
-    _write("POST", service, doc, hub, tenant, actor, message, if_match)
+    _write("POST", service, doc, hub, tenant, actor, message, if_match, canary=canary, field="config")
 
 
 @config_app.command("patch")
@@ -170,24 +162,9 @@ def config_patch(
 ) -> None:
     """Change part of SERVICE's document with a JSON merge patch (null deletes a key); with a
     --canary-* option, as a canary rollout (see ``config set``)."""
+    canary = CanaryOptions(canary_percent, canary_instances, canary_tags, bake, canary_check, auto_rollback)
     doc = _document(file, data)
-    canary = canary_of(canary_percent, canary_instances, canary_tags)
-    if canary is not None:
-        start_rollout(
-            service,
-            "patch",
-            doc,
-            canary,
-            hub=hub,
-            tenant=tenant,
-            bake=bake,
-            check=canary_check,
-            auto_rollback=auto_rollback,
-            message=message,
-            actor=actor,
-        )
-        return
-    _write("PATCH", service, doc, hub, tenant, actor, message, if_match)
+    _write("PATCH", service, doc, hub, tenant, actor, message, if_match, canary=canary, field="patch")
 
 
 @config_app.command("history")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -37,43 +38,51 @@ def _ids(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def canary_of(percent: float | None, instances: str | None, tags: str | None) -> dict[str, Any] | None:
-    """The request's ``canary`` from the options; ``None`` when none is given (a plain write)."""
-    given = [o for o in (percent, instances, tags) if o is not None]
-    if not given:
-        return None
-    if len(given) > 1:
-        fail("give one of --canary-percent, --canary-instances or --canary-tags", code=2)
-    if percent is not None:
-        return {"percent": percent}
-    if instances is not None:
-        return {"instances": _ids(instances)}
-    assert tags is not None
-    return {"tags": _ids(tags)}
+@dataclass(frozen=True, slots=True)
+class CanaryOptions:
+    """The canary options of ``config set`` / ``config patch``."""
+
+    percent: float | None
+    instances: str | None
+    tags: str | None
+    bake: str
+    check: str | None
+    auto_rollback: bool
+
+    def selector(self) -> dict[str, Any] | None:
+        """The request's ``canary``; ``None`` when no option is given (a plain write)."""
+        given = [o for o in (self.percent, self.instances, self.tags) if o is not None]
+        if not given:
+            return None
+        if len(given) > 1:
+            fail("give one of --canary-percent, --canary-instances or --canary-tags", code=2)
+        if self.percent is not None:
+            return {"percent": self.percent}
+        if self.instances is not None:
+            return {"instances": _ids(self.instances)}
+        assert self.tags is not None
+        return {"tags": _ids(self.tags)}
 
 
 def start_rollout(
     service: str,
     field: str,
     doc: Any,
-    canary: dict[str, Any],
+    options: CanaryOptions,
     *,
     hub: str,
     tenant: str,
-    bake: str,
-    check: str | None,
-    auto_rollback: bool,
     message: str | None,
     actor: str | None,
 ) -> None:
     body: dict[str, Any] = {
         field: doc,
-        "canary": canary,
-        "bake_seconds": seconds(bake, "--bake"),
-        "auto_rollback": auto_rollback,
+        "canary": options.selector(),
+        "bake_seconds": seconds(options.bake, "--bake"),
+        "auto_rollback": options.auto_rollback,
     }
-    if check is not None:
-        body["canary_check_seconds"] = seconds(check, "--canary-check")
+    if options.check is not None:
+        body["canary_check_seconds"] = seconds(options.check, "--canary-check")
     if message:
         body["message"] = message
     headers = {"X-Actor": actor} if actor else {}
