@@ -239,3 +239,34 @@ async def test_a_service_without_configuration_cannot_roll_out(hub: Hub, client:
     await fleet(hub, name)
     resp = await start(client, name, config={"a": 1}, canary={"percent": 10})
     assert resp.status_code == 404 and "store a first one" in resp.text
+
+
+async def test_rollouts_follow_scopes_and_tenants(auth_hub: Hub, auth_client: httpx.AsyncClient) -> None:
+    """Starting, promoting and aborting need config:write on the service; reading the rollout
+    config:read; a rollout of one tenant is invisible to, and does not hold, another's writes."""
+    from tests.auth_support import bearer, make_key
+
+    name = svc()
+    admin = bearer(await make_key(auth_hub, "admin"))
+    reader = bearer(await make_key(auth_hub, "config:read", services=[name]))
+    writer = bearer(await make_key(auth_hub, "config:write", "config:read", services=[name]))
+    other_writer = bearer(await make_key(auth_hub, "config:write", services=["another"]))
+    ids = await fleet(auth_hub, name)
+    body = {"config": {"a": 2}, "canary": {"instances": [ids[0]]}, "bake_seconds": 60}
+    url = f"/api/v1/config/{name}"
+    assert (await auth_client.post(url, json={"a": 1}, headers=admin)).status_code == 200
+    assert (await auth_client.post(f"{url}/rollouts", json=body)).status_code == 401
+    assert (await auth_client.post(f"{url}/rollouts", json=body, headers=reader)).status_code == 403
+    assert (await auth_client.post(f"{url}/rollouts", json=body, headers=other_writer)).status_code == 403
+    started = await auth_client.post(f"{url}/rollouts", json=body, headers=writer)
+    assert started.status_code == 201, started.text
+    assert started.json()["author"] != "anonymous"
+    assert (await auth_client.get(f"{url}/rollout", headers=reader)).json()["state"] == "baking"
+    assert (await auth_client.post(f"{url}/rollout/abort", headers=reader)).status_code == 403
+    assert (await auth_client.post(f"{url}/rollout/promote", headers=other_writer)).status_code == 403
+
+    # another tenant: no rollout there, and its writes are not held
+    elsewhere = {**admin, "X-Tenant-ID": "elsewhere"}
+    assert (await auth_client.get(f"{url}/rollout", headers=elsewhere)).status_code == 404
+    assert (await auth_client.post(url, json={"a": 9}, headers=elsewhere)).status_code == 200
+    assert (await auth_client.post(f"{url}/rollout/abort", headers=writer)).json()["state"] == "aborted"
