@@ -39,9 +39,11 @@ from centralhub.core.errors import CentralHubError, status_for
 from centralhub.core.logs import quiet_chatty_libraries
 from centralhub.core.time import rfc3339
 from centralhub.kit.exceptions import BaseServiceError, NoHealthyInstances, ServiceNotFound
+from centralhub.kit.tracing import CorrelationIdMiddleware, async_correlation_hook
 from centralhub.sdk.client import CentralHubClient, HubUnavailable
 from centralhub.sdk.config_client import ConfigClient
 from centralhub.sdk.hub_link import CACHE_DIR_ENV, cache_file
+from centralhub.sdk.service_builtins import ServiceBuiltins, TraceRequests
 from centralhub.sdk.service_metrics import RequestMetrics, ServiceMetrics
 
 __all__ = ["BaseService", "ServiceConfig"]
@@ -91,12 +93,19 @@ class ServiceConfig:
     #: per-request timeout for ``call_peer``
     peer_timeout_seconds: float = 5.0
     log_level: str = field(default_factory=lambda: os.environ.get("LOG_LEVEL") or "INFO")
-    # accepted for compatibility with the platform's ServiceConfig
+    #: every request traced as a span under its X-Correlation-ID (``self.tracer``)
     enable_tracing: bool = True
+    #: ``call_peer`` behind one circuit breaker per peer service (``self.circuits``)
     enable_circuit_breaker: bool = True
     health_check_interval: int = 30
+    #: the cache's TTL when a call gives none
     cache_ttl_default: int = 300
+    #: each database connection's pool size at most
     max_connections: int = 100
+    #: ``self.db``'s connections: ``{"postgres": {"kind": "postgresql", "url": ...}}``
+    databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``self.cache``'s levels in order: ``{"l1": {"backend": "memory"}, "redis": {...}}``
+    caches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def lookup(doc: Any, path: str | None, default: Any = None) -> Any:
@@ -111,7 +120,7 @@ def lookup(doc: Any, path: str | None, default: Any = None) -> Any:
     return node
 
 
-class BaseService:
+class BaseService(ServiceBuiltins):
     """Subclass and override ``custom_health_checks``, ``on_startup``, ``on_shutdown`` and
     ``on_config_change``; add routes to ``self.app``."""
 
@@ -149,7 +158,9 @@ class BaseService:
         self._config_source: ConfigClient | None = None
         #: whether the last configuration applied cleanly (``on_config_change`` did not raise)
         self.config_outcome: tuple[bool, str | None] = (True, None)
-        self._peers = httpx.AsyncClient(timeout=config.peer_timeout_seconds)
+        self._make_builtins()
+        hooks = {"request": [async_correlation_hook]} if config.enable_tracing else {}
+        self._peers = httpx.AsyncClient(timeout=config.peer_timeout_seconds, event_hooks=hooks)
         self.app = FastAPI(title=config.service_name, version=config.version, lifespan=self._lifespan)
         self.app.state.service = self
         self.app.add_exception_handler(CentralHubError, _error_response)
@@ -164,6 +175,9 @@ class BaseService:
             response_class=Response,
         )
         self.app.add_middleware(RequestMetrics, metrics=self.metrics)
+        if self.tracer is not None:
+            self.app.add_middleware(TraceRequests, tracer=self.tracer)
+            self.app.add_middleware(CorrelationIdMiddleware)  # outermost: the span sees the id
 
     # ------------------------------------------------------------------ hooks
     async def custom_health_checks(self) -> dict[str, Any]:
@@ -253,7 +267,15 @@ class BaseService:
     async def call_peer(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call a peer directly at the address the hub gives (no proxy through the hub).
 
-        A connection failure refreshes discovery and tries another instance once."""
+        A connection failure refreshes discovery and tries another instance once. With
+        ``enable_circuit_breaker`` the call goes through the peer's breaker: after repeated
+        failures it raises ``CircuitOpenError`` at once until the peer had time to recover."""
+        if self.circuits is None:
+            return await self._call_peer(service, method, path, **kwargs)
+        breaker = self.circuits.get_or_create(f"peer:{service}")
+        return await breaker.call(self._call_peer, service, method, path, **kwargs)
+
+    async def _call_peer(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         last: Exception | None = None
         for attempt in range(2):
             url = await self.hub.discover_service(service)
@@ -272,6 +294,7 @@ class BaseService:
         """Load configuration, run ``on_startup``, then register with the hub."""
         if self.config.enable_config:
             await self._start_config()
+        await self._open_builtins()
         await self.on_startup()
         if self.config.register_with_hub:
             await self.hub.register(keep_trying=True)
@@ -290,6 +313,8 @@ class BaseService:
             await self.on_shutdown()
         except Exception:
             self.logger.exception("on_shutdown failed")
+        with contextlib.suppress(Exception):
+            await self._close_builtins()
         if self._config_source is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._config_source.shutdown(), 5)
@@ -336,6 +361,9 @@ class BaseService:
             status = "unhealthy"
         if isinstance(checks, dict) and checks.get("status") in ("unhealthy", "degraded"):
             status = checks["status"]
+        builtins = await self.builtins_health()
+        if status == "healthy" and builtins.get("databases", {}).get("status", "healthy") != "healthy":
+            status = "degraded"  # a database is out of reach: the service still answers
         return {
             "status": status,
             "service": self.service_name,
@@ -350,6 +378,7 @@ class BaseService:
             },
             "config_version": self.config_version,
             "checks": checks,
+            **builtins,
         }
 
     async def _health_endpoint(self) -> JSONResponse:
