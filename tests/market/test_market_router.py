@@ -116,11 +116,13 @@ async def test_reads_take_unix_milliseconds(router: DataRouter) -> None:
                         open=1.1, high=1.2, low=1.0, close=1.15)  # fmt: skip
     await router.save_candle(candle)
     assert await router.get_candles("EURUSD", "1h", candle.timestamp_ms, NOW_MS) == [candle]
-    with pytest.raises(ValueError, match="start: .* before 2000-01-01 as Unix milliseconds"):
-        await router.get_ticks("EURUSD", start_ms // 1000, end_ms)
+    # the forms a tick carries: Unix seconds, or the tick itself
+    assert await router.get_ticks("EURUSD", ticks[2].timestamp, ticks[7]) == ticks[2:7]
+    with pytest.raises(ValueError, match="start: .* before 2000-01-01 in Unix seconds and in milliseconds"):
+        await router.get_ticks("EURUSD", 1000, end_ms)
     with pytest.raises(ValueError, match="must be after start"):
         await router.get_ticks("EURUSD", end_ms, start_ms)
-    with pytest.raises(TypeError, match="end: expected an aware datetime or Unix milliseconds"):
+    with pytest.raises(TypeError, match="end: expected an aware datetime, Unix seconds or milliseconds"):
         await router.get_ticks("EURUSD", start_ms, float(end_ms))  # type: ignore[arg-type]
 
 

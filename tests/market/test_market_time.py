@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from centralhub.market import GapFillVerifier, TimezoneHandler, is_forex_open, parse_timeframe
+from centralhub.market import GapFillVerifier, TickData, TimezoneHandler, is_forex_open, parse_timeframe
 
 
 def utc(*args: int) -> datetime:
@@ -61,14 +61,20 @@ def test_market_session(instant: datetime, expected: str) -> None:
     assert session.name == expected and session.instant == instant
 
 
+def test_market_session_takes_every_form_a_tick_carries() -> None:
+    ms = 1_705_287_600_000
+    tick = TickData(symbol="EURUSD", timestamp_ms=ms, bid=1.08, ask=1.0802)
+    expected = H.get_market_session(ms)
+    assert H.get_market_session(tick.timestamp) == expected  # Unix seconds
+    assert H.get_market_session(tick) == expected  # the tick itself
+    with pytest.raises(ValueError, match="before 2000-01-01 in Unix seconds and in milliseconds"):
+        H.get_market_session(86_400)
+
+
 def test_market_session_refuses_what_is_not_an_instant() -> None:
-    with pytest.raises(
-        ValueError, match=r"before 2000-01-01 as Unix milliseconds \(seconds\? use 1705287600000\)"
-    ):
-        H.get_market_session(1_705_287_600)
     for wrong in (True, 1.7e12, "2024-01-15"):
-        with pytest.raises(TypeError, match="expected an aware datetime or Unix milliseconds"):
-            H.get_market_session(wrong)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="expected an aware datetime, Unix seconds or milliseconds"):
+            H.get_market_session(wrong)
 
 
 def test_forex_week_follows_new_york_17h() -> None:
