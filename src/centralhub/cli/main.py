@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import ssl
 import sys
@@ -141,6 +142,14 @@ def serve(
         level=settings.log_level, format=f"%(asctime)s %(levelname)s{who} %(name)s: %(message)s"
     )
     quiet_chatty_libraries(settings.log_level)
+    from centralhub.core.seed_env import composed_urls
+
+    for name, url in composed_urls(os.environ).items():
+        if name == "DATABASE_URL" and database_url:
+            continue  # the flag wins
+        logging.getLogger("centralhub.settings").info(
+            "%s composed from the platform's variables: %s", name, url
+        )
     from centralhub.core.startup import StartupRefused, prepare_storage
 
     try:

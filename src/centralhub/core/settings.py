@@ -7,6 +7,7 @@ and 65535 (got 'abc')``), rather than surfacing later as a confusing connection 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from pydantic_settings import (
 )
 
 from centralhub.core import wire
+from centralhub.core.seed_env import with_composed_urls
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
@@ -491,5 +493,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
     ``None`` overrides are ignored (an unset flag); a bad value raises :class:`SettingsError`.
     """
-    with _environment(env):
+    # the original platform's POSTGRES_*/DRAGONFLY_* parts stand in for unset URLs
+    given = os.environ if env is None else env
+    composed = with_composed_urls(given)
+    with _environment(env if composed is given else composed):
         return _build({k: v for k, v in overrides.items() if v is not None})

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from centralhub.core.seed_env import clickhouse_settings, dragonfly_url, postgres_url
 from centralhub.sdk.database.base import Backend, StoreUnavailable
 from centralhub.sdk.database.config import StoreConfig
 
@@ -82,6 +84,32 @@ class DatabaseRouter:
         self.connect_timeout = connect_timeout
         #: stores that could not be connected, with why
         self.errors: dict[str, str] = {}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> DatabaseRouter:
+        """The stores the environment describes, in the original platform's names:
+        ``POSTGRES_*`` (timescaledb), ``CLICKHOUSE_*``, ``DRAGONFLY_*`` (dragonflydb), and
+        ``ARANGODB_URL``, ``WEAVIATE_URL``, ``MONGODB_URL``."""
+        env = os.environ if env is None else env
+        config: dict[str, dict[str, Any]] = {}
+        if url := postgres_url(env):
+            config["timescaledb"] = {"url": url}
+        if settings := clickhouse_settings(env):
+            config["clickhouse"] = settings
+        if url := dragonfly_url(env):
+            config["dragonflydb"] = {"url": url}
+        for store, name in (
+            ("arangodb", "ARANGODB_URL"),
+            ("weaviate", "WEAVIATE_URL"),
+            ("mongodb", "MONGODB_URL"),
+        ):
+            if env.get(name):
+                config[store] = {"url": env[name]}
+        if not config:
+            raise ValueError(
+                "no store described: set POSTGRES_HOST, CLICKHOUSE_HOST, DRAGONFLY_HOST or a *_URL"
+            )
+        return cls(config, **kwargs)
 
     async def initialize(self, *, required: Iterable[str] | bool = ()) -> None:
         """Connect every store concurrently. ``required``: the names (or ``True`` for all) whose
