@@ -61,8 +61,31 @@ from centralhub.kit.tracing import (
     set_correlation_id,
 )
 
+#: built on the SDK's store backends, which import the SDK: loaded on first use, so importing
+#: the kit never imports the SDK (the SDK imports the kit)
+_LAZY = {
+    "CacheConfig": "centralhub.kit.cache_manager",
+    "CacheManager": "centralhub.kit.cache_manager",
+    "DatabaseConfig": "centralhub.kit.database_manager",
+    "DatabaseManager": "centralhub.kit.database_manager",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'centralhub.kit' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "CORRELATION_HEADER",
+    "CacheConfig",
+    "CacheManager",
+    "DatabaseConfig",
+    "DatabaseManager",
     "BaseServiceError",
     "CacheError",
     "CircuitBreaker",
