@@ -232,6 +232,13 @@ async def _change(
     openapi_extra=DOCUMENT_BODY,
     summary="Store a whole new configuration document and broadcast it",
 )
+@router.put(
+    PREFIX + "/{service}",
+    response_model=ConfigWritten,
+    responses=WRITE_ERRORS,
+    openapi_extra=DOCUMENT_BODY,
+    summary="The same as POST (PUT /api/v1/config/_global sets the global configuration)",
+)
 async def put_config(
     service: str,
     request: Request,
@@ -408,6 +415,12 @@ async def watch(
     rollout: Annotated[
         str | None, Query(max_length=64, description="The rollout whose candidate the instance runs")
     ] = None,
+    global_revision: Annotated[
+        int | None,
+        Query(
+            ge=0, le=2**62, description="Also answer once the global configuration's revision is above this"
+        ),
+    ] = None,
 ) -> Response:
     who = check_instance_id(instance_id or instance_h)
     if who is not None:
@@ -415,10 +428,18 @@ async def watch(
         if not 0 <= timeout <= 300:
             raise InvalidInput(f"timeout: must be 0-300 seconds (got {timeout})")
         answer = await hub.config_rollouts.watch(
-            tenant, service, who, revision=revision, have=rollout or None, timeout=timeout
+            tenant,
+            service,
+            who,
+            revision=revision,
+            have=rollout or None,
+            timeout=timeout,
+            global_revision=global_revision,
         )
         return Response(status_code=304, headers=_etag(revision)) if answer is None else _answer(answer)
-    version = await hub.config_service.watch(tenant, service, revision=revision, timeout=timeout)
+    version = await hub.config_service.watch(
+        tenant, service, revision=revision, timeout=timeout, global_revision=global_revision
+    )
     if version is None:
         return Response(status_code=304, headers=_etag(revision))
     return _read(version)

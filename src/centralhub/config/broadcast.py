@@ -33,6 +33,7 @@ def update_payload(version: ConfigVersion, *, origin: str) -> dict[str, Any]:
         "updated_at": rfc3339(version.created_at),
         "updated_by": version.author,
         "origin": origin,
+        "global_revision": version.global_revision,
     }
     if hidden:
         payload["masked"] = hidden

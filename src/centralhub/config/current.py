@@ -36,8 +36,8 @@ class CurrentVersions:
     def __init__(self, watcher: RevisionWatcher) -> None:
         self.watcher = watcher
         self._held: dict[Key, ConfigVersion] = {}
-        #: per key: (revision, whether it holds secrets, {full: body}) of the held version
-        self._bodies: dict[Key, tuple[int, bool, dict[bool, bytes]]] = {}
+        #: per key: ((revision, global revision), whether it holds secrets, {full: body})
+        self._bodies: dict[Key, tuple[tuple[int, int], bool, dict[bool, bytes]]] = {}
         #: set once the start-up load succeeded: until then a missing key proves nothing
         self.loaded = False
 
@@ -94,13 +94,16 @@ class CurrentVersions:
         return bus.name == "memory" or bus.connected
 
     def body(self, version: ConfigVersion, full: bool, render: Renderer) -> bytes:
-        """The answer for ``version``, rendered once per revision and visibility."""
+        """The answer for ``version`` (the current one, or the current one merged with the
+        current global one), rendered once per (revision, global revision) and visibility."""
         key = (version.tenant_id, version.service_name)
+        stamp = (version.revision, version.global_revision)
+        held = self._held.get(key)
+        if (held.revision if held is not None else 0) != version.revision:
+            return render(version, full)  # not the current version: nothing to cache it under
         cached = self._bodies.get(key)
-        if cached is None or cached[0] != version.revision:
-            if self._held.get(key) is not version:
-                return render(version, full)  # not the held version: nothing to cache it under
-            cached = (version.revision, bool(masked_paths(version.config)), {})
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, bool(masked_paths(version.config)), {})
             self._bodies[key] = cached
         # without secrets both callers see the same document: one body serves them all
         variant = full if cached[1] else True

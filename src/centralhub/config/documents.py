@@ -70,7 +70,10 @@ def require_document(value: Any, what: str = "body") -> dict[str, Any]:
 
 
 def check_service_name(name: str) -> str:
-    """``name`` when it can name a configured service (a NATS token and a file stem)."""
+    """``name`` when it can name a configured service (a NATS token and a file stem), or
+    ``_global``, the global configuration."""
+    if name == "_global":
+        return name
     if not SERVICE_RE.fullmatch(name):
         raise InvalidInput(
             "service: must be a letter or digit followed by up to 127 letters, digits, '-' or '_'"

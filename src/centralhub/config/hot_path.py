@@ -102,7 +102,7 @@ class ConfigReadEndpoint:
                     media_type=JSON,
                     headers={"ETag": f'"{answer[0].revision}"'},
                 )
-        version = await svc.current_version(tenant, service, view=True)
+        version = await svc.globals.effective(tenant, service, view=True)
         body = svc.current.body(version, may_see_secrets(version), self.render)
         return _Prebuilt(body, version.revision)
 

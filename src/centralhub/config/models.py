@@ -28,6 +28,8 @@ class ConfigVersion:
     source: str = "api"
     #: dotted paths of the values stored encrypted (``x-secret``), whether shown plain or masked
     secrets: tuple[str, ...] = ()
+    #: in an effective configuration: the global document's revision it was merged with
+    global_revision: int = 0
 
 
 @dataclass(slots=True)

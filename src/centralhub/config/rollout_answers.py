@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from centralhub.config.broadcast import update_payload
+from centralhub.config.global_layer import GLOBAL
 from centralhub.config.models import ConfigVersion
 from centralhub.config.rollout_models import Rollout
 from centralhub.config.schemas import ConfigRead
@@ -68,8 +69,13 @@ class RolloutAnswers:
         """What ``GET /api/v1/config/{service}`` answers this instance."""
         rollout = self.assigned(tenant, service, instance_id)
         if rollout is not None:
-            return self.config.secrets.for_caller(rollout.candidate()), rollout.id
+            return await self._candidate(rollout), rollout.id
         return await self.config.get(tenant, service), None
+
+    async def _candidate(self, rollout: Rollout) -> ConfigVersion:
+        """The candidate as the canary runs it: over the global configuration, as the caller may
+        see it."""
+        return self.config.secrets.for_caller(await self.config.globals.over(rollout.candidate()))
 
     async def watch(
         self,
@@ -80,10 +86,11 @@ class RolloutAnswers:
         revision: int,
         have: str | None,
         timeout: float,
+        global_revision: int | None = None,
     ) -> Answer | None:
         """``/watch`` for an instance that named itself: answer when what it should run differs
         from what it has (revision ``revision`` of rollout ``have``, or of the promoted line)."""
-        key = (tenant, service)
+        key, keys = (tenant, service), [(tenant, service), (tenant, GLOBAL)]
         watcher = self.config.watcher
         deadline = time.monotonic() + timeout
         with watcher.holding(key):
@@ -91,8 +98,10 @@ class RolloutAnswers:
                 rollout = self.assigned(tenant, service, instance_id)
                 remaining = deadline - time.monotonic()
                 if rollout is not None:
-                    if have != rollout.id or rollout.revision > revision:
-                        return self.config.secrets.for_caller(rollout.candidate()), rollout.id
+                    candidate = await self._candidate(rollout)
+                    moved = global_revision is not None and candidate.global_revision > global_revision
+                    if have != rollout.id or rollout.revision > revision or moved:
+                        return candidate, rollout.id
                 elif have is not None:
                     return await self.config.get(tenant, service), None  # back from a candidate
                 else:
@@ -102,6 +111,7 @@ class RolloutAnswers:
                         revision=revision,
                         timeout=max(0.0, remaining),
                         interrupt=lambda: self.assigned(tenant, service, instance_id) is not None,
+                        global_revision=global_revision,
                     )
                     if found is not None:
                         return found, None
@@ -110,12 +120,12 @@ class RolloutAnswers:
                     continue
                 if remaining <= 0:
                     return None
-                await watcher.wait(key, remaining)
+                await watcher.wait_any(keys, remaining)
         return None
 
     async def send_candidate(self, rollout: Rollout) -> None:
         """Tell each canary over NATS to run the candidate."""
-        payload = update_payload(rollout.candidate(), origin="rollout")
+        payload = update_payload(await self.config.globals.over(rollout.candidate()), origin="rollout")
         payload["rollout_id"] = rollout.id
         payload["canary"] = True
         await self._send(rollout, payload)
@@ -123,7 +133,7 @@ class RolloutAnswers:
     async def send_promoted(self, rollout: Rollout) -> None:
         """Tell each canary over NATS to return to the promoted version."""
         with contextlib.suppress(Exception):
-            current = await self.config.current_version(rollout.tenant_id, rollout.service)
+            current = await self.config.globals.effective(rollout.tenant_id, rollout.service)
             await self._send(rollout, update_payload(current, origin="rollout"))
 
     async def _send(self, rollout: Rollout, payload: dict[str, Any]) -> None:

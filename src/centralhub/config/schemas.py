@@ -87,12 +87,16 @@ class ConfigRead(BaseModel):
         default_factory=list,
         description='Paths of "x-secret" values: encrypted at rest, plain only to config:read on the service',
     )
+    global_revision: int = Field(
+        0, description="the global configuration's revision merged under the service's own (0: none)"
+    )
 
     @classmethod
     def of(cls, version: ConfigVersion) -> ConfigRead:
         return cls(
             config=version.config,
             secrets=list(version.secrets),
+            global_revision=version.global_revision,
             **ConfigHistoryEntry.of(version).model_dump(),
         )
 

@@ -34,13 +34,16 @@ from centralhub.config.documents import (
     parse_revision,
     require_document,
 )
+from centralhub.config.global_layer import GlobalLayer, check_global_schema
 from centralhub.config.hot_reload import HotReloader
 from centralhub.config.models import ConfigChanged, ConfigDiff, ConfigVersion, ValidationIssue
 from centralhub.config.secrets import SecretBox, SecretUnreadable, mask_change, masked, opaque
 from centralhub.config.watch import Key, RevisionWatcher
+from centralhub.config.watching import MAX_WATCH_TIMEOUT as MAX_WATCH_TIMEOUT  # kept importable here
+from centralhub.config.watching import watch_effective
 from centralhub.config.writer import WRITE_ATTEMPTS as WRITE_ATTEMPTS  # kept importable from here
 from centralhub.config.writer import DocumentBuilder, WriteQueue
-from centralhub.core.database import Database, is_storage_failure
+from centralhub.core.database import Database
 from centralhub.core.errors import Conflict, InvalidInput, NotFound
 from centralhub.core.events.base import EventBus, Subscription
 from centralhub.core.events.dispatch import DomainEvents
@@ -50,7 +53,6 @@ from centralhub.metrics import collectors as metrics
 
 log = logging.getLogger(__name__)
 
-MAX_WATCH_TIMEOUT = 300.0
 REVISION_CHECK_TASK = "config-revision-check"
 
 
@@ -98,6 +100,8 @@ class ConfigService:
         )
         #: what reads answer from while the database is unreachable
         self.current = CurrentVersions(self.watcher)
+        #: the global document under every service's own
+        self.globals = GlobalLayer(self)
         self.hot_reload = HotReloader(
             self, Path(hot_reload_dir), supervisor=supervisor, enabled=hot_reload_enabled
         )
@@ -163,8 +167,9 @@ class ConfigService:
             return await repository.get_all_latest_revisions(conn)
 
     async def get(self, tenant: str, service: str) -> ConfigVersion:
-        """The current version, as the caller may see it; ``NotFound`` when none is stored."""
-        return self.secrets.for_caller(await self.current_version(tenant, service))
+        """The effective configuration (the global document under the service's own), as the
+        caller may see it; ``NotFound`` when neither is stored."""
+        return self.secrets.for_caller(await self.globals.effective(tenant, service))
 
     async def current_version(self, tenant: str, service: str, *, view: bool = False) -> ConfigVersion:
         """The current version as stored; with ``view``, from memory when it is current there."""
@@ -259,6 +264,7 @@ class ConfigService:
         is not changed, but the caller should know it no longer passes."""
         check_service_name(service)
         schema = check_schema(schema)
+        check_global_schema(service, schema)
         for _attempt in range(3):
             try:
                 async with self.database.engine.begin() as conn:
@@ -435,7 +441,13 @@ class ConfigService:
     async def _broadcast(self, version: ConfigVersion) -> bool:
         """Publish the change with secrets masked (see :mod:`centralhub.config.broadcast`) and
         count the outcome; the API compares ``publish_failures`` to say whether it went out."""
-        if await publish_change(self.bus, version, origin=self.replica_id):
+        # subscribers get what the service runs: its own version over the global one
+        try:
+            effective = await self.globals.over(version)
+        except Exception as exc:  # the global read failed: send the service's own layer
+            log.warning("config change %s not merged with the global one: %s", version.service_name, exc)
+            effective = version
+        if await publish_change(self.bus, effective, origin=self.replica_id):
             self.broadcasts += 1
             return True
         self.publish_failures += 1
@@ -450,31 +462,17 @@ class ConfigService:
         revision: int,
         timeout: float,
         interrupt: Callable[[], bool] | None = None,
+        global_revision: int | None = None,
     ) -> ConfigVersion | None:
-        """The current version once its revision is newer than ``revision``; ``None`` on timeout
+        """The effective configuration once the service's revision is newer than ``revision``
+        (or, given ``global_revision``, the global one's newer than that); ``None`` on timeout
         (or as soon as ``interrupt()`` is true after a wake-up)."""
-        check_service_name(service)
-        if revision < 0:
-            raise InvalidInput(f"revision: must be 0 or more (got {revision})")
-        if not 0 <= timeout <= MAX_WATCH_TIMEOUT:
-            raise InvalidInput(f"timeout: must be 0-{MAX_WATCH_TIMEOUT:g} seconds (got {timeout})")
-        key = (tenant, service)
-        deadline = time.monotonic() + timeout
-        try:
-            if not self.current.authoritative(key)[0]:  # else memory is as new as the database
-                self.watcher.advance(key, (await self._latest_revisions([key])).get(key, 0))
-        except Exception as exc:
-            if not is_storage_failure(exc):
-                raise
-            # the database is out of reach: this replica's writes and the bus still wake the watch
-        with self.watcher.holding(key):
-            while not self.watcher.closed:
-                if self.watcher.known(key) > revision:
-                    current = self.current.fresh(key) or await self._latest(tenant, service)
-                    if current is not None and current.revision > revision:
-                        return self.secrets.for_caller(current)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (interrupt is not None and interrupt()):
-                    return None
-                await self.watcher.wait(key, remaining)
-            return None
+        return await watch_effective(
+            self,
+            tenant,
+            service,
+            revision=revision,
+            timeout=timeout,
+            interrupt=interrupt,
+            global_revision=global_revision,
+        )

@@ -105,6 +105,18 @@ class RevisionWatcher:
             async with asyncio.timeout(timeout):
                 await event.wait()
 
+    async def wait_any(self, keys: list[Key], timeout: float) -> None:
+        """:meth:`wait` on several keys: return when any of them advances (or is poked)."""
+        if len(keys) == 1:
+            await self.wait(keys[0], timeout)
+            return
+        waits = [asyncio.ensure_future(self._signals.setdefault(k, asyncio.Event()).wait()) for k in keys]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+
     def open(self) -> None:
         self.closed = False
 

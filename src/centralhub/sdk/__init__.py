@@ -13,12 +13,14 @@ if TYPE_CHECKING:
     from centralhub.sdk.base_service import BaseService, ServiceConfig
     from centralhub.sdk.client import CentralHubClient, HubUnavailable
     from centralhub.sdk.config_client import ConfigClient
+    from centralhub.sdk.config_reports import ConfigRefused
     from centralhub.sdk.connection import HubAuthError
     from centralhub.sdk.contracts import ContractConflict, ContractValidator, ContractViolation
 
 _EXPORTS = {
     "CentralHubClient": "centralhub.sdk.client",
     "ConfigClient": "centralhub.sdk.config_client",
+    "ConfigRefused": "centralhub.sdk.config_reports",
     "BaseService": "centralhub.sdk.base_service",
     "ServiceConfig": "centralhub.sdk.base_service",
     "HubUnavailable": "centralhub.sdk.client",
@@ -32,6 +34,7 @@ __all__ = [
     "BaseService",
     "CentralHubClient",
     "ConfigClient",
+    "ConfigRefused",
     "ContractConflict",
     "ContractValidator",
     "ContractViolation",

@@ -111,6 +111,8 @@ class ConfigClient(NatsFollowing):
         self._instance_id = instance_id
         #: the canary rollout whose candidate this client runs (``None``: the promoted line)
         self.rollout_id: str | None = None
+        #: the global configuration's revision under the current one (0: none)
+        self.global_revision = 0
         self._instance_sub: Any = None
         self._fetched_at = 0.0
         self._last_attempt = 0.0
@@ -312,7 +314,11 @@ class ConfigClient(NatsFollowing):
         while not self._closed:
             reached_before = self.hub_available
             try:
-                params: dict[str, Any] = {"revision": self.revision, "timeout": hold}
+                params: dict[str, Any] = {
+                    "revision": self.revision,
+                    "global_revision": self.global_revision,
+                    "timeout": hold,
+                }
                 if self.rollout_id:
                     params["rollout"] = self.rollout_id
                 resp = await self._watch_http.get(url, params=params, headers=self._who())
@@ -412,15 +418,20 @@ class ConfigClient(NatsFollowing):
             log.warning("ignoring config update without config/revision from %s", origin)
             return
         marker = doc.get("rollout_id") if isinstance(doc.get("rollout_id"), str) else None
+        layer = doc.get("global_revision")
+        layer = layer if isinstance(layer, int) and not isinstance(layer, bool) else 0
         async with self._apply_lock:
             # a canary leaving its rollout (rolled back, aborted, promoted) goes wherever the
-            # hub says, even to a lower revision: the marker, not the number, tells it
+            # hub says, even to a lower revision: the marker, not the number, tells it; a new
+            # global configuration is new at the same revision of the service's own
             moved = self.source == "hub" and marker != self.rollout_id
-            if self.source == "hub" and revision <= self.revision and not moved:
+            newer_global = revision == self.revision and layer > self.global_revision
+            if self.source == "hub" and revision <= self.revision and not (moved or newer_global):
                 if revision == self.revision:
                     self._fetched_at = time.monotonic()
                 return
             self.rollout_id = marker
+            self.global_revision = layer
             if revision == self.revision and config == self._config:
                 # the disk cache was already current, or a promotion confirmed the candidate
                 # this canary runs: confirm it without calling back

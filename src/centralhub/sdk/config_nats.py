@@ -17,6 +17,8 @@ from centralhub.core.wire import config_instance_subject, config_update_subject
 from centralhub.sdk.hub_link import HubInfo, close_nats, connect_nats, nats_servers
 
 log = logging.getLogger("centralhub.sdk.config_client")
+#: the global configuration's service name
+GLOBAL_CONFIG = "_global"
 
 __all__ = ["NatsFollowing"]
 
@@ -56,6 +58,11 @@ class NatsFollowing:
             self._nats_sub = await nc.subscribe(
                 hub.subject(config_update_subject(self.tenant_id, self.service_name)),
                 cb=self._on_nats_message,
+            )
+            # the global configuration lies under every service's own: a change there is a new
+            # effective configuration, read over HTTP (the hub merges the two)
+            await nc.subscribe(
+                hub.subject(config_update_subject(self.tenant_id, GLOBAL_CONFIG)), cb=self._on_global_change
             )
             await nc.flush(timeout=2)  # the server holds the subscription from here on
         except Exception as exc:
@@ -103,6 +110,12 @@ class NatsFollowing:
     async def _drop_nats(self) -> None:
         nc, self._nc, self._nats_sub, self._instance_sub = self._nc, None, None, None
         await close_nats(nc)
+
+    async def _on_global_change(self, msg: Any) -> None:
+        try:
+            await self._refresh(origin="nats")
+        except Exception:
+            log.exception("global configuration change not followed (%s)", getattr(msg, "subject", "?"))
 
     async def _on_nats_message(self, msg: Any) -> None:
         try:
