@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from centralhub import __version__
+from centralhub.alerts.schemas import alert_document
 from centralhub.alerts.service import AlertManager
 from centralhub.audit.service import AuditLog
 from centralhub.auth.heartbeat_keys import HeartbeatSigners
@@ -32,6 +33,7 @@ from centralhub.core.events.dispatch import DomainEvents
 from centralhub.core.settings import Settings
 from centralhub.core.tasks import Supervisor
 from centralhub.deployments.service import DeploymentCoordinator
+from centralhub.events.stream import EventStream
 from centralhub.graph.service import DependencyGraph
 from centralhub.health.circuits import CircuitRegistry
 from centralhub.health.infrastructure import InfrastructureMonitor, load_infrastructure_file
@@ -191,6 +193,9 @@ class Hub:
             lease_seconds=settings.config_rollout_lease_seconds,
         )
         self.components.append(self.config_rollouts)
+        #: configuration, registry and alert changes for ``GET /api/v1/events`` (SSE)
+        self.events_stream = EventStream(self.bus, alert_lookup=self._alert_document)
+        self.components.append(self.events_stream)
 
     async def start(self) -> None:
         await self.database.start()
@@ -235,11 +240,19 @@ class Hub:
     def _consul_service_changed(self, tenant: str, service: str) -> None:
         self.consul_indexes.bump(("svc", tenant, service), ("tenant", tenant))
 
+    def _alert_document(self, alert_id: str) -> dict[str, Any] | None:
+        """An alert this replica holds, as the API shows it (for the event stream)."""
+        for alert in self.alerts._recent:
+            if alert.id == alert_id:
+                return alert_document(alert)
+        return None
+
     def release_held_requests(self) -> None:
         """Answer every held request (config watches) now: the server is shutting down and
         waits for open requests before the hub stops."""
         self.config_service.watcher.close()
         self.consul_indexes.close()
+        self.events_stream.close()
 
     # ------------------------------------------------------------------ health
     async def check_health(self) -> dict[str, Any]:

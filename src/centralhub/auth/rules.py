@@ -101,6 +101,8 @@ RULES: list[tuple[str, str, str | None]] = [
     ("GET", "/api/v1/metrics", R_READ),
     ("GET", "/api/v1/sd/prometheus", R_READ),
     ("GET", "/api/v1/dashboard/data", R_READ),
+    # the event stream: each kind is checked against the caller's scopes as it asks for it
+    ("GET", "/api/v1/events", R_READ),
     # administration
     ("GET POST PUT PATCH DELETE", "/api/v1/keys", ADMIN),
     ("GET POST PUT PATCH DELETE", "/api/v1/keys/{rest:path}", ADMIN),

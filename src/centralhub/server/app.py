@@ -24,6 +24,7 @@ from centralhub.core.settings import Settings, load_settings
 from centralhub.dashboard.api import router as dashboard_router
 from centralhub.deployments.api import router as deployments_router
 from centralhub.eureka import api as eureka_api
+from centralhub.events import api as events_api
 from centralhub.graph import api as dependencies_api
 from centralhub.health import api as health_api
 from centralhub.hub import Hub
@@ -126,6 +127,7 @@ def create_app(
     app.include_router(contracts_api.router)
     app.include_router(config_api.router)
     app.include_router(config_rollout_api.router)
+    app.include_router(events_api.router)
     app.include_router(deployments_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)

@@ -1,0 +1,2 @@
+"""The event stream for services in any language: Server-Sent Events of configuration,
+registry and alert changes."""
