@@ -13,6 +13,8 @@ import time
 from typing import Any
 
 from centralhub import __version__
+from centralhub.alerts.measurements import CHECK_LATENCY, Measurements
+from centralhub.alerts.rule_engine import MetricRuleEngine
 from centralhub.alerts.schemas import alert_document
 from centralhub.alerts.service import AlertManager
 from centralhub.audit.service import AuditLog
@@ -193,6 +195,12 @@ class Hub:
             lease_seconds=settings.config_rollout_lease_seconds,
         )
         self.components.append(self.config_rollouts)
+        #: alert rules on measurements: what heartbeats carry, and each health check's latency
+        self.measurements = Measurements()
+        self.registry.metric_listeners.append(self.measurements.record)
+        self.health_checker.result_listeners.append(self._check_latency)
+        self.metric_rules = MetricRuleEngine(self.database, self.alerts, self.measurements, self.supervisor)
+        self.components.append(self.metric_rules)
         #: configuration, registry and alert changes for ``GET /api/v1/events`` (SSE)
         self.events_stream = EventStream(self.bus, alert_lookup=self._alert_document)
         self.components.append(self.events_stream)
@@ -239,6 +247,12 @@ class Hub:
 
     def _consul_service_changed(self, tenant: str, service: str) -> None:
         self.consul_indexes.bump(("svc", tenant, service), ("tenant", tenant))
+
+    def _check_latency(self, inst: Any, result: Any) -> None:
+        if result.healthy and result.response_time_ms is not None:
+            self.measurements.record(
+                inst.tenant_id, inst.service_name, inst.id, {CHECK_LATENCY: result.response_time_ms}
+            )
 
     def _alert_document(self, alert_id: str) -> dict[str, Any] | None:
         """An alert this replica holds, as the API shows it (for the event stream)."""

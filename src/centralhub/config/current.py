@@ -40,6 +40,9 @@ class CurrentVersions:
         self._bodies: dict[Key, tuple[tuple[int, int], bool, dict[bool, bytes]]] = {}
         #: set once the start-up load succeeded: until then a missing key proves nothing
         self.loaded = False
+        #: reads answered from a serialized body, and reads that had to render one
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._held)
@@ -100,6 +103,7 @@ class CurrentVersions:
         stamp = (version.revision, version.global_revision)
         held = self._held.get(key)
         if (held.revision if held is not None else 0) != version.revision:
+            self.misses += 1
             return render(version, full)  # not the current version: nothing to cache it under
         cached = self._bodies.get(key)
         if cached is None or cached[0] != stamp:
@@ -109,7 +113,10 @@ class CurrentVersions:
         variant = full if cached[1] else True
         out = cached[2].get(variant)
         if out is None:
+            self.misses += 1
             out = cached[2][variant] = render(version, variant)
+        else:
+            self.hits += 1
         return out
 
     def instead_of(self, key: Key, error: Exception) -> ConfigVersion:

@@ -95,6 +95,10 @@ class WriteQueue:
     def __len__(self) -> int:
         return len(self._drains)
 
+    def pending(self) -> int:
+        """Writes waiting for their turn, every service together."""
+        return sum(len(q) for q in self._pending.values())
+
     async def submit(
         self,
         tenant: str,

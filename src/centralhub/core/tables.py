@@ -311,3 +311,17 @@ config_rollouts = Table(
         postgresql_where=text(ACTIVE_ROLLOUT),
     ),
 )
+
+
+#: alert rules on measurements: a metric a service reports (or a health check's latency)
+#: above or below a threshold, or rising faster than a rate, for some time
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ux_alert_rules_name", "tenant_id", "name", unique=True),
+)

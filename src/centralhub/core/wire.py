@@ -7,9 +7,10 @@ the standard library, so the SDK can use it without the hub's dependencies.
 from __future__ import annotations
 
 import copy
+import math
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 DEFAULT_TENANT = "default"
@@ -194,3 +195,28 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+#: metrics one heartbeat may carry
+MAX_METRICS = 100
+
+
+def check_metrics(raw: Any) -> dict[str, float]:
+    """A heartbeat's ``metrics`` (measurements for the hub's alert rules): names of letters,
+    digits, ``_ . : -`` (at most 128), finite numbers; ``ValueError`` naming the first wrong one."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("metrics: an object of name -> number is required")
+    if len(raw) > MAX_METRICS:
+        raise ValueError(f"metrics: at most {MAX_METRICS} per heartbeat (got {len(raw)})")
+    out: dict[str, float] = {}
+    for name, value in raw.items():
+        if (
+            not isinstance(name, str)
+            or not 0 < len(name) <= 128
+            or not all(c.isalnum() or c in "_.:-" for c in name)
+        ):
+            raise ValueError(f"metrics: {str(name)[:40]!r} is not a metric name (letters, digits, _ . : -)")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"metrics.{name}: a finite number is required (got {value!r})")
+        out[name] = float(value)
+    return out

@@ -119,6 +119,9 @@ class EventStream:
                 subscriber.dropped = True
                 self._subscribers.discard(subscriber)
 
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
     def since(self, last_id: str | None) -> tuple[list[Event], bool]:
         """(the kept events after ``last_id``, whether they are all the client missed)."""
         if not last_id:

@@ -149,6 +149,8 @@ class HealthChecker:
         clock: Callable[[], float] = time.time,
         membership: ReplicaMembership | None = None,
     ) -> None:
+        #: ``listener(instance, result)`` after each probe (the alert rules keep the latency)
+        self.result_listeners: list[Callable[[Instance, HealthCheckResult], None]] = []
         self.registry = registry
         self.supervisor = supervisor
         #: which checks this replica runs; ``None`` runs them all (a lone hub)
@@ -421,6 +423,8 @@ class HealthChecker:
     async def apply(self, inst: Instance, state: CheckState, result: HealthCheckResult) -> None:
         """Update the counters with ``result`` and move the instance's status accordingly."""
         now = self.clock()
+        for listener in self.result_listeners:
+            listener(inst, result)
         state.last = result
         state.checks += 1
         if result.response_time_ms is not None:

@@ -29,6 +29,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from centralhub.metrics.resources import ResourceFigures
+
 #: every metric the hub records; scraped by ``GET /metrics``
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -195,6 +197,7 @@ def exposition(hub: Any) -> bytes:
     """The text exposition of :data:`REGISTRY` plus ``hub``'s scrape-time figures."""
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(HubCollector(hub))
+    scrape.register(ResourceFigures(hub))
     return generate_latest(REGISTRY) + generate_latest(scrape)
 
 

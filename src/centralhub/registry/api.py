@@ -71,14 +71,19 @@ def status_filter(status: str | None) -> InstanceStatus | None:
 
 
 def parse_heartbeat(raw: bytes) -> float | None:
-    """The load a heartbeat body reports; an empty or ``null`` body reports none.
+    """The load a heartbeat body reports (see :func:`parse_heartbeat_body`)."""
+    return parse_heartbeat_body(raw)[0]
+
+
+def parse_heartbeat_body(raw: bytes) -> tuple[float | None, dict[str, float] | None]:
+    """The load and the metrics a heartbeat body reports; an empty or ``null`` body reports none.
 
     Failures are request validation errors, so the app's one handler answers them: 400
     ``invalid_json`` when the body is not JSON, 422 ``validation_error`` when it has the wrong
     shape."""
     stripped = raw.strip()
     if not stripped or stripped == b"null":
-        return None
+        return None, None
     # what every SDK sends, ``{"load": <number>}``, read without building the model; anything
     # else (and every error) goes through the model, which words the answer
     try:
@@ -88,12 +93,18 @@ def parse_heartbeat(raw: bytes) -> float | None:
     if type(doc) is dict and len(doc) == 1:
         load = doc.get("load")
         if type(load) is float and load >= 0:
-            return load
+            return load, None
     try:
-        return HeartbeatBody.model_validate_json(stripped).load
+        body = HeartbeatBody.model_validate_json(stripped)
     except ValidationError as exc:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors, body=raw) from None
+    if body.metrics is None:
+        return body.load, None
+    try:
+        return body.load, wire.check_metrics(body.metrics)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def parse_registration(raw: bytes) -> RegistrationCreate:
@@ -153,8 +164,11 @@ def endpoint_response(registry: InstanceRegistry, tenant: str, name: str, strate
 async def heartbeat_response(
     registry: InstanceRegistry, tenant: str, name: str, instance_id: str, raw: bytes
 ) -> Response:
-    load = parse_heartbeat(raw)
-    return _json(views.heartbeat_answer(await registry.heartbeat(tenant, name, instance_id, load=load)))
+    load, metrics = parse_heartbeat_body(raw)
+    inst = await registry.heartbeat(tenant, name, instance_id, load=load)
+    if metrics:
+        registry.note_metrics(inst, metrics)
+    return _json(views.heartbeat_answer(inst))
 
 
 # ------------------------------------------------------------------ routes

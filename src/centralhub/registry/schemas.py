@@ -201,6 +201,10 @@ class HeartbeatBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     load: float | None = Field(None, ge=0)
+    metrics: dict[str, float] | None = Field(
+        None,
+        description="measurements for the alert rules: name -> number (latency_ms, error_rate, ...)",
+    )
 
 
 class HeartbeatRead(BaseModel):

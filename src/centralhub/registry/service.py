@@ -116,6 +116,8 @@ class InstanceRegistry(RegistryReads, TtlReaper, Draining):
         #: when the database was last found unreachable: TTLs count from no earlier than this
         self.storage_outage_at: float | None = None
         self._change_listeners: list[Callable[[str, str], None]] = []
+        #: ``listener(tenant, service, instance_id, metrics)`` for each heartbeat that carries metrics
+        self.metric_listeners: list[Callable[[str, str, str, dict[str, float]], None]] = []
         self.service_index = ServiceIndex(lambda tenant, name: (tenant, name) in self._services)
         self.add_change_listener(self.service_index.changed)
         self._sub: Any = None
@@ -391,6 +393,11 @@ class InstanceRegistry(RegistryReads, TtlReaper, Draining):
         self._beats.add(inst.id, now)
         self.heartbeats += 1
         return inst.status == InstanceStatus.CRITICAL and self._revivable(inst)
+
+    def note_metrics(self, inst: Instance, metrics: dict[str, float]) -> None:
+        """Measurements a heartbeat carried, for whoever listens (the alert rules)."""
+        for listener in self.metric_listeners:
+            listener(inst.tenant_id, inst.service_name, inst.id, metrics)
 
     def held(self, tenant: str, service: str, instance_id: str) -> Instance | None:
         """The instance when this replica holds it (no database read)."""

@@ -140,6 +140,8 @@ class CentralHubClient(ContractCalls, ConfigReports):
             else default_cache_path("discovery", self.tenant_id, service_name)
         )
         self.load_provider = load_provider
+        #: sent with every heartbeat (set values with ``report_metrics``): the hub's alert rules
+        self.metrics: dict[str, float] = {}
         self._api_key = connection.resolve_api_key(api_key)
         #: what httpx verifies https with (kept so companions such as ``ConfigClient`` trust the same)
         self.verify = connection.tls_verify(verify, ca_file)
@@ -257,6 +259,11 @@ class CentralHubClient(ContractCalls, ConfigReports):
                 self._heartbeat_loop(), name=f"hub-heartbeat-{self.service_name}"
             )
 
+    def report_metrics(self, metrics: dict[str, float]) -> None:
+        """Values the next heartbeats carry (``latency_ms``, ``error_rate``, ``errors``, a business
+        figure...), for the hub's alert rules; a later call replaces the values it names."""
+        self.metrics.update({str(k): float(v) for k, v in metrics.items()})
+
     async def heartbeat(self) -> bool:
         """Send one heartbeat now; registers again when the hub has forgotten this instance.
 
@@ -264,11 +271,13 @@ class CentralHubClient(ContractCalls, ConfigReports):
         if self.instance_id is None:
             await self._register_once()
             return True
-        payload = None
+        payload: dict[str, Any] | None = None
         if self.load_provider is not None:
             with contextlib.suppress(Exception):
                 payload = {"load": max(float(self.load_provider()), 0.0)}
-        if self.nats_heartbeats is not None:
+        if self.metrics:  # measurements for the hub's alert rules ride on the HTTP heartbeat
+            payload = {**(payload or {}), "metrics": dict(self.metrics)}
+        if self.nats_heartbeats is not None and not self.metrics:
             load = payload["load"] if payload is not None else None
             outcome = await self.nats_heartbeats.send(self.instance_id, load)
             if outcome is BeatOutcome.SENT:

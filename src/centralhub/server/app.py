@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from centralhub import __version__
 from centralhub.alerts import api as alerts_api
+from centralhub.alerts import rules_api as alert_rules_api
 from centralhub.audit import api as audit_api
 from centralhub.auth import api as keys_api
 from centralhub.auth.middleware import AuthMiddleware
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
     app.include_router(health_api.router)
+    app.include_router(alert_rules_api.router)
     app.include_router(alerts_api.router)
     app.include_router(dependencies_api.router)
     app.include_router(audit_api.router)
