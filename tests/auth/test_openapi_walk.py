@@ -67,6 +67,10 @@ async def test_no_operation_is_refused_to_admin_as_unauthenticated(
     for method, path in await _operations(auth_client):
         if path.endswith("/watch"):
             continue  # a long poll: nothing to learn here
+        if path == "/api/v1/events":  # a stream: a bad filter answers at once, past the edge
+            resp = await auth_client.get(path, params={"kind": "bogus"}, headers=bearer(key))
+            assert resp.status_code == 400, resp.text
+            continue
         body = {} if method in ("POST", "PUT", "PATCH") else None
         resp = await auth_client.request(method, _fill(path), json=body, headers=bearer(key))
         assert resp.status_code not in (401, 403), f"{method} {path}: {resp.status_code} {resp.text}"

@@ -23,7 +23,7 @@ async def test_routes_declare_response_and_error_models(client: httpx.AsyncClien
         for method, op in ops.items()
         if path.startswith(PREFIXES) or path == "/api/v1/services/{name}/health"
     }
-    assert len(routes) == 12
+    assert len(routes) == 16
     for (path, method), op in routes.items():
         responses: dict[str, Any] = op["responses"]
         ok = next(code for code in responses if code.startswith("2"))

@@ -17,7 +17,11 @@ from centralhub.server.deps import HubDep, TenantDep
 router = APIRouter(tags=["alerts"])
 
 
-@router.get("/api/v1/alerts/rules", summary="The tenant's alert rules on measurements")
+@router.get(
+    "/api/v1/alerts/rules",
+    responses=error_responses(400, 422),
+    summary="The tenant's alert rules on measurements",
+)
 async def list_rules(hub: HubDep, tenant: TenantDep) -> dict[str, Any]:
     return {"rules": [r.describe() for r in await hub.metric_rules.rules(tenant)]}
 
@@ -67,7 +71,7 @@ async def create_rule(request: Request, hub: HubDep, tenant: TenantDep) -> Respo
 @router.delete(
     "/api/v1/alerts/rules/{rule_id}",
     status_code=204,
-    responses=error_responses(404),
+    responses=error_responses(400, 404, 422),
     summary="Remove an alert rule",
 )
 async def delete_rule(rule_id: str, hub: HubDep, tenant: TenantDep) -> Response:
@@ -75,7 +79,11 @@ async def delete_rule(rule_id: str, hub: HubDep, tenant: TenantDep) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/api/v1/alerts/measurements", summary="The newest sample of each metric this replica holds")
+@router.get(
+    "/api/v1/alerts/measurements",
+    responses=error_responses(400, 422),
+    summary="The newest sample of each metric this replica holds",
+)
 async def measurements(
     hub: HubDep, tenant: TenantDep, service: Annotated[str | None, Query(max_length=128)] = None
 ) -> dict[str, Any]:
