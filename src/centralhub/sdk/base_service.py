@@ -44,6 +44,7 @@ from centralhub.sdk.client import CentralHubClient, HubUnavailable
 from centralhub.sdk.config_client import ConfigClient
 from centralhub.sdk.hub_link import CACHE_DIR_ENV, cache_file
 from centralhub.sdk.service_builtins import ServiceBuiltins, TraceRequests
+from centralhub.sdk.service_figures import ErrorFigures
 from centralhub.sdk.service_metrics import RequestMetrics, ServiceMetrics
 
 __all__ = ["BaseService", "ServiceConfig"]
@@ -175,6 +176,7 @@ class BaseService(ServiceBuiltins):
             response_class=Response,
         )
         self.app.add_middleware(RequestMetrics, metrics=self.metrics)
+        self.app.add_middleware(ErrorFigures, figures=self.figures)
         if self.tracer is not None:
             self.app.add_middleware(TraceRequests, tracer=self.tracer)
             self.app.add_middleware(CorrelationIdMiddleware)  # outermost: the span sees the id
@@ -298,6 +300,7 @@ class BaseService(ServiceBuiltins):
         await self.on_startup()
         if self.config.register_with_hub:
             await self.hub.register(keep_trying=True)
+            self._start_figures(self.hub.heartbeat_interval)
             if self._config_source is not None:
                 self._config_source.instance_changed()
             await self._report_config()

@@ -12,6 +12,8 @@ until it has had time to recover.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -22,6 +24,7 @@ from centralhub.kit.cache_manager import CacheConfig, CacheManager
 from centralhub.kit.circuit_breaker import CircuitBreakerManager
 from centralhub.kit.database_manager import DatabaseConfig, DatabaseManager
 from centralhub.kit.tracing import RequestTracer
+from centralhub.sdk.service_figures import ServiceFigures
 
 __all__ = ["ServiceBuiltins", "TraceRequests"]
 
@@ -66,12 +69,16 @@ class ServiceBuiltins:
 
     config: Any
     service_name: str
+    hub: Any
 
     def _make_builtins(self) -> None:
         c = self.config
         self.db = DatabaseManager(c.service_name, max_connections=c.max_connections)
         self.cache = CacheManager(c.service_name, default_ttl=c.cache_ttl_default)
         self.tracer: RequestTracer | None = RequestTracer(c.service_name) if c.enable_tracing else None
+        #: request latency, error rate and ErrorDNA clusters, sent with the heartbeats
+        self.figures = ServiceFigures()
+        self._figures_task: asyncio.Task[None] | None = None
         self.circuits: CircuitBreakerManager | None = (
             # a peer that cannot be reached counts; an answer, even an error, means it is there
             CircuitBreakerManager(c.service_name, expected_exceptions=(httpx.TransportError,))
@@ -90,7 +97,23 @@ class ServiceBuiltins:
                 raise ValueError(f"cache {name!r}: unknown setting {unknown[0]!r}")
             await self.cache.add_backend(name, CacheConfig(**raw))
 
+    def _start_figures(self, every: float) -> None:
+        """Hand the figures to the hub client every ``every`` seconds (each heartbeat sends the
+        latest it was given)."""
+
+        async def report() -> None:
+            while True:
+                self.hub.report_metrics(self.figures.snapshot())
+                await asyncio.sleep(every)
+
+        self._figures_task = asyncio.create_task(report(), name=f"figures-{self.service_name}")
+
     async def _close_builtins(self) -> None:
+        task, self._figures_task = self._figures_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.cache.close()
         await self.db.close()
 
