@@ -30,8 +30,10 @@ $(UV):
 $(PY): | $(UV)
 	$(UV) venv -q --seed --python $(PYTHON) $(VENV)
 
+# the SDK extra (the message envelope) comes with the hub so the examples and a BaseService run
+# from this .venv as they stand; it is one small wheel
 $(RUN_STAMP): uv.lock pyproject.toml | $(PY)
-	$(SYNC)
+	$(SYNC) --extra sdk
 	rm -f $(DEV_STAMP)
 	touch $@
 

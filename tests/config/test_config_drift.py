@@ -138,6 +138,18 @@ def test_each_instance_reports_what_it_applied_and_the_failing_one_drifts(
         assert wait_until_sync(
             lambda: _drift_gauge(hub.url, name) == 0, timeout=30, what="the drift gauge back to 0"
         )
+
+        # a revision that spells out a default changes no value an instance runs: each one still
+        # reports it applied (nothing to hand to on_config_change, but not behind either)
+        same = {"greeting": "hej", "limits": {"rps": 10}}
+        assert httpx.post(f"{hub.url}/api/v1/config/{name}", json=same, timeout=10).json()["revision"] == 3
+
+        def on_three() -> bool:
+            view = httpx.get(f"{hub.url}/api/v1/config/{name}/instances", timeout=10).json()
+            runs = [i for i in view["instances"] if i["outcome"] != "unknown"]
+            return len(runs) == 3 and all(i["applied_revision"] == 3 for i in runs)
+
+        wait_until_sync(on_three, timeout=30, what="every instance reports revision 3")
     finally:
         for proc in procs:
             proc.terminate()

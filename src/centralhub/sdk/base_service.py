@@ -210,6 +210,9 @@ class BaseService(ServiceBuiltins):
     async def _apply_config(self, incoming: dict[str, Any] | None) -> None:
         old, new = self._config, self._merged(incoming)
         if new == old:
+            # a revision that changes none of the values this instance runs is applied all the
+            # same: say so, or the drift view and a rollout's gate would wait for it for ever
+            await self._report_config()
             return
         self._config = new
         self.config_version += 1
