@@ -5,7 +5,8 @@
 //
 // Prints one JSON line per configuration change (service, version, revision, config) and
 // reconnects with Last-Event-ID when the connection drops, so nothing is missed; on a "reset"
-// event (the hub could not replay what was missed) it reads the configuration again.
+// event (the hub could not replay what was missed) it reads the configuration again, and so too
+// on a change of the global document (service "_global"), which every service's merges under its own.
 // CENTRAL_HUB_API_KEY is sent as a Bearer token when set; COUNT=n stops after n changes.
 
 const hub = (process.env.HUB_URL || "http://127.0.0.1:7000").replace(/\/$/, "");
@@ -70,7 +71,8 @@ async function follow() {
         continue;
       }
       const change = JSON.parse(message.data);
-      print({ service: change.service, version: change.version, revision: change.revision, config: change.config });
+      if (change.service === "_global") await readConfig();
+      else print({ service: change.service, version: change.version, revision: change.revision, config: change.config });
       if (count && ++seen >= count) return true;
     }
   }

@@ -75,6 +75,21 @@ async def test_changes_stream_by_service_and_kind_and_resume(hub_process_factory
     assert reset[0].event == "reset" and "read the state again" in reset[0].data
 
 
+async def test_a_global_change_reaches_every_service_filter(hub_process_factory: Any) -> None:
+    hub = hub_process_factory()
+    name, other = f"gw-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
+    listener = asyncio.create_task(_collect(hub.url, 2, {"service": name, "kind": "config"}))
+    await asyncio.sleep(0.5)  # subscribed
+    await _write(hub.url, other, {"x": 1})  # another service: not sent
+    async with httpx.AsyncClient(timeout=10) as client:
+        put = await client.put(f"{hub.url}/api/v1/config/_global", json={"region": "eu"})
+        assert put.status_code == 200
+    await _write(hub.url, name, {"batch": 1})
+    events = [json.loads(e.data) for e in await asyncio.wait_for(listener, 20)]
+    assert [e["service"] for e in events] == ["_global", name]
+    assert events[0]["config"] == {"region": "eu"} and events[1]["config"] == {"region": "eu", "batch": 1}
+
+
 async def test_bad_filters_and_the_stream_ends_when_the_hub_stops(hub_process_factory: Any) -> None:
     hub = hub_process_factory()
     async with httpx.AsyncClient(timeout=10) as client:
@@ -120,7 +135,7 @@ def test_the_node_example_follows_a_configuration(hub_process_factory: Any) -> N
     hub = hub_process_factory()
     name = f"gateway-{uuid.uuid4().hex[:6]}"
     httpx.post(f"{hub.url}/api/v1/config/{name}", json={"routes": 1}, timeout=10)
-    env = {**os.environ, "HUB_URL": hub.url, "SERVICE": name, "COUNT": "2"}
+    env = {**os.environ, "HUB_URL": hub.url, "SERVICE": name, "COUNT": "3"}
     proc = subprocess.Popen(
         [node, str(EXAMPLE)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -132,10 +147,14 @@ def test_the_node_example_follows_a_configuration(hub_process_factory: Any) -> N
         assert lines[0]["config"] == {"routes": 1} and lines[1]["connected"] is True
         for n in (2, 3):
             httpx.post(f"{hub.url}/api/v1/config/{name}", json={"routes": n}, timeout=10)
+        # the global document changes what the service runs too: the example reads it again
+        httpx.put(f"{hub.url}/api/v1/config/_global", json={"region": "eu"}, timeout=10)
         out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
     changes = [json.loads(line) for line in out.splitlines() if line.strip()]
-    assert [c["config"] for c in changes] == [{"routes": 2}, {"routes": 3}], err
-    assert [c["revision"] for c in changes] == [2, 3] and proc.returncode == 0
+    expected = [{"routes": 2}, {"routes": 3}, {"region": "eu", "routes": 3}]
+    assert [c["config"] for c in changes] == expected, err
+    assert [c["revision"] for c in changes] == [2, 3, 3] and changes[2]["via"] == "read"
+    assert proc.returncode == 0

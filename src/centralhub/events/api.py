@@ -1,13 +1,13 @@
 """``GET /api/v1/events``: configuration, registry and alert changes as Server-Sent Events.
 
 Filters: ``service=a,b`` and ``kind=config,registry,alerts`` (default: every kind the caller may
-read: registry with ``registry:read``, config with ``config:read``, alerts with ``ops``; asking
-for one it may not is 403). The caller's tenant's events only (and, for a caller without a
-tenant limit, the global alerts). Resumable: the standard ``Last-Event-ID`` header (or
-``?last_event_id=``, for a client that cannot set headers) replays what was missed, or sends a
-``reset`` event when that is not possible. A comment line every 15 s keeps proxies from closing
-an idle stream.
-"""
+read: registry with ``registry:read``, config with ``config:read``, alerts with ``ops``; asking for
+one it may not is 403). A change of the global configuration document (service ``_global``) passes
+every service filter: it changes every service's effective configuration. The caller's tenant's
+events only (and, for a caller without a tenant limit, the global alerts). Resumable: the standard
+``Last-Event-ID`` header (or ``?last_event_id=``, for a client that cannot set headers) replays what
+was missed, or sends a ``reset`` event when that is not possible. A comment line every 15 s keeps
+proxies from closing an idle stream."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from starlette.responses import StreamingResponse
 from centralhub.auth.context import current_principal
 from centralhub.auth.errors import Forbidden
 from centralhub.auth.models import Scope
+from centralhub.config.global_layer import GLOBAL
 from centralhub.core.errors import InvalidInput
 from centralhub.core.schemas import error_responses
 from centralhub.events.stream import KINDS, Event, EventStream
@@ -92,7 +93,10 @@ async def events(
             return False
         if event.tenant != tenant and not (event.kind == "alerts" and event.tenant is None and global_alerts):
             return False
-        return services is None or event.service in services
+        if services is None or event.service in services:
+            return True
+        # the global document is part of every service's configuration
+        return event.kind == "config" and event.service == GLOBAL
 
     async def body() -> AsyncIterator[bytes]:
         async with stream.subscribe() as subscriber:
