@@ -198,6 +198,8 @@ class Hub:
         #: alert rules on measurements: what heartbeats carry, and each health check's latency
         self.measurements = Measurements()
         self.registry.metric_listeners.append(self.measurements.record)
+        # an instance that left no longer speaks for its service's figures
+        self.registry.removal_listeners.append(self.measurements.forget)
         self.health_checker.result_listeners.append(self._check_latency)
         self.metric_rules = MetricRuleEngine(self.database, self.alerts, self.measurements, self.supervisor)
         self.components.append(self.metric_rules)

@@ -106,6 +106,27 @@ async def test_error_spike_per_service_and_a_business_floor(hub: Hub, client: ht
     assert alerts["error-spike"]["severity"] == "critical" and alerts["volume-floor"]["severity"] == "warning"
 
 
+async def test_an_instance_that_leaves_stops_counting(hub: Hub, client: httpx.AsyncClient) -> None:
+    clock, name = clocked(hub), svc()
+    floor = {
+        "name": "volume-floor", "metric": "trading_volume", "service": name, "condition": "below",
+        "threshold": 1000, "per": "service",
+    }  # fmt: skip
+    assert (await client.post(RULES, json=floor)).status_code == 201
+    a, b = await register(client, name, 8001), await register(client, name, 8002)
+    await beat(client, name, a, trading_volume=1500)
+    await beat(client, name, b, trading_volume=300)
+    [raised] = await hub.metric_rules.evaluate()  # mean 900: below the floor
+    assert raised["value"] == 900
+    # the low one is shut down: what it reported no longer drags the service's mean down
+    assert (await client.delete(f"/api/v1/services/{name}/instances/{b}")).status_code in (200, 204)
+    shown = (await client.get("/api/v1/alerts/measurements", params={"service": name})).json()
+    assert {m["instance_id"] for m in shown["measurements"]} == {a}
+    clock.advance(2)
+    [recovered] = await hub.metric_rules.evaluate()
+    assert recovered["event"] == "recovery" and recovered["value"] == 1500
+
+
 async def test_a_silenced_target_is_recorded_not_delivered(hub: Hub, client: httpx.AsyncClient) -> None:
     name = svc()
     silence = {"target": name, "duration_seconds": 600, "reason": "load test"}

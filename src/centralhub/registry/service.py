@@ -118,6 +118,8 @@ class InstanceRegistry(RegistryReads, TtlReaper, Draining):
         self._change_listeners: list[Callable[[str, str], None]] = []
         #: ``listener(tenant, service, instance_id, metrics)`` for each heartbeat that carries metrics
         self.metric_listeners: list[Callable[[str, str, str, dict[str, float]], None]] = []
+        #: ``listener(tenant, service, instance_id)`` when an instance leaves this replica's view
+        self.removal_listeners: list[Callable[[str, str, str], None]] = []
         self.service_index = ServiceIndex(lambda tenant, name: (tenant, name) in self._services)
         self.add_change_listener(self.service_index.changed)
         self._sub: Any = None
@@ -232,6 +234,8 @@ class InstanceRegistry(RegistryReads, TtlReaper, Draining):
                 del self._services[key]
                 self._turns.pop(key, None)
         self._changed(*key)
+        for listener in self.removal_listeners:
+            listener(inst.tenant_id, inst.service_name, inst.id)
         return inst
 
     def _changed(self, tenant: str, service: str) -> None:
