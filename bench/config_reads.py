@@ -17,7 +17,9 @@ For SQLite and then a fresh PostgreSQL database (``BENCH_POSTGRES_URL``, dropped
    for the configuration read, and through the bare Starlette reference app returning the same
    bytes, best of 5 rounds (the noise-resistant figure when wrk's swing on a loaded machine).
 
-    python bench/config_reads.py [--only sqlite|postgres] [--duration 5] [--rounds 2]
+   With a global document under the service's own, the same read again: what the merge costs.
+
+    python bench/config_reads.py [--only sqlite|postgres] [--duration 5] [--rounds 2] [--asgi-only]
 """
 
 from __future__ import annotations
@@ -246,9 +248,26 @@ async def asgi_cost(n: int = 5000) -> dict[str, float]:
                 body = (await c.get("/api/v1/config/svc")).content
             hub_us = await per_request_us(app, "/api/v1/config/svc", n)
             ref_us = await per_request_us(build_app(body, b"{}"), "/api/v1/services/svc", n)
+            # the same read once a global document sits under every service's own (merged answer)
+            await hub.config_service.put("default", "_global", {"region": "eu"}, author="bench")
+            global_us = await per_request_us(app, "/api/v1/config/svc", n)
         finally:
             await hub.stop()
-    return {"hub_config_read_us": round(hub_us, 1), "starlette_us": round(ref_us, 1)}
+    return {
+        "hub_config_read_us": round(hub_us, 1),
+        "hub_config_read_with_global_us": round(global_us, 1),
+        "starlette_us": round(ref_us, 1),
+    }
+
+
+def print_cost(cost: dict[str, float]) -> None:
+    hub_us, ref_us = cost["hub_config_read_us"], cost["starlette_us"]
+    global_us = cost["hub_config_read_with_global_us"]
+    print(
+        f"in process: hub config read {hub_us:.1f} us/request, bare Starlette {ref_us:.1f} us/request "
+        f"(hub/starlette cost x{hub_us / ref_us:.2f}); with a global document under it "
+        f"{global_us:.1f} us/request (x{global_us / hub_us:.2f} the plain read)"
+    )
 
 
 def main() -> None:
@@ -258,7 +277,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--services", type=int, default=100)
     ap.add_argument("--json", type=Path, default=ROOT / ".bench" / "config_reads.json")
+    ap.add_argument("--asgi-only", action="store_true", help="only the in-process figures (no wrk)")
     args = ap.parse_args()
+    if args.asgi_only:
+        print_cost(asyncio.run(asgi_cost()))
+        return
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; wrk -t 2")
     report: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -279,11 +302,7 @@ def main() -> None:
                     report[backend] = bench_backend(backend, url, workdir, args)
     cost = asyncio.run(asgi_cost())
     report["asgi_cost"] = cost
-    hub_us, ref_us = cost["hub_config_read_us"], cost["starlette_us"]
-    print(
-        f"in process: hub config read {hub_us:.1f} us/request, bare Starlette {ref_us:.1f} us/request "
-        f"(hub/starlette cost x{hub_us / ref_us:.2f})"
-    )
+    print_cost(cost)
     print(
         "\nsummary (targets: reads >= 0.9x Starlette at 64 connections; "
         "50 writers >= 500 writes/s, 0 refused)"
