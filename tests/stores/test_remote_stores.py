@@ -1,6 +1,8 @@
-"""The ArangoDB, Weaviate and MongoDB backends against real servers. None of them can be
-installed on this machine, so each test runs when its server's URL is set (``ARANGODB_URL``,
-``WEAVIATE_URL``, ``MONGODB_URL``) and is skipped otherwise, as the Kafka tests are."""
+"""The ArangoDB, Weaviate and MongoDB backends, and ClickHouse through clickhouse-connect, against
+real servers. None of them can be installed on this machine (Debian's ClickHouse server is from
+2018, far older than clickhouse-connect supports; the suite tests ClickHouse embedded, through
+chdb), so each test runs when its server's URL is set (``ARANGODB_URL``, ``WEAVIATE_URL``,
+``MONGODB_URL``, ``CLICKHOUSE_URL``) and is skipped otherwise, as the Kafka tests are."""
 
 from __future__ import annotations
 
@@ -63,5 +65,27 @@ async def test_mongodb() -> None:
         await docs.insert("economic_calendar", {"currency": "USD", "event": "NFP"})
         assert [d["event"] for d in await docs.find("economic_calendar", {"currency": "USD"})] == ["NFP"]
         await docs.client.drop_database(docs.db.name)
+    finally:
+        await router.close()
+
+
+async def test_clickhouse_server() -> None:
+    router = DatabaseRouter({"clickhouse": {"url": _url("CLICKHOUSE_URL")}})
+    try:
+        await _migrated_twice(router, "clickhouse")
+        analytics: Any = router.route("analytics")
+        assert analytics.kind == "clickhouse" and not analytics.embedded
+        table = f"fills_{uuid.uuid4().hex[:8]}"
+        await analytics.command(
+            f"CREATE TABLE {table} (symbol String, qty Float64) ENGINE = MergeTree ORDER BY symbol"
+        )
+        try:
+            assert await analytics.insert(table, [("EURUSD", 1.5), ("GBPUSD", 2.0)], ["symbol", "qty"]) == 2
+            assert await analytics.query(f"SELECT symbol, qty FROM {table} ORDER BY symbol") == [
+                {"symbol": "EURUSD", "qty": 1.5},
+                {"symbol": "GBPUSD", "qty": 2.0},
+            ]
+        finally:
+            await analytics.command(f"DROP TABLE {table}")
     finally:
         await router.close()
