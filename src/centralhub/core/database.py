@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
+import sqlite3
+import time
+import weakref
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import aiosqlite
 import asyncpg
 from alembic import command
 from alembic.config import Config
@@ -70,6 +77,21 @@ def describe_url(url: str) -> str:
     return f"{user.removesuffix('@')}{secret}{'@' if user else ''}{host}{port}{parts.path or '/'}"
 
 
+class RollbackOnClose(sqlite3.Connection):
+    """A SQLite connection that ends its transaction before closing.
+
+    A task cancelled in the middle of a query leaves that query's statement open, and the pool
+    then closes the connection. SQLite keeps a connection closed with an open statement alive
+    until the statement is released, transaction and write lock included, so every other
+    connection would wait out its busy timeout. Rolling back first lets the lock go at once."""
+
+    def close(self) -> None:
+        if self.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.rollback()
+        super().close()
+
+
 class Database:
     """Owns the async engine; ``await start()`` creates the schema up to the newest migration."""
 
@@ -77,6 +99,8 @@ class Database:
         self.url = url
         self.sa_url = to_sqlalchemy_url(url)
         self.is_sqlite = self.sa_url.startswith("sqlite")
+        #: the aiosqlite connections this engine opened (each runs a worker thread of its own)
+        self._sqlite_conns: weakref.WeakSet[Any] = weakref.WeakSet()
         self.engine: AsyncEngine = self._create_engine(echo)
 
     def _create_engine(self, echo: bool) -> AsyncEngine:
@@ -88,7 +112,20 @@ class Database:
             # work in order (no "database is locked" between our own transactions), and
             # BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads then
             # writes can never fail to upgrade its lock against another process.
-            engine = create_async_engine(self.sa_url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
+            extra: dict[str, Any] = {}
+            if path and path != ":memory:" and "?" not in path:
+
+                async def _open() -> Any:
+                    # known before it is awaited: a connect cancelled half-way still has a
+                    # thread to wait for when the database closes
+                    conn = aiosqlite.connect(path, factory=RollbackOnClose)
+                    self._sqlite_conns.add(conn)
+                    return await conn
+
+                extra["async_creator"] = _open
+            engine = create_async_engine(
+                self.sa_url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60, **extra
+            )
 
             @event.listens_for(engine.sync_engine, "connect")
             def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -127,6 +164,27 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.is_sqlite:
+            await self._sqlite_threads_done()
+
+    async def _sqlite_threads_done(self, limit: float = 15.0) -> None:
+        """Wait for the worker threads of connections being closed to finish.
+
+        A task cancelled during a statement leaves its connection to be closed behind that
+        statement, which may be waiting out another writer's lock (the busy timeout). The
+        thread reports back to this event loop when it is done; returning before that would
+        let the loop close under it."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            closing = [
+                c
+                for c in list(self._sqlite_conns)
+                if not getattr(c, "_running", True) and c._thread is not None and c._thread.is_alive()
+            ]
+            if not closing:
+                return
+            await asyncio.sleep(0.02)
+        log.warning("a SQLite connection was still closing when the database was closed")
 
 
 def alembic_config() -> Config:
