@@ -44,7 +44,6 @@ from centralhub.sdk.client import CentralHubClient, HubUnavailable
 from centralhub.sdk.config_client import ConfigClient
 from centralhub.sdk.hub_link import CACHE_DIR_ENV, cache_file
 from centralhub.sdk.service_builtins import ServiceBuiltins, TraceRequests
-from centralhub.sdk.service_figures import ErrorFigures
 from centralhub.sdk.service_metrics import RequestMetrics, ServiceMetrics
 
 __all__ = ["BaseService", "ServiceConfig"]
@@ -175,8 +174,7 @@ class BaseService(ServiceBuiltins):
             include_in_schema=False,
             response_class=Response,
         )
-        self.app.add_middleware(RequestMetrics, metrics=self.metrics)
-        self.app.add_middleware(ErrorFigures, figures=self.figures)
+        self.app.add_middleware(RequestMetrics, metrics=self.metrics, figures=self.figures)
         if self.tracer is not None:
             self.app.add_middleware(TraceRequests, tracer=self.tracer)
             self.app.add_middleware(CorrelationIdMiddleware)  # outermost: the span sees the id

@@ -5,17 +5,14 @@ distinct fingerprints), so a rule on the hub sees an error spike and which kind 
 
 Errors are requests answered 5xx and exceptions a route let escape; each escaped exception is
 analysed by the service's :class:`~centralhub.kit.error_dna.ErrorDNA` before the answer goes out.
+The request middleware that feeds ``/metrics`` feeds these too (one timing per request).
 """
 
 from __future__ import annotations
 
-import time
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from centralhub.kit.error_dna import ErrorDNA
 
-__all__ = ["ErrorFigures", "ServiceFigures"]
+__all__ = ["ServiceFigures"]
 
 
 class ServiceFigures:
@@ -56,34 +53,3 @@ class ServiceFigures:
         self._window_count = self._window_errors = 0
         self._window_seconds = 0.0
         return figures
-
-
-class ErrorFigures:
-    """Pure ASGI middleware: times each request and counts it, failed when answered 5xx or when
-    the route let an exception escape (which ErrorDNA analyses)."""
-
-    def __init__(self, app: ASGIApp, *, figures: ServiceFigures) -> None:
-        self.app = app
-        self.figures = figures
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        except Exception as exc:
-            self.figures.error_dna.analyze(exc)
-            status = 500
-            raise
-        finally:
-            self.figures.record(time.perf_counter() - started, failed=status >= 500)

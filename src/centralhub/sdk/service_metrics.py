@@ -22,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from centralhub.sdk.service_figures import ServiceFigures
+
 __all__ = ["RequestMetrics", "ServiceMetrics"]
 
 #: the route label of a request no route matched: one label, however many paths scanners try
@@ -69,11 +71,14 @@ class ServiceMetrics:
 
 
 class RequestMetrics:
-    """Pure ASGI middleware counting each answered request under its route template."""
+    """Pure ASGI middleware counting each answered request under its route template, and (with
+    ``figures``) adding it to what the service reports with its heartbeats: failed when answered
+    5xx or when the route let an exception escape, which ErrorDNA then analyses."""
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, figures: ServiceFigures | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.figures = figures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,13 +93,22 @@ class RequestMetrics:
                 status = int(message["status"])
             await send(message)
 
+        raised = False
         try:
             await self.app(scope, receive, send_status)
+        except Exception as exc:
+            raised = True
+            if self.figures is not None:
+                self.figures.error_dna.analyze(exc)
+            raise
         finally:
+            elapsed = time.perf_counter() - started
             route = _route_of(scope)
             method = str(scope.get("method", ""))
             self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
-            self.metrics.latency.labels(method=method, route=route).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(method=method, route=route).observe(elapsed)
+            if self.figures is not None:
+                self.figures.record(elapsed, failed=raised or status >= 500)
 
 
 def _route_of(scope: Scope) -> str:
