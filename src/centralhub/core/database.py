@@ -86,8 +86,9 @@ class RollbackOnClose(sqlite3.Connection):
     connection would wait out its busy timeout. Rolling back first lets the lock go at once."""
 
     def close(self) -> None:
-        if self.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
+        # a second close stays the no-op it is on a plain connection (in_transaction would raise)
+        with contextlib.suppress(sqlite3.Error):
+            if self.in_transaction:
                 self.rollback()
         super().close()
 
